@@ -1,0 +1,32 @@
+// Small shared helpers: errors, atomic file writes, whole-file reads, clocks.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+// Every user-facing failure (bad file, bad flag, bad shape) is a runtime_error
+// with a message that says what is wrong; the command-line program catches it,
+// prints "error: <message>" and exits with status 1.
+[[noreturn]] void fail(const std::string& message);
+
+// Writes `size` bytes to `path` so that a crash never leaves a half-written
+// file: the bytes go to "<path>.tmp.<pid>" in the same directory, are flushed
+// and fsync'ed, and the temporary is renamed over `path` (rename is atomic on
+// POSIX file systems).
+void write_file_atomic(const std::string& path, const void* data, size_t size);
+inline void write_file_atomic(const std::string& path, const std::string& text) {
+    write_file_atomic(path, text.data(), text.size());
+}
+
+// Reads a whole file; fails with "cannot open <path>: <reason>" if it can't.
+std::vector<uint8_t> read_file(const std::string& path);
+
+bool file_exists(const std::string& path);
+
+// Seconds on a monotonic clock, for timing and ETAs.
+double wall_seconds();
+
+// "1h02m03s" style duration for progress lines.
+std::string format_duration(double seconds);

@@ -1,0 +1,84 @@
+#include "optimizer.h"
+
+#include <cmath>
+
+#include "util.h"
+
+template <typename T>
+void adamw_update(T* p, const T* g, T* m, T* v, size_t n, double lr, double decay, double beta1, double beta2,
+                  double eps, int64_t step) {
+    const T decay_factor = (T)(1.0 - lr * decay);
+    const T one_minus_b1 = (T)(1.0 - beta1), b2 = (T)beta2, one_minus_b2 = (T)(1.0 - beta2);
+    const double bias_correction1 = 1.0 - std::pow(beta1, (double)step);
+    const double bias_correction2 = 1.0 - std::pow(beta2, (double)step);
+    const T step_size = (T)(lr / bias_correction1);
+    const T bc2_sqrt = (T)std::sqrt(bias_correction2);
+    const T e = (T)eps;
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        if (decay != 0.0) p[i] *= decay_factor;
+        m[i] += one_minus_b1 * (g[i] - m[i]);  // torch's lerp_(grad, 1 - beta1)
+        v[i] = v[i] * b2 + one_minus_b2 * g[i] * g[i];
+        T denom = std::sqrt(v[i]) / bc2_sqrt + e;
+        p[i] -= step_size * (m[i] / denom);
+    }
+}
+
+template <typename T>
+void adamw_step(T* params, const T* grads, T* m, T* v, const TensorTable& table, const AdamWConfig& c, double lr_t,
+                int64_t step) {
+    for (const TensorInfo& t : table.tensors) {
+        double lr = lr_t * t.lr_multiplier;
+        double decay = c.weight_decay * t.weight_decay_multiplier;
+        adamw_update(params + t.offset, grads + t.offset, m + t.offset, v + t.offset, t.numel, lr, decay, c.beta1,
+                     c.beta2, c.eps * t.eps_multiplier, step);
+    }
+}
+
+template <typename T>
+double global_grad_norm(const T* g, size_t n) {
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += (double)g[i] * (double)g[i];
+    return std::sqrt(sum);
+}
+
+template <typename T>
+double clip_grad_norm(T* g, size_t n, double max_norm) {
+    double norm = global_grad_norm(g, n);
+    if (max_norm > 0) {
+        double coef = max_norm / (norm + 1e-6);
+        if (coef < 1.0) {
+            T s = (T)coef;
+            for (size_t i = 0; i < n; i++) g[i] *= s;
+        }
+    }
+    return norm;
+}
+
+void validate_schedule(const ScheduleConfig& s) {
+    if (s.decay != "constant" && s.decay != "linear" && s.decay != "cosine")
+        fail("--lr-decay must be constant, linear or cosine, got '" + s.decay + "'");
+    if (s.warmup_steps < 0) fail("--warmup-steps must be >= 0");
+    if (s.total_steps < 1) fail("--steps must be >= 1");
+    if (!(s.min_lr_fraction >= 0 && s.min_lr_fraction <= 1)) fail("--min-lr-fraction must be in [0, 1]");
+}
+
+double schedule_factor(const ScheduleConfig& s, int64_t step) {
+    if (step < s.warmup_steps) return (double)(step + 1) / (double)s.warmup_steps;
+    if (s.decay == "constant") return 1.0;
+    int64_t decay_steps = s.total_steps - s.warmup_steps;
+    if (decay_steps <= 1) return 1.0;
+    // progress 0 on the first post-warmup step, 1 on the last step
+    double progress = (double)(step - s.warmup_steps) / (double)(decay_steps - 1);
+    if (progress > 1) progress = 1;
+    double shape = s.decay == "linear" ? 1.0 - progress : 0.5 * (1.0 + std::cos(M_PI * progress));
+    return s.min_lr_fraction + (1.0 - s.min_lr_fraction) * shape;
+}
+
+#define INSTANTIATE(T)                                                                                          \
+    template void adamw_update<T>(T*, const T*, T*, T*, size_t, double, double, double, double, double, int64_t); \
+    template void adamw_step<T>(T*, const T*, T*, T*, const TensorTable&, const AdamWConfig&, double, int64_t);   \
+    template double global_grad_norm<T>(const T*, size_t);                                                      \
+    template double clip_grad_norm<T>(T*, size_t, double);
+INSTANTIATE(float)
+INSTANTIATE(double)

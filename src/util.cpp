@@ -72,3 +72,17 @@ std::string format_duration(double seconds) {
     else std::snprintf(buf, sizeof buf, "%lds", s);
     return buf;
 }
+
+bool is_directory(const std::string& path) {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+void make_dirs(const std::string& path) {
+    if (path.empty() || is_directory(path)) return;
+    size_t slash = path.find_last_of('/');
+    if (slash != std::string::npos && slash > 0) make_dirs(path.substr(0, slash));
+    if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
+        fail("cannot create directory " + path + ": " + std::strerror(errno));
+    if (!is_directory(path)) fail("cannot create directory " + path + ": a file with that name exists");
+}

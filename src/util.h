@@ -30,3 +30,7 @@ double wall_seconds();
 
 // "1h02m03s" style duration for progress lines.
 std::string format_duration(double seconds);
+
+// Creates a directory and its parents (like mkdir -p); fails with the reason.
+void make_dirs(const std::string& path);
+bool is_directory(const std::string& path);

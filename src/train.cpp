@@ -1,0 +1,384 @@
+#include "train.h"
+
+#include <cmath>
+#include <cstdio>
+#include <set>
+#include <sstream>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "checkpoint.h"
+#include "data.h"
+#include "json.h"
+#include "model.h"
+#include "optimizer.h"
+#include "rng.h"
+#include "synth.h"
+#include "tokens.h"
+#include "util.h"
+
+void declare_train_flags(FlagSet& f, TrainConfig& c) {
+    f.section("Model");
+    f.add("vocab-size", &c.vocab_size, "vocabulary size V (256 for byte-level data)", between(2, 65536));
+    f.add("context-length", &c.context_length, "positions in the position embedding; 0 = --seq-len", at_least(0));
+    f.add("width", &c.width, "model width d", at_least(1));
+    f.add("depth", &c.depth, "number of transformer blocks L", at_least(1));
+    f.add("head-dim", &c.head_dim, "attention head dimension; heads = width / head-dim", at_least(1));
+    f.add("num-heads", &c.num_heads, "number of heads instead of --head-dim; 0 = use --head-dim", at_least(0));
+    f.add("mlp-ratio", &c.mlp_ratio, "MLP hidden width / d", at_least(1));
+    f.add("bias", &c.bias, "biases in linear layers and layernorms");
+    f.add("tie-embeddings", &c.tie_embeddings, "readout shares the token embedding matrix");
+    f.section("Data");
+    f.add("train-data", &c.train_data, "training token file (llm.c format); empty = built-in synthetic corpus");
+    f.add("val-data", &c.val_data, "validation token file (llm.c format); give with --train-data");
+    f.add("synth-train-tokens", &c.synth_train_tokens, "built-in corpus: training tokens to generate", at_least(1024));
+    f.add("synth-val-tokens", &c.synth_val_tokens, "built-in corpus: validation tokens to generate", at_least(1024));
+    f.add("data-seed", &c.data_seed, "seed of the built-in corpus and of the batch order", at_least(0));
+    f.add("batch-size", &c.batch_size, "sequences per batch B", at_least(1));
+    f.add("seq-len", &c.seq_len, "tokens per sequence T", at_least(1));
+    f.section("Optimizer (AdamW, as torch.optim.AdamW)");
+    f.add("lr", &c.lr, "peak learning rate", positive());
+    f.add("beta1", &c.beta1, "Adam beta1", between(0, 0.999999));
+    f.add("beta2", &c.beta2, "Adam beta2", between(0, 0.999999));
+    f.add("eps", &c.eps, "Adam epsilon (added outside the square root)", at_least(0));
+    f.add("weight-decay", &c.weight_decay, "weight decay lambda, coupled (p *= 1 - lr*lambda), on matrices",
+          at_least(0));
+    f.add("grad-clip", &c.grad_clip, "clip the global gradient norm to this; 0 = off", at_least(0));
+    f.add("steps", &c.steps, "optimizer steps", at_least(1));
+    f.add("warmup-steps", &c.warmup_steps, "linear warmup steps", at_least(0));
+    f.add("lr-decay", &c.lr_decay, "schedule after warmup", {"constant", "linear", "cosine"});
+    f.add("min-lr-fraction", &c.min_lr_fraction, "final LR as a fraction of --lr (linear, cosine)", between(0, 1));
+    f.section("Evaluation, logging, checkpoints");
+    f.add("val-every", &c.val_every, "validation loss every k steps (and at the end); 0 = only at the end",
+          at_least(0));
+    f.add("val-batches", &c.val_batches, "batches in each validation pass (always the same ones)", at_least(1));
+    f.add("log-every", &c.log_every, "print a progress line every k steps", at_least(1));
+    f.add("checkpoint-every", &c.checkpoint_every, "write a checkpoint every k steps; 0 = only at the end",
+          at_least(0));
+    f.add("stop-after", &c.stop_after, "stop after this many steps (checkpointed; resume later); 0 = run all",
+          at_least(0));
+    f.add("sample-every", &c.sample_every, "print generated text every k steps; 0 = only at the end", at_least(0));
+    f.add("sample-length", &c.sample_length, "tokens per text sample; 0 = no samples", at_least(0));
+    f.add("out-dir", &c.out_dir, "run directory: log.csv and checkpoint.safetensors go here");
+    f.add("resume", &c.resume, "continue the run in this directory (or checkpoint file), bit for bit");
+    f.add("seed", &c.seed, "seed of the initialization and of text sampling", at_least(0));
+    f.add("threads", &c.threads, "OpenMP threads; 0 = all cores", at_least(0));
+    f.add("print-table", &c.print_table, "print the per-tensor table and exit without training");
+    f.add("quiet", &c.quiet, "print only errors and the final result");
+}
+
+static ModelConfig model_config_of(const TrainConfig& c) {
+    ModelConfig m;
+    m.vocab_size = c.vocab_size;
+    m.context_length = c.context_length > 0 ? c.context_length : c.seq_len;
+    m.width = c.width;
+    m.depth = c.depth;
+    if (c.num_heads > 0) {
+        if (c.width % c.num_heads != 0)
+            fail("--width " + std::to_string(c.width) + " is not divisible by --num-heads " + std::to_string(c.num_heads));
+        m.head_dim = c.width / c.num_heads;
+    } else {
+        m.head_dim = c.head_dim;
+    }
+    m.mlp_ratio = c.mlp_ratio;
+    m.bias = c.bias;
+    m.tie_embeddings = c.tie_embeddings;
+    m.validate();
+    if (c.seq_len > m.context_length)
+        fail("--seq-len " + std::to_string(c.seq_len) + " exceeds --context-length " + std::to_string(m.context_length));
+    return m;
+}
+
+// Flags that may differ when resuming: they change what is printed or
+// saved, never the numbers. (--sample-every is not one of them: samples
+// draw from the RNG whose state the checkpoint carries.)
+static const std::set<std::string> RESUME_CHANGEABLE = {
+    "resume", "threads", "log-every", "checkpoint-every", "stop-after", "out-dir", "quiet", "print-table"};
+
+// The settings of a resumed run: the checkpoint's, with only the harmless
+// flags taken from the command line; any other flag that differs is an error.
+static TrainConfig resumed_config(const TrainConfig& cmdline_config, const FlagSet& cmdline, const Checkpoint& ckpt,
+                                  const std::string& ckpt_path) {
+    TrainConfig saved;
+    FlagSet saved_flags("train", "");
+    declare_train_flags(saved_flags, saved);
+    JsonValue j = parse_json(ckpt.train_flags_json);
+    for (const auto& kv : j.obj) {
+        if (!saved_flags.has(kv.first))
+            fail(ckpt_path + ": checkpoint has setting --" + kv.first + " that this version does not know");
+        saved_flags.set(kv.first, kv.second.as_string());
+    }
+    for (const std::string& name : cmdline.names()) {
+        if (!cmdline.was_set(name) || RESUME_CHANGEABLE.count(name)) continue;
+        std::string now = cmdline.value_string(name), then = saved_flags.value_string(name);
+        if (now != then)
+            fail("--" + name + " " + now + " differs from the checkpoint's " + then +
+                 "; a resumed run keeps the settings it started with");
+    }
+    TrainConfig merged = saved;
+    FlagSet merged_flags("train", "");
+    declare_train_flags(merged_flags, merged);
+    // output-only settings are this invocation's, given or default (a saved
+    // --stop-after would otherwise stop the resumed run at once)
+    for (const std::string& name : RESUME_CHANGEABLE) merged_flags.set(name, cmdline.value_string(name));
+    merged.resume = cmdline_config.resume;
+    if (!cmdline.was_set("out-dir")) {
+        size_t slash = ckpt_path.find_last_of('/');
+        merged.out_dir = slash == std::string::npos ? "." : ckpt_path.substr(0, slash);
+    }
+    return merged;
+}
+
+// Generates text from the model: starts from EOT, samples each next token
+// from the softmax of the last position's logits (temperature 1).
+static std::string sample_text(GPT<float>& model, Rng& rng, int length, int max_context) {
+    std::vector<int> tokens = {EOT_TOKEN};
+    const int V = model.config.vocab_size;
+    for (int i = 0; i < length; i++) {
+        int n = std::min((int)tokens.size(), max_context);
+        gpt_forward(model, tokens.data() + tokens.size() - n, (const int*)nullptr, 1, n);
+        const float* logits = model.logits.data() + (size_t)(n - 1) * V;
+        double mx = logits[0], z = 0;
+        for (int v = 1; v < V; v++) mx = std::max(mx, (double)logits[v]);
+        for (int v = 0; v < V; v++) z += std::exp(logits[v] - mx);
+        double u = rng.uniform() * z, acc = 0;
+        int next = V - 1;
+        for (int v = 0; v < V; v++) {
+            acc += std::exp(logits[v] - mx);
+            if (u < acc) {
+                next = v;
+                break;
+            }
+        }
+        tokens.push_back(next);
+    }
+    if (V > BYTE_VOCAB_SIZE) {  // not byte-level: show the ids
+        std::string s;
+        for (size_t i = 1; i < tokens.size(); i++) s += std::to_string(tokens[i]) + " ";
+        return s;
+    }
+    // printable ASCII and newlines as they are; anything else escaped, so a
+    // half-trained model's stray bytes cannot garble the terminal
+    std::string s;
+    for (size_t i = 1; i < tokens.size(); i++) {
+        int t = tokens[i];
+        char buf[16];
+        if (t == EOT_TOKEN) s += "<|eot|>";
+        else if (t == '\n' || (t >= 32 && t < 127)) s += (char)t;
+        else {
+            std::snprintf(buf, sizeof buf, "\\x%02x", t);
+            s += buf;
+        }
+    }
+    return s;
+}
+
+// Keeps the header and the rows of steps before `step` (rows after a
+// checkpoint are redone by the resumed run, so they must not appear twice).
+static void truncate_log(const std::string& path, int64_t step) {
+    if (!file_exists(path)) return;
+    std::vector<uint8_t> bytes = read_file(path);
+    std::string text(bytes.begin(), bytes.end()), kept, line;
+    std::istringstream in(text);
+    bool header = true;
+    while (std::getline(in, line)) {
+        if (header || (!line.empty() && std::stoll(line.substr(0, line.find(','))) < step)) kept += line + "\n";
+        header = false;
+    }
+    write_file_atomic(path, kept);
+}
+
+TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
+    Checkpoint ckpt;
+    std::string ckpt_in;
+    const bool resuming = !cfg.resume.empty();
+    if (resuming) {
+        ckpt_in = is_directory(cfg.resume) ? cfg.resume + "/checkpoint.safetensors" : cfg.resume;
+        ckpt = load_checkpoint(ckpt_in);
+        cfg = resumed_config(cfg, cmdline, ckpt, ckpt_in);
+    }
+    FlagSet own("train", "");
+    declare_train_flags(own, cfg);  // the settings as run, saved with checkpoints
+    const bool verbose = !cfg.quiet;
+#ifdef _OPENMP
+    if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
+#endif
+    ModelConfig mc = model_config_of(cfg);
+    if (resuming && mc.to_json() != ckpt.config.to_json())
+        fail(ckpt_in + ": model_config does not match the checkpoint's train flags");
+    ScheduleConfig sched{cfg.lr_decay, cfg.warmup_steps, cfg.steps, cfg.min_lr_fraction};
+    validate_schedule(sched);
+    AdamWConfig adam{cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, cfg.grad_clip};
+    const int B = cfg.batch_size, T = cfg.seq_len;
+
+    GPT<float> model;
+    gpt_build(model, mc);
+    if (cfg.print_table) {
+        std::fputs(describe_tensor_table(model.table).c_str(), stdout);
+        return {};
+    }
+
+    // ---- data
+    std::vector<uint16_t> train_tokens, val_tokens;
+    std::string data_note;
+    if (cfg.train_data.empty() != cfg.val_data.empty())
+        fail("give both --train-data and --val-data, or neither (to use the built-in corpus)");
+    if (cfg.train_data.empty()) {
+        if (cfg.vocab_size < BYTE_VOCAB_SIZE)
+            fail("the built-in corpus is byte-level and needs --vocab-size >= 256, got " + std::to_string(cfg.vocab_size));
+        SynthStats val_stats;
+        // distinct seeds: validation text is never seen in training
+        train_tokens = synth_generate((uint64_t)cfg.data_seed * 2 + 1, (size_t)cfg.synth_train_tokens);
+        val_tokens = synth_generate((uint64_t)cfg.data_seed * 2 + 2, (size_t)cfg.synth_val_tokens, &val_stats);
+        char buf[256];
+        std::snprintf(buf, sizeof buf,
+                      "built-in synthetic corpus: %zu train / %zu val tokens; validation entropy rate %.4f nats/token "
+                      "(the lowest loss any model can reach), unigram entropy %.4f",
+                      train_tokens.size(), val_tokens.size(), val_stats.nats / std::max<size_t>(1, val_stats.tokens),
+                      unigram_entropy(val_tokens.data(), val_tokens.size(), BYTE_VOCAB_SIZE));
+        data_note = buf;
+    } else {
+        train_tokens = read_token_file(cfg.train_data);
+        val_tokens = read_token_file(cfg.val_data);
+        check_token_range(train_tokens, cfg.vocab_size, cfg.train_data);
+        check_token_range(val_tokens, cfg.vocab_size, cfg.val_data);
+        data_note = cfg.train_data + " (" + std::to_string(train_tokens.size()) + " tokens), " + cfg.val_data + " (" +
+                    std::to_string(val_tokens.size()) + " tokens)";
+    }
+    DataLoader train_loader, val_loader;
+    train_loader.init(&train_tokens, B, T, (uint64_t)cfg.data_seed, true);
+    val_loader.init(&val_tokens, B, T, 0, false);
+
+    // ---- state: fresh or from the checkpoint
+    std::vector<float> adam_m(model.table.total, 0.0f), adam_v(model.table.total, 0.0f);
+    Rng sample_rng((uint64_t)cfg.seed ^ 0x5A4D504C45ull);
+    int64_t start_step = 0;
+    if (resuming) {
+        restore_checkpoint(ckpt, model, adam_m, adam_v);
+        start_step = ckpt.state.step;
+        train_loader.set_position(ckpt.state.data_epoch, ckpt.state.data_window);
+        for (int i = 0; i < 4; i++) sample_rng.s[i] = ckpt.state.rng_state[i];
+    } else {
+        gpt_init(model, (uint64_t)cfg.seed);
+    }
+    const int64_t end_step = cfg.stop_after > 0 ? std::min(cfg.stop_after, cfg.steps) : cfg.steps;
+
+    make_dirs(cfg.out_dir);
+    TrainResult result;
+    result.first_step = start_step;
+    result.checkpoint_path = cfg.out_dir + "/checkpoint.safetensors";
+    result.log_path = cfg.out_dir + "/log.csv";
+    if (resuming) truncate_log(result.log_path, start_step);
+    else write_file_atomic(result.log_path, std::string("step,lr,train_loss,val_loss,grad_norm,tokens_per_s,elapsed_s\n"));
+    FILE* log = std::fopen(result.log_path.c_str(), "a");
+    if (!log) fail("cannot append to " + result.log_path);
+
+    if (verbose) {
+        std::printf("lrt train: %s\n", resuming ? ("resuming " + ckpt_in + " at step " + std::to_string(start_step)).c_str() : "new run");
+        std::printf("model: V=%d T=%d d=%d L=%d heads=%d mlp=%d bias=%s tied=%s, %zu parameters\n", mc.vocab_size,
+                    mc.context_length, mc.width, mc.depth, mc.num_heads(), mc.mlp_width(), mc.bias ? "on" : "off",
+                    mc.tie_embeddings ? "yes" : "no", model.table.total);
+        std::printf("data: %s\n", data_note.c_str());
+        std::printf("optimizer: AdamW lr=%g beta1=%g beta2=%g eps=%g weight_decay=%g (coupled, matrices) clip=%g\n",
+                    cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, cfg.grad_clip);
+        std::printf("schedule: %lld steps, warmup %lld, %s decay to %g x lr; batch %dx%d = %d tokens/step\n",
+                    (long long)cfg.steps, (long long)cfg.warmup_steps, cfg.lr_decay.c_str(), cfg.min_lr_fraction, B, T,
+                    B * T);
+        std::printf("output: %s\n", cfg.out_dir.c_str());
+        std::fputs(describe_tensor_table(model.table).c_str(), stdout);
+        std::fflush(stdout);
+    }
+
+    std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
+    auto evaluate = [&]() {
+        val_loader.reset();
+        double sum = 0;
+        for (int i = 0; i < cfg.val_batches; i++) {
+            val_loader.next_batch(inputs.data(), targets.data());
+            sum += gpt_forward(model, inputs.data(), targets.data(), B, T);
+        }
+        return sum / cfg.val_batches;
+    };
+    auto save = [&](int64_t steps_done) {
+        TrainState st;
+        st.step = steps_done;
+        st.data_epoch = train_loader.epoch();
+        st.data_window = train_loader.window_index();
+        for (int i = 0; i < 4; i++) st.rng_state[i] = sample_rng.s[i];
+        save_checkpoint(result.checkpoint_path, model, adam_m, adam_v, st, own.to_json());
+    };
+    auto print_sample = [&](int64_t step) {
+        if (cfg.sample_length <= 0) return;
+        std::string text = sample_text(model, sample_rng, cfg.sample_length, mc.context_length);
+        if (verbose) std::printf("---- sample at step %lld ----\n%s\n----\n", (long long)step, text.c_str());
+    };
+
+    const double t_start = wall_seconds();
+    for (int64_t step = start_step; step < end_step; step++) {
+        double val = NAN;
+        if (cfg.val_every > 0 && step % cfg.val_every == 0) {
+            val = evaluate();
+            result.val_losses.push_back({step, val});
+        }
+        double t0 = wall_seconds();
+        train_loader.next_batch(inputs.data(), targets.data());
+        double loss = gpt_forward(model, inputs.data(), targets.data(), B, T);
+        gpt_zero_grad(model);
+        gpt_backward(model);
+        double norm = clip_grad_norm(model.grads.data(), model.grads.size(), cfg.grad_clip);
+        double lr_t = cfg.lr * schedule_factor(sched, step);
+        adamw_step(model.params.data(), model.grads.data(), adam_m.data(), adam_v.data(), model.table, adam, lr_t,
+                   step + 1);
+        double now = wall_seconds(), tok_per_s = B * T / std::max(1e-9, now - t0), elapsed = now - t_start;
+        result.train_losses.push_back(loss);
+        std::fprintf(log, "%lld,%.6g,%.9g,%s,%.6g,%.1f,%.3f\n", (long long)step, lr_t, loss,
+                     std::isnan(val) ? "" : std::to_string(val).c_str(), norm, tok_per_s, elapsed);
+        std::fflush(log);
+        if (!std::isfinite(loss)) {
+            std::fclose(log);
+            fail("training diverged: the loss is " + std::to_string(loss) + " at step " + std::to_string(step) +
+                 " (try a smaller --lr)");
+        }
+        if (verbose && (step % cfg.log_every == 0 || step == end_step - 1 || !std::isnan(val))) {
+            double eta = elapsed / (step - start_step + 1) * (end_step - step - 1);
+            char valtxt[32] = "";
+            if (!std::isnan(val)) std::snprintf(valtxt, sizeof valtxt, " | val %.4f", val);
+            std::printf("step %5lld/%lld | loss %.4f%s | lr %.3e | norm %.3f | %.1fk tok/s | %s elapsed | ETA %s\n",
+                        (long long)step, (long long)cfg.steps, loss, valtxt, lr_t, norm, tok_per_s / 1000,
+                        format_duration(elapsed).c_str(), format_duration(eta).c_str());
+            std::fflush(stdout);
+        }
+        if (cfg.sample_every > 0 && (step + 1) % cfg.sample_every == 0) print_sample(step + 1);
+        if (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0 && step + 1 < end_step) save(step + 1);
+    }
+    result.last_step = end_step;
+    if (end_step == cfg.steps) {
+        result.final_val_loss = evaluate();
+        result.val_losses.push_back({end_step, result.final_val_loss});
+        std::fprintf(log, "%lld,,,%.6f,,,%.3f\n", (long long)end_step, result.final_val_loss, wall_seconds() - t_start);
+    }
+    std::fclose(log);
+    save(end_step);
+    if (end_step == cfg.steps) {
+        print_sample(end_step);
+        std::printf("final: step %lld val loss %.4f | %s elapsed | log %s | checkpoint %s\n", (long long)end_step,
+                    result.final_val_loss, format_duration(wall_seconds() - t_start).c_str(), result.log_path.c_str(),
+                    result.checkpoint_path.c_str());
+    } else {
+        std::printf("stopped after step %lld of %lld; continue with: lrt train --resume %s\n", (long long)end_step,
+                    (long long)cfg.steps, cfg.out_dir.c_str());
+    }
+    return result;
+}
+
+int train_command(int argc, char** argv) {
+    TrainConfig cfg;
+    FlagSet flags("train",
+                  "lrt train [flags]\n\nTrains a GPT with AdamW on the built-in synthetic corpus (default) or on llm.c "
+                  "token files, printing progress and writing <out-dir>/log.csv and <out-dir>/checkpoint.safetensors.");
+    declare_train_flags(flags, cfg);
+    if (!flags.parse(argc, argv, 2)) return 0;
+    run_training(cfg, flags);
+    return 0;
+}

@@ -1,0 +1,70 @@
+// `lrt train`: the training loop, its settings (one flag each) and its
+// outputs (console progress, a CSV log, checkpoints).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flags.h"
+
+struct TrainConfig {
+    // model
+    int vocab_size = 256;
+    int context_length = 0;  // 0: equal to seq_len
+    int width = 128;
+    int depth = 4;
+    int head_dim = 32;
+    int num_heads = 0;  // 0: width / head_dim; otherwise sets head_dim = width / num_heads
+    int mlp_ratio = 4;
+    bool bias = true;
+    bool tie_embeddings = false;
+    // data
+    std::string train_data, val_data;  // llm.c token files; empty: the built-in corpus
+    int64_t synth_train_tokens = 8000000;
+    int64_t synth_val_tokens = 262144;
+    int64_t data_seed = 1;
+    int batch_size = 16;
+    int seq_len = 128;
+    // optimizer and schedule
+    double lr = 3e-3;
+    double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+    double weight_decay = 0.1;
+    double grad_clip = 1.0;
+    int64_t steps = 1000;
+    int64_t warmup_steps = 100;
+    std::string lr_decay = "cosine";
+    double min_lr_fraction = 0.1;
+    // evaluation, logging, checkpoints
+    int64_t val_every = 100;
+    int val_batches = 16;
+    int64_t log_every = 10;
+    int64_t checkpoint_every = 0;  // 0: only at the end
+    int64_t stop_after = 0;        // stop (with a checkpoint) after this many steps in total; 0: run to --steps
+    int64_t sample_every = 0;      // 0: only at the end
+    int sample_length = 200;
+    std::string out_dir = "runs/train";
+    std::string resume;
+    int64_t seed = 1;
+    int threads = 0;
+    bool print_table = false;
+    bool quiet = false;
+};
+
+// Declares every flag of `lrt train`, bound to the fields of `config`.
+void declare_train_flags(FlagSet& flags, TrainConfig& config);
+
+struct TrainResult {
+    std::vector<double> train_losses;          // one per step run in this call
+    std::vector<std::pair<int64_t, double>> val_losses;  // (step, loss)
+    int64_t first_step = 0, last_step = 0;     // steps [first, last) were run
+    double final_val_loss = 0;
+    std::string checkpoint_path, log_path;
+};
+
+// Runs (or resumes) training as `config` says. `flags` is the FlagSet the
+// config was parsed with; it is saved in checkpoints and used to refuse
+// setting changes on resume.
+TrainResult run_training(TrainConfig config, const FlagSet& flags);
+
+// The `lrt train` command: parses flags and runs. Returns the exit status.
+int train_command(int argc, char** argv);

@@ -1,0 +1,48 @@
+// Small helpers shared by the tests that touch files or run the program.
+#pragma once
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// A fresh directory under /tmp, removed when the object goes away.
+struct TempDir {
+    std::string path;
+    TempDir() {
+        char tmpl[] = "/tmp/lrt_test_XXXXXX";
+        char* p = mkdtemp(tmpl);
+        path = p ? p : "";
+    }
+    ~TempDir() {
+        if (!path.empty()) std::system(("rm -rf '" + path + "'").c_str());
+    }
+    std::string file(const std::string& name) const { return path + "/" + name; }
+};
+
+struct CommandResult {
+    int exit_code = -1;    // -1 if it did not exit normally (e.g. crashed)
+    bool crashed = false;  // killed by a signal
+    std::string output;    // stdout and stderr together
+};
+
+// Runs a shell command line, capturing its output and how it ended.
+inline CommandResult run_command(const std::string& command) {
+    CommandResult r;
+    FILE* p = popen((command + " 2>&1").c_str(), "r");
+    if (!p) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+    int status = pclose(p);
+    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+    // the shell reports a signal-killed child as 128 + signal
+    r.crashed = WIFSIGNALED(status) || r.exit_code > 128;
+    return r;
+}
+
+// The program under test: $LRT_BIN, or ./lrt (make test runs from the root).
+inline std::string lrt_binary() {
+    const char* env = std::getenv("LRT_BIN");
+    return env ? env : "./lrt";
+}

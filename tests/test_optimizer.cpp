@@ -1,0 +1,100 @@
+// AdamW against steps computed by hand from the textbook formulas, gradient
+// clipping, and the learning-rate schedule.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <vector>
+
+#include "optimizer.h"
+
+TEST_CASE("AdamW matches a hand-computed update", "[optimizer]") {
+    const double lr = 0.01, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1;
+    std::vector<double> p = {0.5, -1.0, 2.0}, m(3, 0), v(3, 0);
+    std::vector<std::vector<double>> grads = {{0.1, -0.2, 0.0}, {0.3, 0.1, -0.05}, {-0.2, 0.0, 0.4}};
+    // by hand: Loshchilov & Hutter's AdamW with PyTorch's coupling of the
+    // decay to the learning rate
+    std::vector<double> ep = p, em(3, 0), ev(3, 0);
+    for (int t = 1; t <= 3; t++) {
+        const std::vector<double>& g = grads[t - 1];
+        adamw_update(p.data(), g.data(), m.data(), v.data(), 3, lr, wd, b1, b2, eps, t);
+        for (int i = 0; i < 3; i++) {
+            em[i] = b1 * em[i] + (1 - b1) * g[i];
+            ev[i] = b2 * ev[i] + (1 - b2) * g[i] * g[i];
+            double mhat = em[i] / (1 - std::pow(b1, t)), vhat = ev[i] / (1 - std::pow(b2, t));
+            ep[i] = ep[i] * (1 - lr * wd) - lr * mhat / (std::sqrt(vhat) + eps);
+        }
+        for (int i = 0; i < 3; i++) {
+            REQUIRE(p[i] == Approx(ep[i]).epsilon(1e-14));
+            REQUIRE(m[i] == Approx(em[i]).epsilon(1e-14));
+            REQUIRE(v[i] == Approx(ev[i]).epsilon(1e-14).margin(1e-300));
+        }
+    }
+    // first step moves every coordinate with a non-zero gradient by about lr
+    std::vector<double> q = {1.0}, mq = {0}, vq = {0}, gq = {1e-3};
+    adamw_update(q.data(), gq.data(), mq.data(), vq.data(), 1, lr, 0.0, b1, b2, eps, 1);
+    REQUIRE(q[0] == Approx(1.0 - lr).epsilon(1e-6));
+}
+
+TEST_CASE("AdamW applies each tensor's multipliers from the table", "[optimizer]") {
+    TensorTable table;
+    TensorInfo a, b;
+    a.name = "a";
+    a.offset = 0;
+    a.numel = 2;
+    a.lr_multiplier = 1.0;
+    a.weight_decay_multiplier = 1.0;
+    b.name = "b";
+    b.offset = 2;
+    b.numel = 2;
+    b.lr_multiplier = 0.25;
+    b.weight_decay_multiplier = 0.0;
+    b.eps_multiplier = 1e6;
+    table.tensors = {a, b};
+    table.total = 4;
+    AdamWConfig c;
+    c.weight_decay = 0.5;
+    c.eps = 1e-3;
+    std::vector<double> p = {1, 2, 3, 4}, g = {0.1, 0.2, 0.3, 0.4}, m(4, 0), v(4, 0);
+    std::vector<double> p_expect = p, m_ref(4, 0), v_ref(4, 0);
+    adamw_update(p_expect.data(), g.data(), m_ref.data(), v_ref.data(), 2, 0.02, 0.5, c.beta1, c.beta2, 1e-3, 1);
+    adamw_update(p_expect.data() + 2, g.data() + 2, m_ref.data() + 2, v_ref.data() + 2, 2, 0.005, 0.0, c.beta1,
+                 c.beta2, 1e3, 1);
+    adamw_step(p.data(), g.data(), m.data(), v.data(), table, c, 0.02, 1);
+    for (int i = 0; i < 4; i++) REQUIRE(p[i] == p_expect[i]);
+    // and the multipliers did change something: b moved far less than a would
+    REQUIRE(std::fabs(p[2] - 3.0) < 0.2 * std::fabs(p[0] - 1.0));
+}
+
+TEST_CASE("gradient clipping follows torch.nn.utils.clip_grad_norm_", "[optimizer]") {
+    std::vector<float> g = {3, 4};
+    double norm = clip_grad_norm(g.data(), g.size(), 1.0);
+    REQUIRE(norm == Approx(5.0));
+    REQUIRE(g[0] == Approx(3.0 / (5.0 + 1e-6)));
+    REQUIRE(g[1] == Approx(4.0 / (5.0 + 1e-6)));
+    std::vector<float> small = {0.3f, 0.4f};
+    clip_grad_norm(small.data(), small.size(), 1.0);
+    REQUIRE(small[0] == 0.3f);  // under the limit: untouched
+    std::vector<float> off = {30, 40};
+    REQUIRE(clip_grad_norm(off.data(), off.size(), 0.0) == Approx(50.0));
+    REQUIRE(off[0] == 30.0f);  // 0 turns clipping off
+}
+
+TEST_CASE("learning-rate schedules", "[optimizer]") {
+    ScheduleConfig s{"cosine", 10, 110, 0.1};
+    REQUIRE(schedule_factor(s, 0) == Approx(0.1));
+    REQUIRE(schedule_factor(s, 9) == Approx(1.0));
+    REQUIRE(schedule_factor(s, 10) == Approx(1.0));
+    REQUIRE(schedule_factor(s, 109) == Approx(0.1));
+    double mid = schedule_factor(s, 59);
+    REQUIRE(mid == Approx(0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * 49.0 / 99.0))));
+    s.decay = "linear";
+    REQUIRE(schedule_factor(s, 109) == Approx(0.1));
+    REQUIRE(schedule_factor(s, 10 + 33) == Approx(0.1 + 0.9 * (1 - 33.0 / 99.0)));
+    s.decay = "constant";
+    REQUIRE(schedule_factor(s, 100) == 1.0);
+    // decreasing after warmup
+    s.decay = "cosine";
+    for (int t = 11; t < 110; t++) REQUIRE(schedule_factor(s, t) <= schedule_factor(s, t - 1));
+    s.decay = "exponential";
+    REQUIRE_THROWS_WITH(validate_schedule(s), Catch::Contains("--lr-decay must be"));
+}

@@ -1,0 +1,117 @@
+// The built-in corpus: a synthetic, English-looking language whose entropy
+// rate is known exactly, so a training loss can be compared with its floor.
+//
+// A document is a topic title followed by paragraphs of sentences. The 5th
+// document of seed 1 (wrapped here; it is one paragraph):
+//
+//   <EOT>Mou
+//   Some spaircla ril isles etie some ugis in these ugis because the sond
+//   crafu aikimbs. Does a crafu near the ugi etie a kai? The isu dumbzas
+//   staiskul. Many grertfra theteves who droo the isles boofrend. [...] The
+//   tai which these bras on the ugis lici gealy rovooglas, and the chapras
+//   datveng.
+//
+// ("tai ... rovooglas" agree across an object-gap clause whose own subject
+// "bras" agrees with "lici"; "ugis", "crafu", "isles" recur by copying.)
+// Content words are pronounceable letter strings from a fixed lexicon of
+// 4000 nouns, 1500 verbs, 1000 adjectives and 200 "-ly" adverbs with Zipf
+// frequencies (shorter words are more frequent); function words are English (the, a/an,
+// every, these, near, who, which, does, and, because, ...). What a model can
+// learn, from short range to long range:
+//   - spelling: after a word's first letters the rest is determined, but the
+//     lexicon is large, so a wider model memorizes more of it;
+//   - word classes, determiner/noun number agreement, "a" vs "an", capitals
+//     after a sentence end, commas before "and"/"but"/"so";
+//   - lexical facts: transitive verbs take an object, intransitive ones do
+//     not; animate nouns take "who", others "which"; each noun has favourite
+//     adjectives and each transitive verb favourite objects;
+//   - subject-verb number agreement ("the tai ... rovooglas", "the tais
+//     ... rovoogla") across prepositional phrases and nested relative clauses,
+//     including centre embedding ("the X which the Ys near the Z chase
+//     sleeps"), and "does"/"do" in questions agreeing with a later subject;
+//   - in-context repetition: a quarter of the nouns are copies of one of the
+//     last 12 nouns of the document;
+//   - the document's topic, named in its title, shifts which nouns and verbs
+//     are frequent for the whole document.
+//
+// Every random choice is visible in the text (word classes are disjoint, the
+// grammar is parsed deterministically with one word of lookahead), so
+// -ln p(text) is the sum of -ln p over the generator's choices, with hidden
+// mixtures (copy a recent noun or draw a fresh one) summed out. The generator
+// adds that up as it samples; synth_score re-derives it from the bytes alone,
+// and the tests check the two agree. The resulting entropy rate is the lowest
+// cross-entropy any model can reach (a model whose context is shorter than a
+// document can do a little worse: it may not see the title).
+//
+// Measured on 10M tokens of seed 1 (synth_entropy_rate(1, 10000000) and
+// unigram_entropy of the same tokens):
+//   entropy rate      0.754 nats/token  (1.09 bits/byte)  <- the loss floor
+//   unigram entropy   3.064 nats/token  (4.42 bits/byte)
+// Documents average 431 tokens (EOT included). Of the 266k subject-verb
+// pairs, 18% are 30 or more bytes apart, 4% 50 or more, the longest 103. For scale, a
+// Witten-Bell byte 6-gram trained on 2M tokens reaches 1.19 nats/token on
+// another seed, on 20M tokens 1.06: the rest of the way to 0.754 needs the
+// long-range structure and a large memorized lexicon.
+//
+// The lexicon and its frequencies come from a fixed seed, independent of the
+// data seed, so texts generated with different seeds (train, validation)
+// are samples of one language. All sampling is integer arithmetic on our Rng,
+// so a seed gives the same bytes on every machine.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+struct SynthStats {
+    double nats = 0;        // sum of -ln p over every random choice made (= -ln p(tokens))
+    size_t tokens = 0;      // tokens the nats describe
+    size_t documents = 0;   // documents the nats describe
+};
+
+// Generates whole documents (each starting with EOT_TOKEN) until at least
+// n_tokens tokens exist, then truncates to exactly n_tokens. Deterministic in
+// `seed` on every machine.
+//
+// stats (optional) covers the *complete* documents of the returned tokens, a
+// document counting as complete when the returned tokens contain the EOT that
+// starts the next one. So it always leaves out the last document (even when
+// it happens to end exactly at n_tokens), and stats->tokens runs from token 0
+// up to, not including, the last EOT. synth_score counts exactly the same.
+std::vector<uint16_t> synth_generate(uint64_t seed, size_t n_tokens, SynthStats* stats = nullptr);
+
+// Independent re-derivation of -ln p(tokens) from the tokens alone: parses
+// every complete document (as above: one followed by an EOT; end the stream
+// with an EOT to include the last one) and sums -ln p of the choices the
+// parse reveals. Fails with a message naming the token index on text the
+// grammar cannot produce (unknown word, broken agreement, bad layout, ...).
+double synth_score(const uint16_t* tokens, size_t n);
+
+// What the scorer found while parsing; the tests use it to check that the
+// long-range dependencies really are in the text.
+struct SynthAgreement {
+    size_t subject_position;  // token index of the subject noun's first byte
+    size_t verb_position;     // token index of its agreeing verb's first byte
+};
+struct SynthParse {
+    SynthStats stats;                        // what synth_score returns is stats.nats
+    std::vector<SynthAgreement> agreements;  // every subject-verb agreement checked
+};
+SynthParse synth_parse(const uint16_t* tokens, size_t n);
+
+// Entropy rate estimate in nats per token: stats.nats / stats.tokens of
+// synth_generate(seed, n_tokens). n_tokens must hold at least one complete
+// document (a few thousand tokens; use millions for a precise figure).
+double synth_entropy_rate(uint64_t seed, size_t n_tokens);
+
+// For the tests: the exact entropy needs each sampler to draw with the
+// probabilities the generator and the scorer charge for it. This draws `draws`
+// samples from each word distribution (a noun that may copy a recent one or
+// be a verb's favourite object, a fresh noun, an adjective for a noun, a verb
+// for an object-gap clause) and from a structural choice, and returns the
+// largest |z-score| of an item's count against its claimed probability
+// (about 4-5 when they agree). Fails if some distribution does not sum to 1.
+double synth_check_samplers(uint64_t seed, size_t draws);
+
+// Unigram (order-0) entropy in nats of any token stream, for comparison with
+// the loss: what a model that ignores context entirely can reach.
+double unigram_entropy(const uint16_t* tokens, size_t n, int vocab);

@@ -35,6 +35,7 @@ constexpr double GRADCHECK_TOLERANCE = 1e-6;
 inline void check_gradient(const std::string& what, double* x, size_t n, const double* analytic,
                            const std::function<double()>& f, std::vector<size_t> indices = {}) {
     SingleThreaded single;
+    (void)single;
     if (indices.empty())
         for (size_t i = 0; i < n; i++) indices.push_back(i);
     double worst = 0;

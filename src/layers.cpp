@@ -137,6 +137,9 @@ void attention_forward(T* out, T* att, const T* inp, T scale, int B, int Tn, int
                 for (int t2 = 0; t2 <= t; t2++) {
                     const T* k = inp + ((size_t)b * Tn + t2) * C3 + C + h * hs;
                     T dot = 0;
+                    // omp simd lets the compiler vectorize the sum in a fixed
+                    // (compile-time) order, so results stay reproducible
+#pragma omp simd reduction(+ : dot)
                     for (int i = 0; i < hs; i++) dot += q[i] * k[i];
                     a[t2] = dot * scale;
                     maxv = std::max(maxv, a[t2]);
@@ -179,6 +182,7 @@ void attention_backward(T* dinp, const T* dout, const T* inp, const T* att, T sc
                     const T* v = inp + ((size_t)b * Tn + t2) * C3 + 2 * C + h * hs;
                     T* dv = dinp + ((size_t)b * Tn + t2) * C3 + 2 * C + h * hs;
                     T s = 0;
+#pragma omp simd reduction(+ : s)
                     for (int i = 0; i < hs; i++) {
                         s += d[i] * v[i];
                         dv[i] += a[t2] * d[i];

@@ -247,8 +247,18 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
                     std::to_string(val_tokens.size()) + " tokens)";
     }
     DataLoader train_loader, val_loader;
-    train_loader.init(&train_tokens, B, T, (uint64_t)cfg.data_seed, true);
-    val_loader.init(&val_tokens, B, T, 0, false);
+    // loader errors (e.g. a file too short for one sequence) name the file
+    auto init_loader = [&](DataLoader& loader, const std::vector<uint16_t>& tokens, const std::string& source,
+                           uint64_t seed, bool shuffle) {
+        try {
+            loader.init(&tokens, B, T, seed, shuffle);
+        } catch (const std::exception& e) {
+            fail(source + ": " + e.what());
+        }
+    };
+    init_loader(train_loader, train_tokens, cfg.train_data.empty() ? "built-in training corpus" : cfg.train_data,
+                (uint64_t)cfg.data_seed, true);
+    init_loader(val_loader, val_tokens, cfg.val_data.empty() ? "built-in validation corpus" : cfg.val_data, 0, false);
 
     // ---- state: fresh or from the checkpoint
     std::vector<float> adam_m(model.table.total, 0.0f), adam_v(model.table.total, 0.0f);

@@ -54,6 +54,10 @@ TEST_CASE("lrt rejects bad files with clear messages", "[cli]") {
                  "token id 300 at position 1234 is >= vocab size 256");
 
     expect_error("train --train-data " + good + tiny, "give both --train-data and --val-data");
+
+    write_token_file(dir.file("short.bin"), std::vector<uint16_t>(10, 'b'));
+    expect_error("train --train-data " + good + " --val-data " + dir.file("short.bin") + tiny,
+                 "short.bin: token stream has 10 tokens, too few for one window");
     expect_error("train --resume " + dir.file("nothing"), "cannot open");
     write_file_atomic(dir.file("not_ckpt.safetensors"), std::string("garbage!"));
     expect_error("train --resume " + dir.file("not_ckpt.safetensors"), "not_ckpt.safetensors");

@@ -2,6 +2,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cctype>
 #include <cstdlib>
 
 #include "util.h"
@@ -31,7 +32,7 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const std
 static uint64_t parse_u64(const std::string& path, const std::string& key, const std::string& text, int base) {
     char* end = nullptr;
     unsigned long long x = std::strtoull(text.c_str(), &end, base);
-    if (text.empty() || *end != '\0') fail(path + ": metadata " + key + " = '" + text + "' is not a number");
+    if (text.empty() || !std::isxdigit((unsigned char)text[0]) || *end != '\0') fail(path + ": metadata " + key + " = '" + text + "' is not a number");
     return (uint64_t)x;
 }
 

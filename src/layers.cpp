@@ -23,10 +23,15 @@ static void thread_slice(int n, int* begin, int* end) {
     *end = (int)((long)n * (id + 1) / nth);
 }
 
+// Below this many elements a loop runs faster on one thread than the cost of
+// waking the others (and on a busy machine, much faster). Each element is
+// computed the same way either way, so this never changes results.
+static bool worth_threads(long elements) { return elements >= 16384; }
+
 // ---------------------------------------------------------------- encoder
 template <typename T>
 void encoder_forward(T* out, const int* inp, const T* wte, const T* wpe, T scale, int B, int Tn, int C) {
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (worth_threads((long)B * Tn * C))
     for (int b = 0; b < B; b++)
         for (int t = 0; t < Tn; t++) {
             T* o = out + ((size_t)b * Tn + t) * C;
@@ -41,7 +46,7 @@ void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, T scale, 
     // Several positions can share a token, so rows of dwte collide; splitting
     // the work over channels keeps every thread on its own columns and the
     // sum over positions in one fixed order.
-#pragma omp parallel
+#pragma omp parallel if (worth_threads((long)B * Tn * C))
     {
         int c0, c1;
         thread_slice(C, &c0, &c1);
@@ -62,7 +67,7 @@ void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, T scale, 
 template <typename T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, int N, int C) {
     const T eps = (T)1e-5;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads((long)N * C))
     for (int n = 0; n < N; n++) {
         const T* x = inp + (size_t)n * C;
         T m = 0;
@@ -84,7 +89,7 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
                         const T* mean, const T* rstd, int N, int C) {
     // dinp: rows are independent. With xhat = (x - mean) * rstd and
     // g = dout * weight: dx = rstd * (g - mean(g) - xhat * mean(g * xhat)).
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads((long)N * C))
     for (int n = 0; n < N; n++) {
         const T* x = inp + (size_t)n * C;
         const T* d = dout + (size_t)n * C;
@@ -105,7 +110,7 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
     }
     // dweight, dbias: sums over rows. Each thread owns a block of channels
     // and walks the rows in order (fixed summation order).
-#pragma omp parallel
+#pragma omp parallel if (worth_threads((long)N * C))
     {
         int c0, c1;
         thread_slice(C, &c0, &c1);
@@ -212,7 +217,7 @@ void attention_backward(T* dinp, const T* dout, const T* inp, const T* att, T sc
 template <typename T>
 void gelu_forward(T* out, const T* inp, long N) {
     const T k = (T)0.7978845608028654;  // sqrt(2/pi)
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(N))
     for (long i = 0; i < N; i++) {
         T x = inp[i];
         out[i] = (T)0.5 * x * (1 + std::tanh(k * (x + (T)0.044715 * x * x * x)));
@@ -222,7 +227,7 @@ void gelu_forward(T* out, const T* inp, long N) {
 template <typename T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, long N) {
     const T k = (T)0.7978845608028654;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(N))
     for (long i = 0; i < N; i++) {
         T x = inp[i];
         T u = k * (x + (T)0.044715 * x * x * x);
@@ -236,13 +241,13 @@ void gelu_backward(T* dinp, const T* inp, const T* dout, long N) {
 // --------------------------------------------------------------- residual
 template <typename T>
 void residual_forward(T* out, const T* inp1, const T* inp2, T scale, long N) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(N))
     for (long i = 0; i < N; i++) out[i] = inp1[i] + scale * inp2[i];
 }
 
 template <typename T>
 void residual_backward(T* dinp1, T* dinp2, const T* dout, T scale, long N) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(N))
     for (long i = 0; i < N; i++) {
         dinp1[i] += dout[i];
         dinp2[i] += scale * dout[i];
@@ -251,14 +256,14 @@ void residual_backward(T* dinp1, T* dinp2, const T* dout, T scale, long N) {
 
 template <typename T>
 void scale_forward(T* x, T scale, long N) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(N))
     for (long i = 0; i < N; i++) x[i] *= scale;
 }
 
 // ------------------------------------------------- softmax + cross-entropy
 template <typename T>
 double softmax_crossentropy_forward(T* losses, T* probs, const T* logits, const int* targets, int N, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads((long)N * V))
     for (int n = 0; n < N; n++) {
         const T* l = logits + (size_t)n * V;
         T* p = probs + (size_t)n * V;
@@ -281,7 +286,7 @@ double softmax_crossentropy_forward(T* losses, T* probs, const T* logits, const 
 
 template <typename T>
 void softmax_crossentropy_backward(T* dlogits, const T* probs, const int* targets, T dloss, int N, int V) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads((long)N * V))
     for (int n = 0; n < N; n++) {
         const T* p = probs + (size_t)n * V;
         T* d = dlogits + (size_t)n * V;

@@ -46,6 +46,9 @@ static int tokenize_command(int argc, char** argv) {
     }
     std::vector<uint16_t> train, val;
     split_documents(docs, val_fraction, &train, &val);
+    if (train.size() < 2 || val.size() < 2)
+        fail("the input is too small to split: " + std::to_string(train.size()) + " training and " +
+             std::to_string(val.size()) + " validation tokens");
     write_token_file(train_out, train);
     write_token_file(val_out, val);
     std::printf("tokenized %zu documents: %s (%zu tokens), %s (%zu tokens)\n", docs.size(), train_out.c_str(),
@@ -71,11 +74,10 @@ static int synth_command(int argc, char** argv) {
     if (!flags.parse(argc, argv, 2)) return 0;
     if (train_out.empty() != val_out.empty()) fail("give both --train-out and --val-out, or neither");
     if (train_out.empty() && show == 0) show = 600;
-    // the same seeds as lrt train uses for --data-seed
     SynthStats val_stats;
-    std::vector<uint16_t> val = synth_generate((uint64_t)seed * 2 + 2, (size_t)val_tokens, &val_stats);
+    std::vector<uint16_t> val = synth_generate(synth_val_seed(seed), (size_t)val_tokens, &val_stats);
     if (!train_out.empty()) {
-        std::vector<uint16_t> train = synth_generate((uint64_t)seed * 2 + 1, (size_t)train_tokens);
+        std::vector<uint16_t> train = synth_generate(synth_train_seed(seed), (size_t)train_tokens);
         write_token_file(train_out, train);
         write_token_file(val_out, val);
         std::printf("wrote %s (%zu tokens) and %s (%zu tokens)\n", train_out.c_str(), train.size(), val_out.c_str(),
@@ -101,6 +103,10 @@ int main(int argc, char** argv) {
         if (cmd == "synth") return synth_command(argc, argv);
         std::fprintf(stderr, "error: unknown command '%s'\n\n%s", cmd.c_str(), USAGE);
         return 2;
+    } catch (const std::bad_alloc&) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "error: out of memory (the model or batch is too large for this machine)\n");
+        return 1;
     } catch (const std::exception& e) {
         std::fflush(stdout);
         std::fprintf(stderr, "error: %s\n", e.what());

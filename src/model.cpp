@@ -79,6 +79,10 @@ static void ensure_activations(GPT<T>& m, int B, int Tn) {
     m.logits.assign(N * V, 0);
     m.probs.assign(N * V, 0);
     m.losses.assign(N, 0);
+    for (auto* d : {&m.d_logits}) d->assign(N * V, 0);
+    for (auto* d : {&m.d_lnf, &m.d_stream, &m.d_stream_prev, &m.d_branch, &m.d_ln, &m.d_attn_out}) d->assign(N * C, 0);
+    m.d_qkv.assign(N * 3 * C, 0);
+    for (auto* d : {&m.d_fc, &m.d_fc_gelu}) d->assign(N * H, 0);
     m.batch = B;
     m.seq_len = Tn;
 }
@@ -87,6 +91,8 @@ template <typename T>
 double gpt_forward(GPT<T>& m, const int* inputs, const int* targets, int B, int Tn) {
     const ModelConfig& c = m.config;
     if (B <= 0 || Tn <= 0) fail("batch size and sequence length must be positive");
+    if ((int64_t)B * Tn > (1 << 28))
+        fail("batch of " + std::to_string(B) + " x " + std::to_string(Tn) + " positions is too large (limit 2^28)");
     if (Tn > c.context_length)
         fail("sequence length " + std::to_string(Tn) + " exceeds the model's context length " +
              std::to_string(c.context_length));
@@ -155,13 +161,15 @@ void gpt_backward(GPT<T>& m) {
     T* g = m.grads.data();
     auto gp = [&](long off) { return m.grad_or_null(off); };
 
-    // Scratch for activation gradients. Backward layers accumulate, so each
-    // buffer is zeroed before the layer that fills it.
-    std::vector<T> dlogits((size_t)N * V, 0), dlnf((size_t)N * C, 0);
-    std::vector<T> dstream((size_t)N * C, 0), dstream_prev((size_t)N * C, 0), dbranch((size_t)N * C, 0);
-    std::vector<T> dln((size_t)N * C, 0), dattn_out((size_t)N * C, 0), dqkv((size_t)N * 3 * C, 0);
-    std::vector<T> dfc((size_t)N * H, 0), dfc_gelu((size_t)N * H, 0);
+    // Activation gradients live in the model's scratch buffers. Backward
+    // layers accumulate, so each buffer is zeroed before the layer that fills it.
+    std::vector<T>&dlogits = m.d_logits, &dlnf = m.d_lnf, &dstream = m.d_stream, &dstream_prev = m.d_stream_prev;
+    std::vector<T>&dbranch = m.d_branch, &dln = m.d_ln, &dattn_out = m.d_attn_out, &dqkv = m.d_qkv;
+    std::vector<T>&dfc = m.d_fc, &dfc_gelu = m.d_fc_gelu;
     auto zero = [](std::vector<T>& v) { std::fill(v.begin(), v.end(), (T)0); };
+    zero(dlogits);
+    zero(dlnf);
+    zero(dstream);
 
     // loss = mean over N positions; logits = readout_multiplier * z
     softmax_crossentropy_backward(dlogits.data(), m.probs.data(), m.targets.data(),

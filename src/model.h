@@ -49,6 +49,9 @@ struct GPT {
     std::vector<BlockActivations<T>> acts;
     std::vector<T> lnf, lnf_mean, lnf_rstd;
     std::vector<T> logits, probs, losses;  // logits/probs (N,V), losses (N)
+    // Scratch for the backward pass: gradients of activations, (N,...) like
+    // the activations they belong to. Sized with them, reused every step.
+    std::vector<T> d_logits, d_lnf, d_stream, d_stream_prev, d_branch, d_ln, d_attn_out, d_qkv, d_fc, d_fc_gelu;
 
     T* param(long offset) { return params.data() + offset; }
     const T* param(long offset) const { return params.data() + offset; }

@@ -21,6 +21,15 @@ void ModelConfig::validate() const {
     positive("--head-dim", head_dim);
     positive("--mlp-ratio", mlp_ratio);
     if (vocab_size > 65536) fail("--vocab-size " + std::to_string(vocab_size) + " exceeds 65536 (tokens are uint16)");
+    // Bounds far above anything a CPU or one GPU trains, low enough that no
+    // size product (3d, ratio*d, V*d, maxT*d) can overflow an int.
+    auto at_most = [](const char* flag, int v, int limit) {
+        if (v > limit) fail(std::string(flag) + " " + std::to_string(v) + " exceeds " + std::to_string(limit));
+    };
+    at_most("--width", width, 1 << 16);
+    at_most("--depth", depth, 1 << 12);
+    at_most("--context-length", context_length, 1 << 20);
+    at_most("--mlp-ratio", mlp_ratio, 64);
     if (width % head_dim != 0)
         fail("--width " + std::to_string(width) + " is not a multiple of --head-dim " + std::to_string(head_dim));
     if (!(embedding_multiplier > 0) || !(readout_multiplier > 0) || !(residual_multiplier > 0) ||
@@ -49,18 +58,25 @@ ModelConfig model_config_from_json(const std::string& json) {
         if (x->type != JsonValue::Number) fail(std::string("model config: ") + key + " is not a number");
         return x->num;
     };
+    auto integer = [&](const char* key, int fallback) {
+        const JsonValue* x = v.find(key);
+        if (!x) return fallback;
+        int64_t i = x->as_int();
+        if (i < 0 || i > 1 << 30) fail(std::string("model config: ") + key + " = " + std::to_string(i) + " is out of range");
+        return (int)i;
+    };
     auto flag = [&](const char* key, bool fallback) {
         const JsonValue* x = v.find(key);
         if (!x) return fallback;
         if (x->type != JsonValue::Bool) fail(std::string("model config: ") + key + " is not true/false");
         return x->b;
     };
-    c.vocab_size = (int)num("vocab_size", c.vocab_size);
-    c.context_length = (int)num("context_length", c.context_length);
-    c.width = (int)num("width", c.width);
-    c.depth = (int)num("depth", c.depth);
-    c.head_dim = (int)num("head_dim", c.head_dim);
-    c.mlp_ratio = (int)num("mlp_ratio", c.mlp_ratio);
+    c.vocab_size = integer("vocab_size", c.vocab_size);
+    c.context_length = integer("context_length", c.context_length);
+    c.width = integer("width", c.width);
+    c.depth = integer("depth", c.depth);
+    c.head_dim = integer("head_dim", c.head_dim);
+    c.mlp_ratio = integer("mlp_ratio", c.mlp_ratio);
     c.bias = flag("bias", c.bias);
     c.tie_embeddings = flag("tie_embeddings", c.tie_embeddings);
     c.embedding_multiplier = num("embedding_multiplier", c.embedding_multiplier);

@@ -1,5 +1,9 @@
 #include "optimizer.h"
 
+// Every operation rounded on its own, as PyTorch's kernels do: no fused
+// multiply-adds here (GCC would otherwise contract a*b+c under -march=native).
+#pragma GCC optimize("fp-contract=off")
+
 #include <cmath>
 
 #include "util.h"
@@ -8,19 +12,21 @@ template <typename T>
 void adamw_update(T* p, const T* g, T* m, T* v, size_t n, double lr, double decay, double beta1, double beta2,
                   double eps, int64_t step) {
     const T decay_factor = (T)(1.0 - lr * decay);
-    const T one_minus_b1 = (T)(1.0 - beta1), b2 = (T)beta2, one_minus_b2 = (T)(1.0 - beta2);
+    const T weight = (T)(1.0 - beta1), b2 = (T)beta2, one_minus_b2 = (T)(1.0 - beta2);
+    const bool small_weight = std::fabs(weight) < (T)0.5;
     const double bias_correction1 = 1.0 - std::pow(beta1, (double)step);
     const double bias_correction2 = 1.0 - std::pow(beta2, (double)step);
-    const T step_size = (T)(lr / bias_correction1);
+    const T neg_step_size = (T)(-(lr / bias_correction1));
     const T bc2_sqrt = (T)std::sqrt(bias_correction2);
     const T e = (T)eps;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > 16384)
     for (size_t i = 0; i < n; i++) {
         if (decay != 0.0) p[i] *= decay_factor;
-        m[i] += one_minus_b1 * (g[i] - m[i]);  // torch's lerp_(grad, 1 - beta1)
-        v[i] = v[i] * b2 + one_minus_b2 * g[i] * g[i];
+        // torch's lerp_(grad, weight) picks its formula by the weight's size
+        m[i] = small_weight ? m[i] + weight * (g[i] - m[i]) : g[i] - (g[i] - m[i]) * ((T)1 - weight);
+        v[i] = v[i] * b2 + one_minus_b2 * g[i] * g[i];  // mul_(beta2).addcmul_(g, g, 1 - beta2)
         T denom = std::sqrt(v[i]) / bc2_sqrt + e;
-        p[i] -= step_size * (m[i] / denom);
+        p[i] = p[i] + neg_step_size * m[i] / denom;  // addcdiv_(m, denom, -step_size)
     }
 }
 
@@ -67,7 +73,8 @@ double schedule_factor(const ScheduleConfig& s, int64_t step) {
     if (step < s.warmup_steps) return (double)(step + 1) / (double)s.warmup_steps;
     if (s.decay == "constant") return 1.0;
     int64_t decay_steps = s.total_steps - s.warmup_steps;
-    if (decay_steps <= 1) return 1.0;
+    if (decay_steps <= 0) return 1.0;
+    if (decay_steps == 1) return s.min_lr_fraction;  // the one step after warmup is the last
     // progress 0 on the first post-warmup step, 1 on the last step
     double progress = (double)(step - s.warmup_steps) / (double)(decay_steps - 1);
     if (progress > 1) progress = 1;

@@ -17,11 +17,15 @@ struct AdamWConfig {
     double grad_clip = 1.0;     // max global grad norm; 0 turns clipping off
 };
 
-// One AdamW update of one tensor, exactly PyTorch's order of operations:
-//   p *= 1 - lr * decay                      (decoupled weight decay)
+// One AdamW update of one tensor, in the order of operations of PyTorch's
+// single-tensor AdamW (the CPU default), each operation rounded separately
+// (this file is compiled without FMA contraction):
+//   p *= 1 - lr * decay       weight decay: decoupled from the gradient (AdamW,
+//                             not an L2 term), coupled to the LR as in PyTorch
+//                             (SCIENCE.md's "coupled" mode)
 //   m = lerp(m, g, 1 - beta1)                 (= beta1 m + (1 - beta1) g)
-//   v = beta2 v + (1 - beta2) g^2
-//   p -= (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+//   v = v * beta2 + (1 - beta2) * g * g
+//   p += (-(lr / (1 - beta1^t)) * m) / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 // `decay` is the weight-decay coefficient lambda for this tensor; `step` is 1-based.
 template <typename T>
 void adamw_update(T* params, const T* grads, T* m, T* v, size_t n, double lr, double decay, double beta1,

@@ -62,6 +62,12 @@
 #include <cstdint>
 #include <vector>
 
+// The seeds `lrt train --data-seed S` (and `lrt synth --seed S`) generate the
+// training and validation text from: distinct, so validation text is never
+// trained on.
+inline uint64_t synth_train_seed(uint64_t data_seed) { return data_seed * 2 + 1; }
+inline uint64_t synth_val_seed(uint64_t data_seed) { return data_seed * 2 + 2; }
+
 struct SynthStats {
     double nats = 0;        // sum of -ln p over every random choice made (= -ln p(tokens))
     size_t tokens = 0;      // tokens the nats describe

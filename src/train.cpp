@@ -63,7 +63,7 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("out-dir", &c.out_dir, "run directory: log.csv and checkpoint.safetensors go here");
     f.add("resume", &c.resume, "continue the run in this directory (or checkpoint file), bit for bit");
     f.add("seed", &c.seed, "seed of the initialization and of text sampling", at_least(0));
-    f.add("threads", &c.threads, "OpenMP threads; 0 = all cores", at_least(0));
+    f.add("threads", &c.threads, "OpenMP threads; 0 = all cores", between(0, 256));
     f.add("print-table", &c.print_table, "print the per-tensor table and exit without training");
     f.add("quiet", &c.quiet, "print only errors and the final result");
 }
@@ -130,6 +130,8 @@ static TrainConfig resumed_config(const TrainConfig& cmdline_config, const FlagS
     return merged;
 }
 
+static const char* LOG_HEADER = "step,lr,train_loss,val_loss,grad_norm,tokens_per_s,elapsed_s\n";
+
 // Generates text from the model: starts from EOT, samples each next token
 // from the softmax of the last position's logits (temperature 1).
 static std::string sample_text(GPT<float>& model, Rng& rng, int length, int max_context) {
@@ -174,19 +176,26 @@ static std::string sample_text(GPT<float>& model, Rng& rng, int length, int max_
     return s;
 }
 
-// Keeps the header and the rows of steps before `step` (rows after a
-// checkpoint are redone by the resumed run, so they must not appear twice).
-static void truncate_log(const std::string& path, int64_t step) {
-    if (!file_exists(path)) return;
-    std::vector<uint8_t> bytes = read_file(path);
-    std::string text(bytes.begin(), bytes.end()), kept, line;
-    std::istringstream in(text);
-    bool header = true;
-    while (std::getline(in, line)) {
-        if (header || (!line.empty() && std::stoll(line.substr(0, line.find(','))) < step)) kept += line + "\n";
-        header = false;
+// Writes to `dst` the header and the rows of steps before `step` from the log
+// `src` (the run being resumed): rows after its checkpoint are redone by the
+// resumed run, so they must not appear twice. A missing `src` gives a log
+// with only the header.
+static void copy_log_until(const std::string& src, const std::string& dst, int64_t step) {
+    std::string kept = LOG_HEADER;
+    if (file_exists(src)) {
+        std::vector<uint8_t> bytes = read_file(src);
+        std::istringstream in(std::string(bytes.begin(), bytes.end()));
+        std::string line;
+        std::getline(in, line);  // header
+        for (int lineno = 2; std::getline(in, line); lineno++) {
+            char* end = nullptr;
+            long long row_step = std::strtoll(line.c_str(), &end, 10);
+            if (end == line.c_str() || *end != ',')
+                fail(src + ":" + std::to_string(lineno) + ": not a log row (expected 'step,...'): " + line);
+            if (row_step < step) kept += line + "\n";
+        }
     }
-    write_file_atomic(path, kept);
+    write_file_atomic(dst, kept);
 }
 
 TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
@@ -228,9 +237,8 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         if (cfg.vocab_size < BYTE_VOCAB_SIZE)
             fail("the built-in corpus is byte-level and needs --vocab-size >= 256, got " + std::to_string(cfg.vocab_size));
         SynthStats val_stats;
-        // distinct seeds: validation text is never seen in training
-        train_tokens = synth_generate((uint64_t)cfg.data_seed * 2 + 1, (size_t)cfg.synth_train_tokens);
-        val_tokens = synth_generate((uint64_t)cfg.data_seed * 2 + 2, (size_t)cfg.synth_val_tokens, &val_stats);
+        train_tokens = synth_generate(synth_train_seed(cfg.data_seed), (size_t)cfg.synth_train_tokens);
+        val_tokens = synth_generate(synth_val_seed(cfg.data_seed), (size_t)cfg.synth_val_tokens, &val_stats);
         char buf[256];
         std::snprintf(buf, sizeof buf,
                       "built-in synthetic corpus: %zu train / %zu val tokens; validation entropy rate %.4f nats/token "
@@ -273,14 +281,23 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         gpt_init(model, (uint64_t)cfg.seed);
     }
     const int64_t end_step = cfg.stop_after > 0 ? std::min(cfg.stop_after, cfg.steps) : cfg.steps;
+    if (end_step <= start_step)
+        fail("nothing to do: the checkpoint is at step " + std::to_string(start_step) + " and the run stops at step " +
+             std::to_string(end_step) + (cfg.stop_after > 0 ? " (--stop-after)" : " (--steps)"));
+    if (cfg.out_dir.empty()) fail("--out-dir must not be empty");
 
     make_dirs(cfg.out_dir);
     TrainResult result;
     result.first_step = start_step;
     result.checkpoint_path = cfg.out_dir + "/checkpoint.safetensors";
     result.log_path = cfg.out_dir + "/log.csv";
-    if (resuming) truncate_log(result.log_path, start_step);
-    else write_file_atomic(result.log_path, std::string("step,lr,train_loss,val_loss,grad_norm,tokens_per_s,elapsed_s\n"));
+    if (resuming) {
+        size_t slash = ckpt_in.find_last_of('/');
+        std::string source_dir = slash == std::string::npos ? "." : ckpt_in.substr(0, slash);
+        copy_log_until(source_dir + "/log.csv", result.log_path, start_step);
+    } else {
+        write_file_atomic(result.log_path, std::string(LOG_HEADER));
+    }
     FILE* log = std::fopen(result.log_path.c_str(), "a");
     if (!log) fail("cannot append to " + result.log_path);
 
@@ -321,6 +338,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     auto print_sample = [&](int64_t step) {
         if (cfg.sample_length <= 0) return;
         std::string text = sample_text(model, sample_rng, cfg.sample_length, mc.context_length);
+        result.samples.push_back(text);
         if (verbose) std::printf("---- sample at step %lld ----\n%s\n----\n", (long long)step, text.c_str());
     };
 
@@ -371,7 +389,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     std::fclose(log);
     save(end_step);
     if (end_step == cfg.steps) {
-        print_sample(end_step);
+        if (!(cfg.sample_every > 0 && end_step % cfg.sample_every == 0)) print_sample(end_step);  // not twice
         std::printf("final: step %lld val loss %.4f | %s elapsed | log %s | checkpoint %s\n", (long long)end_step,
                     result.final_val_loss, format_duration(wall_seconds() - t_start).c_str(), result.log_path.c_str(),
                     result.checkpoint_path.c_str());

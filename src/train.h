@@ -58,6 +58,7 @@ struct TrainResult {
     std::vector<std::pair<int64_t, double>> val_losses;  // (step, loss)
     int64_t first_step = 0, last_step = 0;     // steps [first, last) were run
     double final_val_loss = 0;
+    std::vector<std::string> samples;          // text samples printed, in order
     std::string checkpoint_path, log_path;
 };
 

@@ -78,6 +78,9 @@ TEST_CASE("lrt rejects bad flags with clear messages", "[cli]") {
     expect_error("train --seq-len 64 --context-length 32", "--seq-len 64 exceeds --context-length 32");
     expect_error("train --width 100 --head-dim 32", "not a multiple of --head-dim");
     expect_error("train stray", "unexpected argument 'stray'");
+    expect_error("train --threads 100000", "--threads must be in [0, 256]");
+    expect_error("train --out-dir= --steps 1", "--out-dir must not be empty");
+    expect_error("train --width 4 --head-dim 4 --mlp-ratio 1073741825", "--mlp-ratio 1073741825 exceeds 64");
     expect_error("tokenize --val-fraction 0.9 --train-out a --val-out b x", "--val-fraction must be in");
     CommandResult r = run_command(lrt_binary() + " frobnicate");
     REQUIRE(r.exit_code == 2);

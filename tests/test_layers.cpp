@@ -171,3 +171,37 @@ TEST_CASE("softmax cross-entropy backward matches finite differences", "[layers]
     double l = softmax_crossentropy_forward(losses.data(), probs.data(), sharp.data(), &t0, 1, V);
     CHECK(l == Approx(200.0).epsilon(1e-12));
 }
+
+// The backward contract is "accumulate": a backward pass into buffers that
+// already hold values must add to them, not overwrite them.
+TEST_CASE("backward passes accumulate into their gradient buffers", "[layers]") {
+    Rng r(9);
+    const int B = 2, T = 3, C = 4, NH = 2, V = 5, N = B * T;
+    auto twice = [&r](const std::string& what, const std::function<void(Vec&)>& backward, size_t n) {
+        Vec once(n, 0), prefilled = random_vec(n, r), before = prefilled;
+        backward(once);
+        backward(prefilled);
+        INFO(what);
+        for (size_t i = 0; i < n; i++) REQUIRE(prefilled[i] == Approx(before[i] + once[i]).epsilon(1e-12).margin(1e-14));
+        REQUIRE(max_abs(once.data(), n) > 0);
+    };
+    std::vector<int> tok = {1, 4, 1, 0, 2, 3};
+    Vec dout = random_vec(N * C, r), x = random_vec(N * C, r), w = random_vec(C, r), w2 = random_vec(C * C, r);
+    Vec mean(N), rstd(N), out(N * C);
+    layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), (const double*)nullptr, N, C);
+    twice("encoder wte", [&](Vec& g) { Vec p(T * C, 0); encoder_backward(g.data(), p.data(), dout.data(), tok.data(), 1.5, B, T, C); }, V * C);
+    twice("layernorm input", [&](Vec& g) { Vec a(C, 0), b(C, 0); layernorm_backward(g.data(), a.data(), b.data(), dout.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C); }, N * C);
+    twice("layernorm weight", [&](Vec& g) { Vec a(N * C, 0), b(C, 0); layernorm_backward(a.data(), g.data(), b.data(), dout.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C); }, C);
+    twice("matmul input", [&](Vec& g) { matmul_backward(g.data(), (double*)nullptr, (double*)nullptr, dout.data(), x.data(), w2.data(), N, C, C); }, N * C);
+    twice("matmul weight", [&](Vec& g) { matmul_backward((double*)nullptr, g.data(), (double*)nullptr, dout.data(), x.data(), w2.data(), N, C, C); }, C * C);
+    twice("matmul bias", [&](Vec& g) { matmul_backward((double*)nullptr, (double*)nullptr, g.data(), dout.data(), x.data(), w2.data(), N, C, C); }, C);
+    Vec qkv = random_vec(N * 3 * C, r), att(B * NH * T * T), aout(N * C);
+    attention_forward(aout.data(), att.data(), qkv.data(), 0.5, B, T, C, NH);
+    twice("attention", [&](Vec& g) { attention_backward(g.data(), dout.data(), qkv.data(), att.data(), 0.5, B, T, C, NH); }, N * 3 * C);
+    twice("gelu", [&](Vec& g) { gelu_backward(g.data(), x.data(), dout.data(), N * C); }, N * C);
+    twice("residual", [&](Vec& g) { Vec a(N * C, 0); residual_backward(a.data(), g.data(), dout.data(), 0.7, N * C); }, N * C);
+    Vec logits = random_vec(N * V, r), probs(N * V), losses(N);
+    std::vector<int> targets = {0, 1, 2, 3, 4, 0};
+    softmax_crossentropy_forward(losses.data(), probs.data(), logits.data(), targets.data(), N, V);
+    twice("cross-entropy", [&](Vec& g) { softmax_crossentropy_backward(g.data(), probs.data(), targets.data(), 0.25, N, V); }, N * V);
+}

@@ -1,11 +1,15 @@
 // AdamW against steps computed by hand from the textbook formulas, gradient
 // clipping, and the learning-rate schedule.
+// Like optimizer.cpp, no fused multiply-adds: the float test below spells
+// out PyTorch's operations one rounding at a time.
+#pragma GCC optimize("fp-contract=off")
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <vector>
 
 #include "optimizer.h"
+#include "rng.h"
 
 TEST_CASE("AdamW matches a hand-computed update", "[optimizer]") {
     const double lr = 0.01, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1;
@@ -33,6 +37,42 @@ TEST_CASE("AdamW matches a hand-computed update", "[optimizer]") {
     std::vector<double> q = {1.0}, mq = {0}, vq = {0}, gq = {1e-3};
     adamw_update(q.data(), gq.data(), mq.data(), vq.data(), 1, lr, 0.0, b1, b2, eps, 1);
     REQUIRE(q[0] == Approx(1.0 - lr).epsilon(1e-6));
+}
+
+// PyTorch's single-tensor AdamW on float32, one kernel at a time, with its
+// scalars rounded to float as the kernels do. Our update must give the same
+// bits; beta1 = 0.3 exercises the other branch of torch.lerp.
+TEST_CASE("AdamW in float follows PyTorch's operations bit for bit", "[optimizer]") {
+    for (double beta1 : {0.9, 0.3}) {
+        const double lr = 3e-3, beta2 = 0.95, eps = 1e-8, wd = 0.1;
+        Rng r(3);
+        std::vector<float> p(64), m(64, 0), v(64, 0), tp, tm(64, 0), tv(64, 0);
+        for (auto& x : p) x = (float)r.normal();
+        tp = p;
+        for (int step = 1; step <= 4; step++) {
+            std::vector<float> g(64);
+            for (auto& x : g) x = (float)(0.1 * r.normal());
+            adamw_update(p.data(), g.data(), m.data(), v.data(), 64, lr, wd, beta1, beta2, eps, step);
+            const float decay = (float)(1 - lr * wd), w = (float)(1 - beta1), b2 = (float)beta2,
+                        omb2 = (float)(1 - beta2), bc2_sqrt = (float)std::sqrt(1 - std::pow(beta2, step)),
+                        neg_step = (float)(-(lr / (1 - std::pow(beta1, step)))), e = (float)eps;
+            for (int i = 0; i < 64; i++) {
+                tp[i] = tp[i] * decay;                                                          // param.mul_
+                tm[i] = w < 0.5f ? tm[i] + w * (g[i] - tm[i]) : g[i] - (g[i] - tm[i]) * (1 - w);  // lerp_
+                tv[i] = tv[i] * b2;                                                             // mul_
+                tv[i] = tv[i] + omb2 * g[i] * g[i];                                             // addcmul_
+                float denom = std::sqrt(tv[i]) / bc2_sqrt;                                      // sqrt, div
+                denom = denom + e;                                                              // add_
+                tp[i] = tp[i] + neg_step * tm[i] / denom;                                       // addcdiv_
+            }
+            for (int i = 0; i < 64; i++) {
+                INFO("beta1 " << beta1 << " step " << step << " element " << i);
+                REQUIRE(p[i] == tp[i]);
+                REQUIRE(m[i] == tm[i]);
+                REQUIRE(v[i] == tv[i]);
+            }
+        }
+    }
 }
 
 TEST_CASE("AdamW applies each tensor's multipliers from the table", "[optimizer]") {
@@ -95,6 +135,10 @@ TEST_CASE("learning-rate schedules", "[optimizer]") {
     // decreasing after warmup
     s.decay = "cosine";
     for (int t = 11; t < 110; t++) REQUIRE(schedule_factor(s, t) <= schedule_factor(s, t - 1));
+    // one step after warmup: it is the last, so it gets the minimum
+    ScheduleConfig one{"linear", 1, 2, 0.1};
+    REQUIRE(schedule_factor(one, 0) == 1.0);
+    REQUIRE(schedule_factor(one, 1) == Approx(0.1));
     s.decay = "exponential";
     REQUIRE_THROWS_WITH(validate_schedule(s), Catch::Contains("--lr-decay must be"));
 }

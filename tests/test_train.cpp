@@ -77,42 +77,96 @@ TEST_CASE("checkpoints round-trip parameters, moments and state", "[train][check
     REQUIRE_THROWS_WITH(restore_checkpoint(c, wrong, m, v), Catch::Contains("elements"));
 }
 
-TEST_CASE("a resumed run equals an uninterrupted one bit for bit", "[train][checkpoint]") {
-    TempDir a, b;
-    std::vector<std::pair<std::string, std::string>> s = {
-        {"steps", "24"}, {"warmup-steps", "5"}, {"val-every", "8"}, {"sample-every", "10"}, {"sample-length", "8"}};
-    TrainResult whole = train_small(a.path, s);
-    auto s_stop = s;
-    s_stop.push_back({"stop-after", "13"});  // not a multiple of val-every or sample-every
-    TrainResult first = train_small(b.path, s_stop);
-    REQUIRE(first.last_step == 13);
-    TrainConfig c;
-    FlagSet f("train", "");
-    declare_train_flags(f, c);
-    f.set("resume", b.path);
-    f.set("quiet", "true");
-    TrainResult second = run_training(c, f);
-    REQUIRE(second.first_step == 13);
-    std::vector<double> joined = first.train_losses;
-    joined.insert(joined.end(), second.train_losses.begin(), second.train_losses.end());
+// The log's rows without the timing columns (tokens_per_s, elapsed_s).
+static std::vector<std::string> log_rows_without_timing(const std::string& path) {
+    std::vector<uint8_t> bytes = read_file(path);
+    std::vector<std::string> rows;
+    std::string line;
+    for (uint8_t b : bytes) {
+        if (b != '\n') {
+            line += (char)b;
+            continue;
+        }
+        size_t cut = line.size();
+        for (int commas = 0; commas < 2 && cut != std::string::npos; commas++) cut = line.rfind(',', cut - 1);
+        rows.push_back(line.substr(0, cut));
+        line.clear();
+    }
+    return rows;
+}
+
+static void require_same_run(const TrainResult& whole, const std::vector<const TrainResult*>& parts) {
+    std::vector<double> joined;
+    std::vector<std::string> samples;
+    for (const TrainResult* p : parts) {
+        joined.insert(joined.end(), p->train_losses.begin(), p->train_losses.end());
+        samples.insert(samples.end(), p->samples.begin(), p->samples.end());
+    }
     REQUIRE(joined.size() == whole.train_losses.size());
     for (size_t i = 0; i < joined.size(); i++) {
         INFO("step " << i);
         REQUIRE(joined[i] == whole.train_losses[i]);  // exact, not approximate
     }
-    REQUIRE(second.final_val_loss == whole.final_val_loss);
-    Checkpoint ca = load_checkpoint(whole.checkpoint_path), cb = load_checkpoint(second.checkpoint_path);
-    for (const auto& t : ca.file.tensors) {
-        const StTensor& u = cb.file.get(t.name);
-        REQUIRE(t.bytes == u.bytes);
-    }
+    REQUIRE(samples == whole.samples);
+    const TrainResult& last = *parts.back();
+    REQUIRE(last.final_val_loss == whole.final_val_loss);
+    Checkpoint ca = load_checkpoint(whole.checkpoint_path), cb = load_checkpoint(last.checkpoint_path);
+    REQUIRE(ca.file.tensors.size() == cb.file.tensors.size());
+    for (const auto& t : ca.file.tensors) REQUIRE(t.bytes == cb.file.get(t.name).bytes);
     for (int i = 0; i < 4; i++) REQUIRE(ca.state.rng_state[i] == cb.state.rng_state[i]);
-    // the resumed log has each step once
-    std::vector<uint8_t> la = read_file(whole.log_path), lb = read_file(second.log_path);
-    size_t na = 0, nb = 0;
-    for (uint8_t x : la) na += x == '\n';
-    for (uint8_t x : lb) nb += x == '\n';
-    REQUIRE(na == nb);
+    // the resumed run's log has every step once, with the same numbers
+    REQUIRE(log_rows_without_timing(last.log_path) == log_rows_without_timing(whole.log_path));
+}
+
+static TrainResult resume(const std::string& dir, std::vector<std::pair<std::string, std::string>> settings = {}) {
+    TrainConfig c;
+    FlagSet f("train", "");
+    declare_train_flags(f, c);
+    f.set("resume", dir);
+    f.set("quiet", "true");
+    for (auto& kv : settings) f.set(kv.first, kv.second);
+    return run_training(c, f);
+}
+
+static const std::vector<std::pair<std::string, std::string>> RESUME_RUN = {
+    {"steps", "24"}, {"warmup-steps", "5"}, {"val-every", "8"}, {"sample-every", "10"}, {"sample-length", "8"}};
+
+TEST_CASE("a resumed run equals an uninterrupted one bit for bit", "[train][checkpoint]") {
+    TempDir a, b;
+    TrainResult whole = train_small(a.path, RESUME_RUN);
+    REQUIRE(whole.samples.size() == 3);  // steps 10, 20 and the end
+    auto first_part = RESUME_RUN;
+    first_part.push_back({"stop-after", "13"});  // not a multiple of val-every or sample-every
+    TrainResult first = train_small(b.path, first_part);
+    REQUIRE(first.last_step == 13);
+    // the second part in two pieces, the first on one thread (allowed to differ)
+    TrainResult second = resume(b.path, {{"stop-after", "16"}, {"threads", "1"}});
+    REQUIRE(second.first_step == 13);
+    TrainResult third = resume(b.path);
+    REQUIRE(third.first_step == 16);
+    require_same_run(whole, {&first, &second, &third});
+}
+
+TEST_CASE("resuming into another directory carries the log over", "[train][checkpoint]") {
+    TempDir a, b, c;
+    TrainResult whole = train_small(a.path, RESUME_RUN);
+    auto first_part = RESUME_RUN;
+    first_part.push_back({"stop-after", "9"});
+    TrainResult first = train_small(b.path, first_part);
+    TrainResult second = resume(b.path, {{"out-dir", c.path}});
+    REQUIRE(second.log_path == c.file("log.csv"));
+    require_same_run(whole, {&first, &second});
+}
+
+TEST_CASE("resuming with nothing left to do is refused", "[train][checkpoint]") {
+    TempDir dir;
+    train_small(dir.path, {{"steps", "6"}, {"stop-after", "4"}, {"val-every", "0"}});
+    REQUIRE_THROWS_WITH(resume(dir.path, {{"stop-after", "3"}}),
+                        Catch::Contains("the checkpoint is at step 4 and the run stops at step 3"));
+    // and the checkpoint is untouched: resuming properly still works
+    TrainResult r = resume(dir.path);
+    REQUIRE(r.first_step == 4);
+    REQUIRE(r.last_step == 6);
 }
 
 TEST_CASE("resuming refuses changed settings", "[train][checkpoint]") {

@@ -211,7 +211,10 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     declare_train_flags(own, cfg);  // the settings as run, saved with checkpoints
     const bool verbose = !cfg.quiet;
 #ifdef _OPENMP
-    if (cfg.threads > 0) omp_set_num_threads(cfg.threads);
+    // --threads 0 means the OpenMP default (OMP_NUM_THREADS or all cores), even
+    // after an earlier run in this process asked for fewer
+    static const int default_threads = omp_get_max_threads();
+    omp_set_num_threads(cfg.threads > 0 ? cfg.threads : default_threads);
 #endif
     ModelConfig mc = model_config_of(cfg);
     if (resuming && mc.to_json() != ckpt.config.to_json())

@@ -79,7 +79,7 @@ static void ensure_activations(GPT<T>& m, int B, int Tn) {
     m.logits.assign(N * V, 0);
     m.probs.assign(N * V, 0);
     m.losses.assign(N, 0);
-    for (auto* d : {&m.d_logits}) d->assign(N * V, 0);
+    m.d_logits.assign(N * V, 0);
     for (auto* d : {&m.d_lnf, &m.d_stream, &m.d_stream_prev, &m.d_branch, &m.d_ln, &m.d_attn_out}) d->assign(N * C, 0);
     m.d_qkv.assign(N * 3 * C, 0);
     for (auto* d : {&m.d_fc, &m.d_fc_gelu}) d->assign(N * H, 0);

@@ -42,6 +42,9 @@ void gpt_init(GPT<T>& m, uint64_t seed) {
         if (t.init_std > 0) {
             Rng rng(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull * (i + 1));
             for (size_t j = 0; j < t.numel; j++) p[j] = (T)(t.init_std * rng.normal());
+            // zeroed after drawing, so the other rows get the same draws either way
+            size_t row = t.shape.size() == 2 ? (size_t)t.shape[1] : 1;
+            std::fill(p, p + std::min(t.numel, (size_t)t.init_zero_rows * row), (T)0);
         } else {
             std::fill(p, p + t.numel, (T)t.init_constant);
         }

@@ -11,7 +11,7 @@
 template <typename T>
 void adamw_update(T* p, const T* g, T* m, T* v, size_t n, double lr, double decay, double beta1, double beta2,
                   double eps, int64_t step) {
-    const T decay_factor = (T)(1.0 - lr * decay);
+    const T decay_factor = (T)(1.0 - decay);
     const T weight = (T)(1.0 - beta1), b2 = (T)beta2, one_minus_b2 = (T)(1.0 - beta2);
     const bool small_weight = std::fabs(weight) < (T)0.5;
     const double bias_correction1 = 1.0 - std::pow(beta1, (double)step);
@@ -30,14 +30,21 @@ void adamw_update(T* p, const T* g, T* m, T* v, size_t n, double lr, double deca
     }
 }
 
+double decay_per_step(const TensorInfo& t, const AdamWConfig& c, double lr_t, double schedule) {
+    const double lambda = c.weight_decay * t.weight_decay_multiplier;
+    if (lambda == 0.0) return 0.0;
+    // coupled: the product in PyTorch's order, lr * weight_decay, so that the
+    // float bits match torch.optim.AdamW for a tensor whose group has this lr
+    return c.independent_decay ? schedule * lambda : (lr_t * t.lr_multiplier) * lambda;
+}
+
 template <typename T>
 void adamw_step(T* params, const T* grads, T* m, T* v, const TensorTable& table, const AdamWConfig& c, double lr_t,
-                int64_t step) {
+                double schedule, int64_t step) {
     for (const TensorInfo& t : table.tensors) {
         double lr = lr_t * t.lr_multiplier;
-        double decay = c.weight_decay * t.weight_decay_multiplier;
-        adamw_update(params + t.offset, grads + t.offset, m + t.offset, v + t.offset, t.numel, lr, decay, c.beta1,
-                     c.beta2, c.eps * t.eps_multiplier, step);
+        adamw_update(params + t.offset, grads + t.offset, m + t.offset, v + t.offset, t.numel, lr,
+                     decay_per_step(t, c, lr_t, schedule), c.beta1, c.beta2, c.eps * t.eps_multiplier, step);
     }
 }
 
@@ -84,7 +91,7 @@ double schedule_factor(const ScheduleConfig& s, int64_t step) {
 
 #define INSTANTIATE(T)                                                                                          \
     template void adamw_update<T>(T*, const T*, T*, T*, size_t, double, double, double, double, double, int64_t); \
-    template void adamw_step<T>(T*, const T*, T*, T*, const TensorTable&, const AdamWConfig&, double, int64_t);   \
+    template void adamw_step<T>(T*, const T*, T*, T*, const TensorTable&, const AdamWConfig&, double, double, int64_t); \
     template double global_grad_norm<T>(const T*, size_t);                                                      \
     template double clip_grad_norm<T>(T*, size_t, double);
 INSTANTIATE(float)

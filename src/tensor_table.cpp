@@ -106,14 +106,19 @@ std::string describe_tensor_table(const TensorTable& table) {
     for (const auto& t : table.tensors) {
         std::string shape;
         for (size_t i = 0; i < t.shape.size(); i++) shape += (i ? "x" : "") + std::to_string(t.shape[i]);
-        char init[32];
-        if (t.init_std > 0) std::snprintf(init, sizeof init, "N(0,%.4g)", t.init_std);
+        char init[40];
+        if (t.init_std > 0) std::snprintf(init, sizeof init, "N(0,%.4g)%s", t.init_std, t.init_zero_rows ? "*" : "");
         else std::snprintf(init, sizeof init, "const %.4g", t.init_constant);
         std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6d %6d %10s %8.4g %8.4g %8.4g\n", t.name.c_str(),
                       shape.c_str(), role_name(t.role), t.fan_in, t.fan_out, init, t.lr_multiplier,
                       t.weight_decay_multiplier, t.eps_multiplier);
         s << line;
     }
+    for (const auto& t : table.tensors)
+        if (t.init_zero_rows) {
+            s << "* the first " << t.init_zero_rows << " rows (the query block) start at 0\n";
+            break;
+        }
     s << "total parameters: " << table.total << "\n";
     return s.str();
 }

@@ -36,6 +36,7 @@ struct TensorInfo {
     // Filled by the parameterization (defaults: GPT-2 standard parameterization).
     double init_std = 0.0;   // 0 with init_constant set means a constant init
     double init_constant = 0.0;
+    int init_zero_rows = 0;  // the first rows start at exactly 0 (the query block of c_attn under zero-init query)
     double lr_multiplier = 1.0;
     double weight_decay_multiplier = 0.0;  // 0 = not decayed
     double eps_multiplier = 1.0;
@@ -53,4 +54,5 @@ struct TensorTable {
 TensorTable build_tensor_table(const ModelConfig& config);
 
 // One line per tensor: name, shape, role, init, multipliers.
+// (The parameterization's own summary is parameterization.h's describe_parameterization.)
 std::string describe_tensor_table(const TensorTable& table);

@@ -19,16 +19,7 @@
 #include "util.h"
 
 void declare_train_flags(FlagSet& f, TrainConfig& c) {
-    f.section("Model");
-    f.add("vocab-size", &c.vocab_size, "vocabulary size V (256 for byte-level data)", between(2, 65536));
-    f.add("context-length", &c.context_length, "positions in the position embedding; 0 = --seq-len", at_least(0));
-    f.add("width", &c.width, "model width d", at_least(1));
-    f.add("depth", &c.depth, "number of transformer blocks L", at_least(1));
-    f.add("head-dim", &c.head_dim, "attention head dimension; heads = width / head-dim", at_least(1));
-    f.add("num-heads", &c.num_heads, "number of heads instead of --head-dim; 0 = use --head-dim", at_least(0));
-    f.add("mlp-ratio", &c.mlp_ratio, "MLP hidden width / d", at_least(1));
-    f.add("bias", &c.bias, "biases in linear layers and layernorms");
-    f.add("tie-embeddings", &c.tie_embeddings, "readout shares the token embedding matrix");
+    declare_model_flags(f, c.model);
     f.section("Data");
     f.add("train-data", &c.train_data, "training token file (llm.c format); empty = built-in synthetic corpus");
     f.add("val-data", &c.val_data, "validation token file (llm.c format); give with --train-data");
@@ -42,13 +33,14 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("beta1", &c.beta1, "Adam beta1", between(0, 0.999999));
     f.add("beta2", &c.beta2, "Adam beta2", between(0, 0.999999));
     f.add("eps", &c.eps, "Adam epsilon (added outside the square root)", at_least(0));
-    f.add("weight-decay", &c.weight_decay, "weight decay lambda, coupled (p *= 1 - lr*lambda), on matrices",
-          at_least(0));
+    f.add("weight-decay", &c.weight_decay,
+          "weight decay lambda (wd); how it applies: --wd-mode and --wd-set below", at_least(0));
     f.add("grad-clip", &c.grad_clip, "clip the global gradient norm to this; 0 = off", at_least(0));
     f.add("steps", &c.steps, "optimizer steps", at_least(1));
     f.add("warmup-steps", &c.warmup_steps, "linear warmup steps", at_least(0));
     f.add("lr-decay", &c.lr_decay, "schedule after warmup", {"constant", "linear", "cosine"});
     f.add("min-lr-fraction", &c.min_lr_fraction, "final LR as a fraction of --lr (linear, cosine)", between(0, 1));
+    declare_param_flags(f, c.param);
     f.section("Evaluation, logging, checkpoints");
     f.add("val-every", &c.val_every, "validation loss every k steps (and at the end); 0 = only at the end",
           at_least(0));
@@ -66,28 +58,6 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("threads", &c.threads, "OpenMP threads; 0 = all cores", between(0, 256));
     f.add("print-table", &c.print_table, "print the per-tensor table and exit without training");
     f.add("quiet", &c.quiet, "print only errors and the final result");
-}
-
-static ModelConfig model_config_of(const TrainConfig& c) {
-    ModelConfig m;
-    m.vocab_size = c.vocab_size;
-    m.context_length = c.context_length > 0 ? c.context_length : c.seq_len;
-    m.width = c.width;
-    m.depth = c.depth;
-    if (c.num_heads > 0) {
-        if (c.width % c.num_heads != 0)
-            fail("--width " + std::to_string(c.width) + " is not divisible by --num-heads " + std::to_string(c.num_heads));
-        m.head_dim = c.width / c.num_heads;
-    } else {
-        m.head_dim = c.head_dim;
-    }
-    m.mlp_ratio = c.mlp_ratio;
-    m.bias = c.bias;
-    m.tie_embeddings = c.tie_embeddings;
-    m.validate();
-    if (c.seq_len > m.context_length)
-        fail("--seq-len " + std::to_string(c.seq_len) + " exceeds --context-length " + std::to_string(m.context_length));
-    return m;
 }
 
 // Flags that may differ when resuming: they change what is printed or
@@ -216,17 +186,18 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     static const int default_threads = omp_get_max_threads();
     omp_set_num_threads(cfg.threads > 0 ? cfg.threads : default_threads);
 #endif
-    ModelConfig mc = model_config_of(cfg);
+    GPT<float> model;
+    const Parameterization param =
+        gpt_build_parameterized(model, model_sizes(cfg.model, cfg.seq_len), with_head_dim_base(cfg.param, cfg.model));
+    const ModelConfig& mc = model.config;
     if (resuming && mc.to_json() != ckpt.config.to_json())
         fail(ckpt_in + ": model_config does not match the checkpoint's train flags");
     ScheduleConfig sched{cfg.lr_decay, cfg.warmup_steps, cfg.steps, cfg.min_lr_fraction};
     validate_schedule(sched);
-    AdamWConfig adam{cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, cfg.grad_clip};
+    AdamWConfig adam{cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, cfg.grad_clip, param.independent_decay};
     const int B = cfg.batch_size, T = cfg.seq_len;
-
-    GPT<float> model;
-    gpt_build(model, mc);
     if (cfg.print_table) {
+        std::fputs(describe_parameterization(param, mc).c_str(), stdout);
         std::fputs(describe_tensor_table(model.table).c_str(), stdout);
         return {};
     }
@@ -237,8 +208,8 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     if (cfg.train_data.empty() != cfg.val_data.empty())
         fail("give both --train-data and --val-data, or neither (to use the built-in corpus)");
     if (cfg.train_data.empty()) {
-        if (cfg.vocab_size < BYTE_VOCAB_SIZE)
-            fail("the built-in corpus is byte-level and needs --vocab-size >= 256, got " + std::to_string(cfg.vocab_size));
+        if (mc.vocab_size < BYTE_VOCAB_SIZE)
+            fail("the built-in corpus is byte-level and needs --vocab-size >= 256, got " + std::to_string(mc.vocab_size));
         SynthStats val_stats;
         train_tokens = synth_generate(synth_train_seed(cfg.data_seed), (size_t)cfg.synth_train_tokens);
         val_tokens = synth_generate(synth_val_seed(cfg.data_seed), (size_t)cfg.synth_val_tokens, &val_stats);
@@ -252,8 +223,8 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     } else {
         train_tokens = read_token_file(cfg.train_data);
         val_tokens = read_token_file(cfg.val_data);
-        check_token_range(train_tokens, cfg.vocab_size, cfg.train_data);
-        check_token_range(val_tokens, cfg.vocab_size, cfg.val_data);
+        check_token_range(train_tokens, mc.vocab_size, cfg.train_data);
+        check_token_range(val_tokens, mc.vocab_size, cfg.val_data);
         data_note = cfg.train_data + " (" + std::to_string(train_tokens.size()) + " tokens), " + cfg.val_data + " (" +
                     std::to_string(val_tokens.size()) + " tokens)";
     }
@@ -310,12 +281,13 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
                     mc.context_length, mc.width, mc.depth, mc.num_heads(), mc.mlp_width(), mc.bias ? "on" : "off",
                     mc.tie_embeddings ? "yes" : "no", model.table.total);
         std::printf("data: %s\n", data_note.c_str());
-        std::printf("optimizer: AdamW lr=%g beta1=%g beta2=%g eps=%g weight_decay=%g (coupled, matrices) clip=%g\n",
-                    cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, cfg.grad_clip);
+        std::printf("optimizer: AdamW lr=%g beta1=%g beta2=%g eps=%g weight_decay=%g clip=%g\n", cfg.lr, cfg.beta1,
+                    cfg.beta2, cfg.eps, cfg.weight_decay, cfg.grad_clip);
         std::printf("schedule: %lld steps, warmup %lld, %s decay to %g x lr; batch %dx%d = %d tokens/step\n",
                     (long long)cfg.steps, (long long)cfg.warmup_steps, cfg.lr_decay.c_str(), cfg.min_lr_fraction, B, T,
                     B * T);
         std::printf("output: %s\n", cfg.out_dir.c_str());
+        std::fputs(describe_parameterization(param, mc).c_str(), stdout);
         std::fputs(describe_tensor_table(model.table).c_str(), stdout);
         std::fflush(stdout);
     }
@@ -358,8 +330,8 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         gpt_zero_grad(model);
         gpt_backward(model);
         double norm = clip_grad_norm(model.grads.data(), model.grads.size(), cfg.grad_clip);
-        double lr_t = cfg.lr * schedule_factor(sched, step);
-        adamw_step(model.params.data(), model.grads.data(), adam_m.data(), adam_v.data(), model.table, adam, lr_t,
+        double s_t = schedule_factor(sched, step), lr_t = cfg.lr * s_t;
+        adamw_step(model.params.data(), model.grads.data(), adam_m.data(), adam_v.data(), model.table, adam, lr_t, s_t,
                    step + 1);
         double now = wall_seconds(), tok_per_s = B * T / std::max(1e-9, now - t0), elapsed = now - t_start;
         result.train_losses.push_back(loss);

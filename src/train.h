@@ -6,18 +6,12 @@
 #include <vector>
 
 #include "flags.h"
+#include "model_flags.h"
+#include "parameterization.h"
 
 struct TrainConfig {
-    // model
-    int vocab_size = 256;
-    int context_length = 0;  // 0: equal to seq_len
-    int width = 128;
-    int depth = 4;
-    int head_dim = 32;
-    int num_heads = 0;  // 0: width / head_dim; otherwise sets head_dim = width / num_heads
-    int mlp_ratio = 4;
-    bool bias = true;
-    bool tie_embeddings = false;
+    ModelFlags model;
+    ParamConfig param;  // parameterization and weight-decay mode
     // data
     std::string train_data, val_data;  // llm.c token files; empty: the built-in corpus
     int64_t synth_train_tokens = 8000000;

@@ -20,7 +20,7 @@ TEST_CASE("AdamW matches a hand-computed update", "[optimizer]") {
     std::vector<double> ep = p, em(3, 0), ev(3, 0);
     for (int t = 1; t <= 3; t++) {
         const std::vector<double>& g = grads[t - 1];
-        adamw_update(p.data(), g.data(), m.data(), v.data(), 3, lr, wd, b1, b2, eps, t);
+        adamw_update(p.data(), g.data(), m.data(), v.data(), 3, lr, lr * wd, b1, b2, eps, t);
         for (int i = 0; i < 3; i++) {
             em[i] = b1 * em[i] + (1 - b1) * g[i];
             ev[i] = b2 * ev[i] + (1 - b2) * g[i] * g[i];
@@ -52,7 +52,7 @@ TEST_CASE("AdamW in float follows PyTorch's operations bit for bit", "[optimizer
         for (int step = 1; step <= 4; step++) {
             std::vector<float> g(64);
             for (auto& x : g) x = (float)(0.1 * r.normal());
-            adamw_update(p.data(), g.data(), m.data(), v.data(), 64, lr, wd, beta1, beta2, eps, step);
+            adamw_update(p.data(), g.data(), m.data(), v.data(), 64, lr, lr * wd, beta1, beta2, eps, step);
             const float decay = (float)(1 - lr * wd), w = (float)(1 - beta1), b2 = (float)beta2,
                         omb2 = (float)(1 - beta2), bc2_sqrt = (float)std::sqrt(1 - std::pow(beta2, step)),
                         neg_step = (float)(-(lr / (1 - std::pow(beta1, step)))), e = (float)eps;
@@ -96,10 +96,10 @@ TEST_CASE("AdamW applies each tensor's multipliers from the table", "[optimizer]
     c.eps = 1e-3;
     std::vector<double> p = {1, 2, 3, 4}, g = {0.1, 0.2, 0.3, 0.4}, m(4, 0), v(4, 0);
     std::vector<double> p_expect = p, m_ref(4, 0), v_ref(4, 0);
-    adamw_update(p_expect.data(), g.data(), m_ref.data(), v_ref.data(), 2, 0.02, 0.5, c.beta1, c.beta2, 1e-3, 1);
+    adamw_update(p_expect.data(), g.data(), m_ref.data(), v_ref.data(), 2, 0.02, 0.02 * 0.5, c.beta1, c.beta2, 1e-3, 1);
     adamw_update(p_expect.data() + 2, g.data() + 2, m_ref.data() + 2, v_ref.data() + 2, 2, 0.005, 0.0, c.beta1,
                  c.beta2, 1e3, 1);
-    adamw_step(p.data(), g.data(), m.data(), v.data(), table, c, 0.02, 1);
+    adamw_step(p.data(), g.data(), m.data(), v.data(), table, c, 0.02, 1.0, 1);
     for (int i = 0; i < 4; i++) REQUIRE(p[i] == p_expect[i]);
     // and the multipliers did change something: b moved far less than a would
     REQUIRE(std::fabs(p[2] - 3.0) < 0.2 * std::fabs(p[0] - 1.0));

@@ -40,6 +40,8 @@
 // is the +1 above. Weight decay in "coupled" mode multiplies by the tensor's
 // own LR, so under coupled decay the two forms decay the readout differently
 // (by η/m against η); under independent, width-scaled or no decay they agree.
+// Global-norm gradient clipping also tells them apart (Table 3's readout
+// gradient is m times larger), so compare them with clipping off.
 #pragma once
 #include <string>
 

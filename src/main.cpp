@@ -6,8 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "coordcheck.h"
 #include "data.h"
 #include "flags.h"
+#include "reference.h"
 #include "synth.h"
 #include "tokens.h"
 #include "train.h"
@@ -20,6 +22,8 @@ static const char* USAGE =
     "\n"
     "commands:\n"
     "  train      train a GPT (built-in synthetic corpus by default), log CSV, checkpoint\n"
+    "  coordcheck µP coordinate check: activation scale against width, CSV and SVG plot\n"
+    "  reference  write a reference state (tokens, params, logits, grads, k AdamW steps) as safetensors\n"
     "  synth      write the built-in corpus to token files, or print a sample of it\n"
     "  tokenize   turn text files into byte-level train/val token files (llm.c format)\n";
 
@@ -99,6 +103,8 @@ int main(int argc, char** argv) {
     std::string cmd = argv[1];
     try {
         if (cmd == "train") return train_command(argc, argv);
+        if (cmd == "coordcheck") return coordcheck_command(argc, argv);
+        if (cmd == "reference") return reference_command(argc, argv);
         if (cmd == "tokenize") return tokenize_command(argc, argv);
         if (cmd == "synth") return synth_command(argc, argv);
         std::fprintf(stderr, "error: unknown command '%s'\n\n%s", cmd.c_str(), USAGE);

@@ -1,5 +1,6 @@
 # lrtransfer — `make` builds the program, `make test` runs the tests,
-# `make bench` prints speed figures, `make clean` removes build outputs.
+# `make bench` prints speed figures, `make reference` regenerates data/reference/,
+# `make clean` removes build outputs.
 #
 # Knobs: NO_OMP=1 (single-threaded build), OPT="-O2" (override -O3 -march=native),
 #        NVCC=/path/to/nvcc (CUDA compiler; found automatically when on PATH
@@ -41,7 +42,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.cpp=build/%)
 
 PROGRAM := lrt
 
-.PHONY: all test bench clean catch2 cuda info
+.PHONY: all test bench clean catch2 cuda info reference
 all: $(PROGRAM) cuda
 
 $(PROGRAM): build/src/main.o build/liblrt.a
@@ -87,6 +88,10 @@ build/cuda/%.o: cuda/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) -O3 -std=c++17 -Isrc -c $< -o $@
 endif
+
+# The committed reference states in data/reference/ (see README.md).
+reference: $(PROGRAM)
+	sh data/reference/regenerate.sh
 
 info:
 	@echo "CXX=$(CXX)  OpenMP: $(OMP_STATE)  NVCC=$(or $(NVCC),none)"

@@ -52,7 +52,7 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
           at_least(0));
     f.add("sample-every", &c.sample_every, "print generated text every k steps; 0 = only at the end", at_least(0));
     f.add("sample-length", &c.sample_length, "tokens per text sample; 0 = no samples", at_least(0));
-    f.add("out-dir", &c.out_dir, "run directory: log.csv and checkpoint.safetensors go here");
+    f.add("out-dir", &c.out_dir, "run directory: log.csv, run_info.txt and checkpoint.safetensors go here");
     f.add("resume", &c.resume, "continue the run in this directory (or checkpoint file), bit for bit");
     f.add("seed", &c.seed, "seed of the initialization and of text sampling", at_least(0));
     f.add("threads", &c.threads, "OpenMP threads; 0 = all cores", between(0, 256));
@@ -272,6 +272,11 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     } else {
         write_file_atomic(result.log_path, std::string(LOG_HEADER));
     }
+    // the settings as run, next to the log: flags, parameterization, weight
+    // decay mode and decayed set, and the resolved per-tensor table
+    write_file_atomic(cfg.out_dir + "/run_info.txt", "flags: " + own.to_json() + "\n" +
+                                                          describe_parameterization(param, mc) +
+                                                          describe_tensor_table(model.table));
     FILE* log = std::fopen(result.log_path.c_str(), "a");
     if (!log) fail("cannot append to " + result.log_path);
 

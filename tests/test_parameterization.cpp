@@ -10,6 +10,8 @@
 #include "optimizer.h"
 #include "parameterization.h"
 #include "rng.h"
+#include "test_helpers.h"
+#include "util.h"
 
 namespace {
 
@@ -354,4 +356,41 @@ TEST_CASE("each weight-decay mode shrinks a tensor by its formula", "[param][opt
         REQUIRE(d_ind == Approx(lr * lambda));
         REQUIRE(d_co == Approx(lr * lambda / m));
     }
+}
+
+TEST_CASE("lrt train: one flag switches the parameterization; the table and wd mode are printed and logged",
+          "[param][cli]") {
+    std::string lrt = lrt_binary();
+    CommandResult table = run_command(lrt + " train --print-table --param mup --width 128 --d-base 64 --wd-mode independent");
+    INFO(table.output);
+    REQUIRE(table.exit_code == 0);
+    REQUIRE(table.output.find("parameterization: mup | width multiplier m = 2") != std::string::npos);
+    REQUIRE(table.output.find("readout x0.5") != std::string::npos);
+    REQUIRE(table.output.find("weight decay: independent") != std::string::npos);
+    // the hidden rows show LR multiplier 1/m = 0.5
+    size_t row = table.output.find("transformer.h.0.mlp.c_fc.weight");
+    REQUIRE(row != std::string::npos);
+    std::string line = table.output.substr(row, table.output.find('\n', row) - row);
+    REQUIRE(line.find(" 0.5 ") != std::string::npos);
+
+    TempDir dir;
+    CommandResult run = run_command(lrt + " train --quiet --param completep --depth-base 1 --depth 2 --width 32 --d-base 16 "
+                                          "--head-dim 8 --steps 3 --batch-size 2 --seq-len 16 --val-batches 1 "
+                                          "--synth-train-tokens 4096 --synth-val-tokens 4096 --sample-length 0 "
+                                          "--wd-mode width-scaled --wd-set all --out-dir " + dir.path);
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    std::vector<uint8_t> info = read_file(dir.file("run_info.txt"));
+    std::string text(info.begin(), info.end());
+    REQUIRE(text.find("parameterization: completep") != std::string::npos);
+    REQUIRE(text.find("depth multiplier L/L_base = 2") != std::string::npos);
+    REQUIRE(text.find("weight decay: width-scaled") != std::string::npos);
+    REQUIRE(text.find("decayed: all") != std::string::npos);
+    // bad combinations fail with a message
+    CommandResult bad = run_command(lrt + " train --print-table --param mup --tie-embeddings --zero-init-readout");
+    REQUIRE(bad.exit_code == 1);
+    REQUIRE(bad.output.find("untied readout") != std::string::npos);
+    CommandResult mode = run_command(lrt + " train --print-table --wd-mode decoupled");
+    REQUIRE(mode.exit_code == 1);
+    REQUIRE(mode.output.find("--wd-mode") != std::string::npos);
 }

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Regenerates the committed reference states (run from the repository root:
+# `make reference`). Two small configs x three settings:
+#   sp               standard parameterization (fan-in init), coupled weight decay 0.1
+#   mup-coupled      µP, coupled weight decay 0.1 (PyTorch AdamW: decay follows each tensor's LR)
+#   mup-independent  µP, independent weight decay 1e-3 (= lr x 0.1: the same decay at every width)
+# tests/test_reference.cpp checks that regenerating each file gives the same bytes.
+set -e
+LRT=${LRT:-./lrt}
+DIR=data/reference
+# w32: width 32 over base 16 (m = 2), 2 blocks, d_head 8, vocab 64, biases
+W32="--width 32 --d-base 16 --depth 2 --head-dim 8 --vocab-size 64 --batch-size 2 --seq-len 8 --steps 3 --lr 0.01"
+# w16: width 16 over base 4 (m = 4), 1 block, d_head 4, vocab 32, no biases
+W16="--width 16 --d-base 4 --depth 1 --head-dim 4 --vocab-size 32 --no-bias --batch-size 2 --seq-len 8 --steps 3 --lr 0.01"
+for cfg in w32 w16; do
+    if [ $cfg = w32 ]; then FLAGS=$W32; else FLAGS=$W16; fi
+    $LRT reference $FLAGS --param sp --wd-mode coupled --weight-decay 0.1 --out $DIR/${cfg}_sp.safetensors
+    $LRT reference $FLAGS --param mup --wd-mode coupled --weight-decay 0.1 --out $DIR/${cfg}_mup-coupled.safetensors
+    $LRT reference $FLAGS --param mup --wd-mode independent --weight-decay 0.001 --out $DIR/${cfg}_mup-independent.safetensors
+done

@@ -105,7 +105,9 @@ ModelConfig parameterized_config(const ModelConfig& sizes, const Parameterizatio
     const double rule = p.rules.attention == "mup"
                             ? sqrt_rule * (std::sqrt(p.head_dim_base) / std::sqrt((double)sizes.head_dim))
                             : sqrt_rule;
-    c.attention_scale = pc.attention_multiplier * rule;
+    // plain 1/sqrt(d_head) stays the config's default 0 (which means exactly
+    // that), so SP checkpoints keep the model_config they always had
+    c.attention_scale = p.rules.attention == "sqrt" && pc.attention_multiplier == 1.0 ? 0.0 : pc.attention_multiplier * rule;
     c.residual_multiplier = p.rules.depth_scaling ? std::pow(p.depth_mult, -pc.completep_alpha) : 1.0;
     c.validate();
     return c;

@@ -255,7 +255,7 @@ int coordcheck_command(int argc, char** argv) {
     // summary: the largest spread over the hidden and output layers, per step
     std::printf("\nspread = max/min over widths %s of mean |x| (1 = flat); worst layer per step:\n", widths.c_str());
     std::printf("%-12s", "param");
-    for (int step = 0; step <= cfg.steps; step++) std::printf("   step %-12d", step);
+    for (int step = 0; step <= cfg.steps; step++) std::printf("   step %-17d", step);
     std::printf("\n");
     for (const std::string& n : names) {
         std::printf("%-12s", n.c_str());
@@ -269,7 +269,7 @@ int coordcheck_command(int argc, char** argv) {
             }
             char cell[64];
             std::snprintf(cell, sizeof cell, "%.2f (%s)", worst, where.c_str());
-            std::printf("   %-17s", cell);
+            std::printf("   %-22s", cell);
         }
         std::printf("\n");
     }

@@ -100,7 +100,7 @@ TensorTable build_tensor_table(const ModelConfig& c) {
 std::string describe_tensor_table(const TensorTable& table) {
     std::ostringstream s;
     char line[320];
-    std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6s %6s %10s %8s %8s %8s\n", "tensor", "shape", "role",
+    std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6s %7s %13s %8s %8s %8s\n", "tensor", "shape", "role",
                   "fan_in", "fan_out", "init", "lr_mult", "wd_mult", "eps_mult");
     s << line;
     for (const auto& t : table.tensors) {
@@ -109,7 +109,7 @@ std::string describe_tensor_table(const TensorTable& table) {
         char init[40];
         if (t.init_std > 0) std::snprintf(init, sizeof init, "N(0,%.4g)%s", t.init_std, t.init_zero_rows ? "*" : "");
         else std::snprintf(init, sizeof init, "const %.4g", t.init_constant);
-        std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6d %6d %10s %8.4g %8.4g %8.4g\n", t.name.c_str(),
+        std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6d %7d %13s %8.4g %8.4g %8.4g\n", t.name.c_str(),
                       shape.c_str(), role_name(t.role), t.fan_in, t.fan_out, init, t.lr_multiplier,
                       t.weight_decay_multiplier, t.eps_multiplier);
         s << line;

@@ -384,7 +384,7 @@ int train_command(int argc, char** argv) {
     TrainConfig cfg;
     FlagSet flags("train",
                   "lrt train [flags]\n\nTrains a GPT with AdamW on the built-in synthetic corpus (default) or on llm.c "
-                  "token files, printing progress and writing <out-dir>/log.csv and <out-dir>/checkpoint.safetensors.");
+                  "token files, printing progress and writing <out-dir>/log.csv, <out-dir>/run_info.txt and <out-dir>/checkpoint.safetensors.");
     declare_train_flags(flags, cfg);
     if (!flags.parse(argc, argv, 2)) return 0;
     run_training(cfg, flags);

@@ -213,8 +213,8 @@ int coordcheck_command(int argc, char** argv) {
               "records the mean |activation| of every layer's output. Writes <out-dir>/coordcheck.csv and\n"
               "<out-dir>/coordcheck.svg (log-log, one panel per step, one line per layer) and prints, per step,\n"
               "the spread max/min over widths. Flat lines (spread near 1) mean the parameterization is right.");
-    declare_model_flags(f, cfg.model);
-    declare_param_flags(f, overrides);
+    declare_model_flags(f, cfg.model, false);
+    declare_param_flags(f, overrides, true);
     f.section("Coordinate check");
     f.add("params", &params, "comma-separated presets to compare (each gets the overrides above)");
     f.add("widths", &widths, "comma-separated widths; the narrowest is the base width unless --d-base is given");
@@ -228,8 +228,6 @@ int coordcheck_command(int argc, char** argv) {
     f.add("threads", &threads, "OpenMP threads; 0 = all cores", between(0, 256));
     f.add("quiet", &cfg.quiet, "print only the summary");
     if (!f.parse(argc, argv, 2)) return 0;
-    if (f.was_set("width")) fail("coordcheck takes --widths (a list), not --width");
-    if (f.was_set("param")) fail("coordcheck takes --params (a list), not --param");
     if (out_dir.empty()) fail("--out-dir must not be empty");
 #ifdef _OPENMP
     if (threads > 0) omp_set_num_threads(threads);
@@ -238,9 +236,10 @@ int coordcheck_command(int argc, char** argv) {
     std::vector<std::string> names = split_list(params);
     if (names.empty()) fail("--params is empty");
     for (const std::string& n : names) {
+        if (n != "sp" && n != "sp-gpt2" && n != "mup" && n != "mup-table3" && n != "completep")
+            fail("--params: unknown preset '" + n + "' (choose from sp, sp-gpt2, mup, mup-table3, completep)");
         ParamConfig p = overrides;
         p.preset = n;
-        resolve_rules(p);  // an unknown preset fails here, before any work
         cfg.params.push_back(p);
     }
     for (int w : cfg.widths) model_sizes([&] { ModelFlags m = cfg.model; m.width = w; return m; }(), cfg.seq_len);
@@ -261,14 +260,16 @@ int coordcheck_command(int argc, char** argv) {
         std::printf("%-12s", n.c_str());
         for (int step = 0; step <= cfg.steps; step++) {
             double worst = 0;
-            std::string where;
+            std::string where, diverged;
             for (const std::string& layer : layers) {
                 if (layer == "embedding") continue;
                 double s = coord_check_spread(rows, n, step, layer);
+                if (std::isnan(s) && diverged.empty()) diverged = layer;
                 if (s > worst) worst = s, where = layer;
             }
             char cell[64];
-            std::snprintf(cell, sizeof cell, "%.2f (%s)", worst, where.c_str());
+            if (!diverged.empty()) std::snprintf(cell, sizeof cell, "diverged (%s)", diverged.c_str());
+            else std::snprintf(cell, sizeof cell, "%.2f (%s)", worst, where.c_str());
             std::printf("   %-22s", cell);
         }
         std::printf("\n");

@@ -26,7 +26,7 @@ static void thread_slice(int n, int* begin, int* end) {
 // Below this many elements a loop runs faster on one thread than the cost of
 // waking the others (and on a busy machine, much faster). Each element is
 // computed the same way either way, so this never changes results.
-static bool worth_threads(long elements) { return elements >= 16384; }
+[[maybe_unused]] static bool worth_threads(long elements) { return elements >= 16384; }
 
 // ---------------------------------------------------------------- encoder
 template <typename T>

@@ -4,11 +4,11 @@
 
 #include "util.h"
 
-void declare_model_flags(FlagSet& f, ModelFlags& c) {
+void declare_model_flags(FlagSet& f, ModelFlags& c, bool with_width) {
     f.section("Model");
     f.add("vocab-size", &c.vocab_size, "vocabulary size V (256 for byte-level data)", between(2, 65536));
     f.add("context-length", &c.context_length, "positions in the position embedding; 0 = --seq-len", at_least(0));
-    f.add("width", &c.width, "model width d", at_least(1));
+    if (with_width) f.add("width", &c.width, "model width d", at_least(1));
     f.add("depth", &c.depth, "number of transformer blocks L", at_least(1));
     f.add("head-dim", &c.head_dim, "attention head dimension; heads = width / head-dim", at_least(1));
     f.add("num-heads", &c.num_heads, "number of heads instead of --head-dim; 0 = use --head-dim", at_least(0));
@@ -42,7 +42,10 @@ ModelConfig model_sizes(const ModelFlags& c, int seq_len) {
 ParamConfig with_head_dim_base(ParamConfig p, const ModelFlags& m) {
     if (p.head_dim_base == 0 && m.num_heads > 0) {
         int d_base = p.d_base > 0 ? p.d_base : m.width;
-        p.head_dim_base = (double)d_base / m.num_heads;
+        if (d_base % m.num_heads != 0)
+            fail("--d-base " + std::to_string(d_base) + " is not a multiple of --num-heads " + std::to_string(m.num_heads) +
+                 ": the base model needs a whole head dimension");
+        p.head_dim_base = (double)(d_base / m.num_heads);
     }
     return p;
 }

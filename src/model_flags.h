@@ -17,8 +17,9 @@ struct ModelFlags {
     bool tie_embeddings = false;
 };
 
-// Declares the flags above in a "Model" section.
-void declare_model_flags(FlagSet& flags, ModelFlags& m);
+// Declares the flags above in a "Model" section (without --width for
+// commands that take a list of widths).
+void declare_model_flags(FlagSet& flags, ModelFlags& m, bool with_width = true);
 
 // The sizes (forward multipliers left at their defaults) for sequences of
 // seq_len tokens; fails with a clear message if they do not fit together.
@@ -26,5 +27,6 @@ ModelConfig model_sizes(const ModelFlags& m, int seq_len);
 
 // With --num-heads the head count is what stays fixed across widths, so the
 // base model's d_head is d_base / num_heads; this fills that in when the
-// user left --head-dim-base at 0.
+// user left --head-dim-base at 0. Fails if d_base is not a multiple of the
+// head count.
 ParamConfig with_head_dim_base(ParamConfig p, const ModelFlags& m);

@@ -5,20 +5,28 @@
 
 #include "util.h"
 
-void declare_param_flags(FlagSet& f, ParamConfig& p) {
-    f.section("Parameterization (SCIENCE.md §4) and weight decay (§3)");
-    f.add("param", &p.preset, "parameterization preset", {"sp", "sp-gpt2", "mup", "mup-table3", "completep"});
-    f.add("d-base", &p.d_base, "base width: width multiplier m = width / d-base; 0 = the model's width (m = 1)",
+void declare_param_flags(FlagSet& f, ParamConfig& p, bool for_coordcheck) {
+    f.section(for_coordcheck ? "Parameterization overrides (applied to every preset in --params)"
+                             : "Parameterization (SCIENCE.md §4) and weight decay (§3)");
+    if (!for_coordcheck)
+        f.add("param", &p.preset, "parameterization preset", {"sp", "sp-gpt2", "mup", "mup-table3", "completep"});
+    f.add("d-base", &p.d_base,
+          for_coordcheck ? "base width: m = width / d-base; 0 = the narrowest of --widths"
+                         : "base width: width multiplier m = width / d-base; 0 = the model's width (m = 1)",
           at_least(0));
     f.add("depth-base", &p.depth_base, "base depth of completep's depth multiplier L / depth-base; 0 = the depth",
           at_least(0));
     f.add("head-dim-base", &p.head_dim_base,
           "d_head of the base model (µP attention scale); 0 = d-base / num-heads with --num-heads, else head-dim",
           at_least(0));
-    f.add("init", &p.init, "init family: fan-in (1/fan_in_base variance) or gpt2 (0.02); preset = the preset's",
+    f.add("init", &p.init,
+          "init family: fan-in (std 1/sqrt(fan_in); µP's readout keeps its base-width value) or gpt2 (0.02, residual "
+          "projections 0.02/sqrt(2L)); preset = the preset's",
           {"preset", "fan-in", "gpt2"});
     f.add("embedding-init-std", &p.embedding_init_std, "init std of the embeddings; 0 = the init family's (1 or 0.02)",
           at_least(0));
+    f.add("hidden-init-scale", &p.hidden_init_scale, "factor on the hidden matrices' init std", positive());
+    f.add("readout-init-scale", &p.readout_init_scale, "factor on the readout's init std", positive());
     f.add("attention", &p.attention, "attention logit scale: sqrt = 1/sqrt(d_head), mup = sqrt(d_head_base)/d_head",
           {"preset", "sqrt", "mup"});
     f.add("attention-multiplier", &p.attention_multiplier, "constant factor on the attention logit scale", positive());
@@ -36,6 +44,7 @@ void declare_param_flags(FlagSet& f, ParamConfig& p) {
     f.add("lr-mult-vector", &p.lr_mult_vector, "extra LR multiplier for biases and layernorm gains/biases", positive());
     f.add("completep-alpha", &p.completep_alpha, "completep: residual x (L/L_base)^-alpha, hidden LR x (L/L_base)^(alpha-1)",
           between(0.5, 1));
+    if (for_coordcheck) return;
     f.add("wd-mode", &p.wd_mode,
           "coupled: p *= 1 - lr_tensor*wd | independent: p *= 1 - s_t*wd (s_t: schedule factor) | width-scaled: coupled "
           "with wd x m where the LR is / m | none",
@@ -81,6 +90,9 @@ Parameterization resolve_parameterization(const ModelConfig& sizes, const ParamC
     p.head_dim_base = pc.head_dim_base > 0 ? pc.head_dim_base : sizes.head_dim;
     if (pc.zero_init_readout && sizes.tie_embeddings)
         fail("--zero-init-readout needs an untied readout (the tied readout is the token embedding)");
+    if (pc.preset == "mup-table3" && sizes.tie_embeddings)
+        fail("--param mup-table3 needs an untied readout: Table 3 puts the readout's 1/m into its own init and LR "
+             "(use --param mup, whose 1/m is a forward multiplier, with tied embeddings)");
     if (!(pc.completep_alpha >= 0.5 && pc.completep_alpha <= 1)) fail("--completep-alpha must be in [0.5, 1]");
     if (pc.wd_mode != "coupled" && pc.wd_mode != "independent" && pc.wd_mode != "width-scaled" && pc.wd_mode != "none")
         fail("--wd-mode must be coupled, independent, width-scaled or none, got '" + pc.wd_mode + "'");
@@ -141,7 +153,8 @@ void apply_parameterization(TensorTable& table, const ModelConfig& c, const Para
             case TensorRole::HiddenMatrix:
                 rule = &r.hidden;
                 // fan_in_base = fan_in / m: the fan-in this matrix has in the base model
-                base_std = fan_in ? 1.0 / std::sqrt(t.fan_in / p.m) : t.residual_output ? gpt2_residual_std : gpt2_std;
+                base_std = pc.hidden_init_scale *
+                           (fan_in ? 1.0 / std::sqrt(t.fan_in / p.m) : t.residual_output ? gpt2_residual_std : gpt2_std);
                 lr_mult = pc.lr_mult_hidden;
                 if (r.depth_scaling) lr_mult *= std::pow(p.depth_mult, pc.completep_alpha - 1.0);
                 decayed = true;
@@ -149,7 +162,8 @@ void apply_parameterization(TensorTable& table, const ModelConfig& c, const Para
                 break;
             case TensorRole::Readout:
                 rule = &r.readout;
-                base_std = pc.zero_init_readout ? 0.0 : fan_in ? 1.0 / std::sqrt(t.fan_in / p.m) : gpt2_std;
+                base_std = pc.zero_init_readout ? 0.0
+                                                : pc.readout_init_scale * (fan_in ? 1.0 / std::sqrt(t.fan_in / p.m) : gpt2_std);
                 lr_mult = pc.lr_mult_readout;
                 decayed = true;
                 break;
@@ -196,12 +210,19 @@ std::string describe_parameterization(const Parameterization& p, const ModelConf
                           : pc.wd_mode == "independent" ? "p *= 1 - s_t*wd, s_t = schedule factor"
                           : pc.wd_mode == "width-scaled" ? "p *= 1 - lr_t*lr_mult*wd*wd_mult, wd_mult = m where LR is /m"
                                                          : "no decay";
-    const char* set = pc.wd_set == "matrices"              ? "hidden matrices and readout"
+    const char* set = pc.wd_set == "matrices"
+                          ? (c.tie_embeddings ? "hidden matrices; the tied readout is the token embedding, not decayed"
+                                              : "hidden matrices and readout")
                       : pc.wd_set == "matrices+embeddings" ? "matrices and embeddings"
                                                            : "every tensor";
     std::snprintf(buf, sizeof buf, "weight decay: %s (%s); decayed: %s (%s)\n", pc.wd_mode.c_str(), formula,
                   pc.wd_set.c_str(), pc.wd_mode == "none" ? "none" : set);
     s += buf;
+    // settings that do nothing in this run, said once rather than silently ignored
+    if (!p.rules.depth_scaling && (pc.depth_base != 0 || pc.completep_alpha != 1.0))
+        s += "note: --depth-base and --completep-alpha apply to --param completep only\n";
+    if (pc.preset != "sp" && pc.preset != "sp-gpt2" && p.m == 1.0 && pc.d_base == 0)
+        s += "note: m = 1 (no --d-base given), where " + pc.preset + " is the same as SP; set --d-base to scale\n";
     return s;
 }
 

@@ -56,9 +56,11 @@ struct ParamConfig {
     std::string preset = "sp-gpt2";  // sp | sp-gpt2 | mup | mup-table3 | completep
     int d_base = 0;                  // base width; 0 = the model's own width (m = 1)
     int depth_base = 0;              // base depth for completep; 0 = the model's own depth
-    double head_dim_base = 0;        // d_head at the base width; 0 = derived (see ParamConfig docs in the .cpp)
+    double head_dim_base = 0;        // d_head at the base width; 0 = derived (with_head_dim_base in model_flags.h)
     std::string init = "preset";     // preset | fan-in | gpt2
     double embedding_init_std = 0;   // 0 = the init family's (fan-in: 1, gpt2: 0.02)
+    double hidden_init_scale = 1;    // times the hidden matrices' base init std (fan-in gain, or GPT-2's 0.02)
+    double readout_init_scale = 1;   // times the readout's base init std
     std::string attention = "preset";  // preset | sqrt (1/sqrt(d_head)) | mup (sqrt(d_head_base)/d_head)
     double attention_multiplier = 1;   // times the attention scale rule
     double embedding_multiplier = 1;   // alpha_emb: x0 = alpha_emb * (wte + wpe)
@@ -73,7 +75,10 @@ struct ParamConfig {
 };
 
 // Declares the flags above (section "Parameterization and weight decay").
-void declare_param_flags(FlagSet& flags, ParamConfig& p);
+// for_coordcheck leaves out what `lrt coordcheck` sets itself: the preset
+// (it takes a list) and weight decay (it trains without), and says there
+// that --d-base 0 means the narrowest width.
+void declare_param_flags(FlagSet& flags, ParamConfig& p, bool for_coordcheck = false);
 
 // One role's width exponents: value = base * m^exponent.
 struct RoleRule {
@@ -99,8 +104,8 @@ struct Parameterization {
 };
 
 // Resolves rules and multipliers for a model of these sizes; fails with a
-// clear message on inconsistent choices (e.g. zero-init readout with tied
-// embeddings, a base width that does not fit the head count).
+// clear message on inconsistent choices (e.g. zero-init readout or the
+// Table-3 form with tied embeddings).
 Parameterization resolve_parameterization(const ModelConfig& sizes, const ParamConfig& p);
 
 // The model config with the forward multipliers (embedding, readout,
@@ -112,7 +117,8 @@ ModelConfig parameterized_config(const ModelConfig& sizes, const Parameterizatio
 void apply_parameterization(TensorTable& table, const ModelConfig& config, const Parameterization& p);
 
 // Lines printed at the start of a run: preset, m, forward multipliers, the
-// weight-decay mode and which tensors are decayed.
+// weight-decay mode and which tensors are decayed, and notes on settings
+// that have no effect here.
 std::string describe_parameterization(const Parameterization& p, const ModelConfig& config);
 
 // Resolves the parameterization for `sizes`, builds the model with the

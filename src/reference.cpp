@@ -1,5 +1,6 @@
 #include "reference.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -36,6 +37,17 @@ static ReferenceConfig reference_defaults() {
     c.model.depth = 2;
     c.model.head_dim = 8;
     return c;
+}
+
+// The key third of each c_attn bias adds the same number to all of a query's
+// attention logits, which softmax ignores: its gradient is exactly 0. What the
+// backward pass computes there is rounding noise (~1e-18) that changes with
+// the SIMD width and compiler, and Adam would turn it into machine-dependent
+// parameter changes. The reference states the exact value, 0.
+static void zero_key_bias_grads(GPT<double>& model) {
+    const size_t C = (size_t)model.config.width;
+    for (const auto& b : model.blocks)
+        if (b.qkv_b >= 0) std::fill(model.grads.begin() + b.qkv_b + C, model.grads.begin() + b.qkv_b + 2 * C, 0.0);
 }
 
 static std::vector<int64_t> shape64(const std::vector<int>& s) { return std::vector<int64_t>(s.begin(), s.end()); }
@@ -97,6 +109,7 @@ SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_js
     add("loss", {}, &loss, 1);
     gpt_zero_grad(model);
     gpt_backward(model);
+    zero_key_bias_grads(model);
     for (const auto& t : model.table.tensors) add("grad." + t.name, shape64(t.shape), model.grads.data() + t.offset, t.numel);
 
     std::vector<double> m(model.table.total, 0.0), v(model.table.total, 0.0);
@@ -105,6 +118,7 @@ SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_js
             losses.push_back(gpt_forward(model, inputs.data(), targets.data(), B, T));
             gpt_zero_grad(model);
             gpt_backward(model);
+            zero_key_bias_grads(model);
         }
         adamw_step(model.params.data(), model.grads.data(), m.data(), v.data(), model.table, adam, c.lr, 1.0, step + 1);
     }

@@ -6,7 +6,8 @@
 //   init.<name>         (shape)       initial parameters, nanoGPT names and shapes
 //   logits              (B, T, V)     at the initial parameters, readout multiplier included
 //   loss                ()            mean cross-entropy at the initial parameters
-//   grad.<name>         (shape)       d loss / d param at the initial parameters (no clipping)
+//   grad.<name>         (shape)       d loss / d param at the initial parameters (no clipping); the
+//                                     key third of each c_attn.bias is exactly 0 (see reference.cpp)
 //   losses              (k + 1)       loss before each of the k AdamW steps, then after the last
 //   final.<name>        (shape)       parameters after k AdamW steps on the same batch
 //

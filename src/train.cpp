@@ -60,6 +60,13 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("quiet", &c.quiet, "print only errors and the final result");
 }
 
+// The first tensor of a role (for the weight-decay summary), or nullptr.
+static const TensorInfo* representative(const TensorTable& table, TensorRole role) {
+    for (const TensorInfo& t : table.tensors)
+        if (t.role == role) return &t;
+    return nullptr;
+}
+
 // Flags that may differ when resuming: they change what is printed or
 // saved, never the numbers. (--sample-every is not one of them: samples
 // draw from the RNG whose state the checkpoint carries.)
@@ -272,10 +279,34 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     } else {
         write_file_atomic(result.log_path, std::string(LOG_HEADER));
     }
+    // How far weight decay gets in this run: per-step decay at the peak LR and
+    // the run's length in equilibrium timescales, sum over steps of d_t
+    // (SCIENCE.md §3: the norm equilibrium needs several 1/(eta*lambda)).
+    std::string decay_summary;
+    bool warned = false;
+    for (const TensorInfo* t : {representative(model.table, TensorRole::HiddenMatrix),
+                                representative(model.table, TensorRole::Readout)}) {
+        if (!t || t->weight_decay_multiplier == 0 || cfg.weight_decay == 0) continue;
+        double peak = decay_per_step(*t, adam, cfg.lr, 1.0), total = 0;
+        for (int64_t s = 0; s < cfg.steps; s++) {
+            double s_t = schedule_factor(sched, s);
+            total += decay_per_step(*t, adam, cfg.lr * s_t, s_t);
+        }
+        char line[320];
+        std::snprintf(line, sizeof line, "weight decay on %s: %.3g per step at peak LR; the run spans %.3g timescales "
+                      "(sum of per-step decay over %lld steps)\n", t->name.c_str(), peak, total, (long long)cfg.steps);
+        decay_summary += line;
+        if (peak > 0.01 && !warned) {
+            warned = true;
+            decay_summary += "warning: that removes more than 1% of the weights every step" +
+                             std::string(param.independent_decay ? " (with --wd-mode independent, --weight-decay is the "
+                                                                   "per-step factor itself, e.g. 1e-3)\n" : "\n");
+        }
+    }
     // the settings as run, next to the log: flags, parameterization, weight
     // decay mode and decayed set, and the resolved per-tensor table
     write_file_atomic(cfg.out_dir + "/run_info.txt", "flags: " + own.to_json() + "\n" +
-                                                          describe_parameterization(param, mc) +
+                                                          describe_parameterization(param, mc) + decay_summary +
                                                           describe_tensor_table(model.table));
     FILE* log = std::fopen(result.log_path.c_str(), "a");
     if (!log) fail("cannot append to " + result.log_path);
@@ -293,6 +324,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
                     B * T);
         std::printf("output: %s\n", cfg.out_dir.c_str());
         std::fputs(describe_parameterization(param, mc).c_str(), stdout);
+        std::fputs(decay_summary.c_str(), stdout);
         std::fputs(describe_tensor_table(model.table).c_str(), stdout);
         std::fflush(stdout);
     }

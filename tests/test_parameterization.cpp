@@ -41,7 +41,7 @@ struct Trajectory {
 // Trains `steps` AdamW steps on fresh random batches (the same batches for
 // every call), with a warmup-then-cosine schedule so that s_t varies.
 Trajectory train(const ModelConfig& sizes, const ParamConfig& pc, int steps, double lr = 1e-2, double wd = 0.1,
-                 double clip = 1.0) {
+                 double clip = 1.0, double eps = 1e-8) {
     GPT<float> model;
     Parameterization p = gpt_build_parameterized(model, sizes, pc);
     gpt_init(model, 7);
@@ -50,6 +50,7 @@ Trajectory train(const ModelConfig& sizes, const ParamConfig& pc, int steps, dou
     AdamWConfig adam;
     adam.lr = lr;
     adam.weight_decay = wd;
+    adam.eps = eps;
     adam.independent_decay = p.independent_decay;
     ScheduleConfig sched{"cosine", 3, steps, 0.1};
     std::vector<float> m(model.table.total, 0), v(model.table.total, 0);
@@ -272,8 +273,10 @@ TEST_CASE("mup-table3 trains like mup at m = 4 (Table 3 and Table 8 forms)", "[p
         a.wd_mode = b.wd_mode = wd_mode;
         double wd = std::string(wd_mode) == "independent" ? 1e-3 : 0.1;
         // no clipping: the global norm sees the readout's gradient m times
-        // larger in the Table-3 form, so clipping is not invariant either
-        Trajectory ta = train(sizes, a, 20, 1e-2, wd, 0.0), tb = train(sizes, b, 20, 1e-2, wd, 0.0);
+        // larger in the Table-3 form, so clipping is not invariant either.
+        // A large eps, so that the readout's eps x m matters (with 1e-8 a
+        // wrong eps rule would pass unnoticed).
+        Trajectory ta = train(sizes, a, 20, 1e-2, wd, 0.0, 1e-4), tb = train(sizes, b, 20, 1e-2, wd, 0.0, 1e-4);
         INFO("wd mode " << wd_mode);
         for (int s = 0; s < 20; s++) REQUIRE(tb.losses[s] == Approx(ta.losses[s]).epsilon(2e-5));
         REQUIRE(ta.losses.back() < ta.losses.front() - 0.2);
@@ -386,6 +389,18 @@ TEST_CASE("lrt train: one flag switches the parameterization; the table and wd m
     REQUIRE(text.find("depth multiplier L/L_base = 2") != std::string::npos);
     REQUIRE(text.find("weight decay: width-scaled") != std::string::npos);
     REQUIRE(text.find("decayed: all") != std::string::npos);
+    // a fixed head count: d_head grows with width, so µP's attention scale
+    // sqrt(d_head_base)/d_head differs from 1/sqrt(d_head)
+    CommandResult heads = run_command(lrt + " train --print-table --param mup --width 256 --d-base 64 --num-heads 4");
+    INFO(heads.output);
+    REQUIRE(heads.exit_code == 0);
+    REQUIRE(heads.output.find("attention logits x0.0625 (d_head 64, d_head_base 16)") != std::string::npos);
+    CommandResult odd = run_command(lrt + " train --print-table --param mup --width 256 --d-base 96 --num-heads 64");
+    REQUIRE(odd.exit_code == 1);
+    REQUIRE(odd.output.find("--d-base 96 is not a multiple of --num-heads 64") != std::string::npos);
+    CommandResult table3 = run_command(lrt + " train --print-table --param mup-table3 --tie-embeddings");
+    REQUIRE(table3.exit_code == 1);
+    REQUIRE(table3.output.find("mup-table3 needs an untied readout") != std::string::npos);
     // bad combinations fail with a message
     CommandResult bad = run_command(lrt + " train --print-table --param mup --tie-embeddings --zero-init-readout");
     REQUIRE(bad.exit_code == 1);

@@ -58,6 +58,32 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("threads", &c.threads, "OpenMP threads; 0 = all cores", between(0, 256));
     f.add("print-table", &c.print_table, "print the per-tensor table and exit without training");
     f.add("quiet", &c.quiet, "print only errors and the final result");
+    f.section("Divergence and sweeps");
+    f.add("diverge-loss", &c.diverge_loss, "a training loss above this counts as diverged; 0 = only NaN/inf",
+          at_least(0));
+    f.add("on-divergence", &c.on_divergence, "fail: stop with an error | record: stop, write result.json, exit 0",
+          {"fail", "record"});
+    f.add("skip-if-done", &c.skip_if_done, "do nothing if <out-dir>/result.json says the run finished (for sweeps)");
+}
+
+bool run_is_finished(const std::string& out_dir) {
+    std::string path = out_dir + "/result.json";
+    if (!file_exists(path)) return false;
+    std::vector<uint8_t> bytes = read_file(path);
+    try {
+        JsonValue j = parse_json(std::string(bytes.begin(), bytes.end()));
+        const JsonValue* st = j.find("status");
+        return st && st->type == JsonValue::String && (st->str == "done" || st->str == "diverged");
+    } catch (const std::exception&) {
+        return false;  // unreadable: run it again
+    }
+}
+
+static std::string json_number_or_null(double x) {
+    if (!std::isfinite(x)) return "null";
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.9g", x);
+    return buf;
 }
 
 // The first tensor of a role (for the weight-decay summary), or nullptr.
@@ -71,7 +97,7 @@ static const TensorInfo* representative(const TensorTable& table, TensorRole rol
 // saved, never the numbers. (--sample-every is not one of them: samples
 // draw from the RNG whose state the checkpoint carries.)
 static const std::set<std::string> RESUME_CHANGEABLE = {
-    "resume", "threads", "log-every", "checkpoint-every", "stop-after", "out-dir", "quiet", "print-table"};
+    "resume", "threads", "log-every", "checkpoint-every", "stop-after", "out-dir", "quiet", "print-table", "skip-if-done"};
 
 // The settings of a resumed run: the checkpoint's, with only the harmless
 // flags taken from the command line; any other flag that differs is an error.
@@ -176,6 +202,12 @@ static void copy_log_until(const std::string& src, const std::string& dst, int64
 }
 
 TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
+    if (cfg.skip_if_done && !cfg.out_dir.empty() && cfg.resume.empty() && run_is_finished(cfg.out_dir)) {
+        if (!cfg.quiet) std::printf("%s/result.json: finished already; skipping\n", cfg.out_dir.c_str());
+        TrainResult r;
+        r.status = "skipped";
+        return r;
+    }
     Checkpoint ckpt;
     std::string ckpt_in;
     const bool resuming = !cfg.resume.empty();
@@ -355,6 +387,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     };
 
     const double t_start = wall_seconds();
+    double min_train_loss = INFINITY, last_loss = NAN;
     for (int64_t step = start_step; step < end_step; step++) {
         double val = NAN;
         if (cfg.val_every > 0 && step % cfg.val_every == 0) {
@@ -372,13 +405,27 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
                    step + 1);
         double now = wall_seconds(), tok_per_s = B * T / std::max(1e-9, now - t0), elapsed = now - t_start;
         result.train_losses.push_back(loss);
+        last_loss = loss;
         std::fprintf(log, "%lld,%.6g,%.9g,%s,%.6g,%.1f,%.3f\n", (long long)step, lr_t, loss,
                      std::isnan(val) ? "" : std::to_string(val).c_str(), norm, tok_per_s, elapsed);
         std::fflush(log);
-        if (!std::isfinite(loss)) {
+        min_train_loss = std::min(min_train_loss, loss);
+        if (!std::isfinite(loss) || (cfg.diverge_loss > 0 && loss > cfg.diverge_loss)) {
             std::fclose(log);
-            fail("training diverged: the loss is " + std::to_string(loss) + " at step " + std::to_string(step) +
-                 " (try a smaller --lr)");
+            std::string what = "training diverged: the loss is " + std::to_string(loss) + " at step " +
+                               std::to_string(step);
+            if (cfg.on_divergence != "record") fail(what + " (try a smaller --lr)");
+            result.status = "diverged";
+            result.last_step = step + 1;
+            write_file_atomic(cfg.out_dir + "/result.json",
+                              "{\"status\":\"diverged\",\"steps_run\":" + std::to_string(step + 1) +
+                                  ",\"final_val_loss\":null,\"last_train_loss\":" + json_number_or_null(loss) +
+                                  ",\"min_train_loss\":" + json_number_or_null(min_train_loss) +
+                                  ",\"diverged_at\":" + std::to_string(step) +
+                                  ",\"elapsed_s\":" + json_number_or_null(wall_seconds() - t_start) + "}\n");
+            std::printf("diverged at step %lld (loss %g); recorded in %s/result.json\n", (long long)step, loss,
+                        cfg.out_dir.c_str());
+            return result;
         }
         if (verbose && (step % cfg.log_every == 0 || step == end_step - 1 || !std::isnan(val))) {
             double eta = elapsed / (step - start_step + 1) * (end_step - step - 1);
@@ -400,6 +447,13 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     }
     std::fclose(log);
     save(end_step);
+    result.status = end_step == cfg.steps ? "done" : "stopped";
+    write_file_atomic(cfg.out_dir + "/result.json",
+                      "{\"status\":\"" + result.status + "\",\"steps_run\":" + std::to_string(end_step) +
+                          ",\"final_val_loss\":" + json_number_or_null(end_step == cfg.steps ? result.final_val_loss : NAN) +
+                          ",\"last_train_loss\":" + json_number_or_null(last_loss) +
+                          ",\"min_train_loss\":" + json_number_or_null(min_train_loss) +
+                          ",\"diverged_at\":null,\"elapsed_s\":" + json_number_or_null(wall_seconds() - t_start) + "}\n");
     if (end_step == cfg.steps) {
         if (!(cfg.sample_every > 0 && end_step % cfg.sample_every == 0)) print_sample(end_step);  // not twice
         std::printf("final: step %lld val loss %.4f | %s elapsed | log %s | checkpoint %s\n", (long long)end_step,

@@ -42,6 +42,10 @@ struct TrainConfig {
     int threads = 0;
     bool print_table = false;
     bool quiet = false;
+    // divergence and sweeps
+    double diverge_loss = 0;            // stop when the training loss exceeds this; 0: only NaN/inf
+    std::string on_divergence = "fail"; // fail (error, exit 1) | record (result.json says diverged, exit 0)
+    bool skip_if_done = false;          // exit at once if <out-dir>/result.json says done or diverged
 };
 
 // Declares every flag of `lrt train`, bound to the fields of `config`.
@@ -54,7 +58,14 @@ struct TrainResult {
     double final_val_loss = 0;
     std::vector<std::string> samples;          // text samples printed, in order
     std::string checkpoint_path, log_path;
+    std::string status;                        // done | stopped (--stop-after) | diverged | skipped
 };
+
+// <out-dir>/result.json, written atomically when a run ends:
+//   {"status": "done"|"stopped"|"diverged", "steps_run": N, "final_val_loss": x|null,
+//    "last_train_loss": x|null, "min_train_loss": x, "diverged_at": step|null, "elapsed_s": x}
+// A sweep treats a run as finished when this file says done or diverged.
+bool run_is_finished(const std::string& out_dir);
 
 // Runs (or resumes) training as `config` says. `flags` is the FlagSet the
 // config was parsed with; it is saved in checkpoints and used to refuse

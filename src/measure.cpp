@@ -1,0 +1,155 @@
+// Per-weight-matrix measurements of one optimizer step; see measure.h for the
+// definitions and SCIENCE.md §2-3 for where they come from.
+
+#include "measure.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "matmul.h"
+#include "util.h"
+
+namespace {
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// a / b, or NaN when b is zero: an undefined ratio is reported as such, never
+// as inf.
+double ratio(double a, double b) { return b == 0 ? kNaN : a / b; }
+
+// Sum of the per-row partial sums, in row order (the same whatever the
+// number of threads that computed them).
+double sum_in_order(const std::vector<double>& partial) {
+    double s = 0;
+    for (double p : partial) s += p;
+    return s;
+}
+
+// ‖A‖_F of an (rows,cols) float matrix, accumulated in double per row.
+double frobenius_norm(const float* a, int rows, int cols) {
+    std::vector<double> partial((size_t)rows, 0.0);
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < rows; r++) {
+        const float* row = a + (size_t)r * cols;
+        double s = 0;
+        for (int c = 0; c < cols; c++) s += (double)row[c] * row[c];
+        partial[(size_t)r] = s;
+    }
+    return std::sqrt(sum_in_order(partial));
+}
+
+}  // namespace
+
+MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, int C, const float* x, int n,
+                           double lr, double decay, double beta1) {
+    if (K < 1 || C < 1 || n < 0)
+        fail("measure_matrix: bad sizes K=" + std::to_string(K) + " C=" + std::to_string(C) +
+             " n=" + std::to_string(n));
+    if (!w_before || !w_after || (n > 0 && !x)) fail("measure_matrix: null matrix");
+    if (!(lr >= 0) || !std::isfinite(lr)) fail("measure_matrix: learning rate must be finite and >= 0");
+    if (!(decay >= 0 && decay < 1)) fail("measure_matrix: decay factor must be in [0, 1)");
+    if (!(beta1 >= 0 && beta1 < 1)) fail("measure_matrix: beta1 must be in [0, 1)");
+
+    const size_t KC = (size_t)K * C;
+    MatrixStats s;
+
+    // Pass 1: ΔW (exact in double, then rounded once to float for the
+    // product), ‖W_before‖, ‖W_after‖, ‖ΔW‖ and ‖ΔW + d W_before‖ = lr ‖u‖.
+    std::vector<float> dw(KC);
+    std::vector<double> p_wb((size_t)K), p_wa((size_t)K), p_dw((size_t)K), p_step((size_t)K);
+#pragma omp parallel for schedule(static)
+    for (int k = 0; k < K; k++) {
+        const size_t o = (size_t)k * C;
+        double wb2 = 0, wa2 = 0, dw2 = 0, step2 = 0;
+        for (int c = 0; c < C; c++) {
+            const double b = w_before[o + c], a = w_after[o + c];
+            const double d = a - b;
+            const double step = d + decay * b;  // = -lr u
+            wb2 += b * b;
+            wa2 += a * a;
+            dw2 += d * d;
+            step2 += step * step;
+            dw[o + c] = (float)d;
+        }
+        p_wb[(size_t)k] = wb2;
+        p_wa[(size_t)k] = wa2;
+        p_dw[(size_t)k] = dw2;
+        p_step[(size_t)k] = step2;
+    }
+    s.w_norm = std::sqrt(sum_in_order(p_wb));
+    const double wa_norm = std::sqrt(sum_in_order(p_wa));
+    s.dw_norm = std::sqrt(sum_in_order(p_dw));
+    s.w_rms = s.w_norm / std::sqrt((double)KC);
+    s.u_rms = ratio(std::sqrt(sum_in_order(p_step) / (double)KC), lr);
+
+    // Pass 2: the angle from the chord between the unit matrices,
+    // 2 asin(‖Ŵ_before - Ŵ_after‖ / 2). Unlike acos of the cosine (which
+    // loses everything below ~1e-8 rad) it keeps full relative accuracy for
+    // tiny angles, and it needs the norms first, hence a second pass.
+    if (s.w_norm > 0 && wa_norm > 0) {
+        const double ib = 1 / s.w_norm, ia = 1 / wa_norm;
+#pragma omp parallel for schedule(static)
+        for (int k = 0; k < K; k++) {
+            const size_t o = (size_t)k * C;
+            double chord2 = 0;
+            for (int c = 0; c < C; c++) {
+                const double e = (double)w_before[o + c] * ib - (double)w_after[o + c] * ia;
+                chord2 += e * e;
+            }
+            p_wb[(size_t)k] = chord2;
+        }
+        const double chord = std::sqrt(sum_in_order(p_wb));
+        s.angular_update = 2 * std::asin(std::min(1.0, chord / 2));
+    } else {
+        s.angular_update = kNaN;
+    }
+
+    // The products X W^T and X ΔW^T, (n,K) each.
+    if (n > 0) {
+        s.x_norm = frobenius_norm(x, n, C);
+        std::vector<float> y((size_t)n * K);
+        matmul_forward<float>(y.data(), x, w_before, nullptr, n, C, K);
+        s.wx_norm = frobenius_norm(y.data(), n, K);
+        matmul_forward<float>(y.data(), x, dw.data(), nullptr, n, C, K);
+        s.dwx_norm = frobenius_norm(y.data(), n, K);
+    }
+
+    s.rel_update = ratio(s.dw_norm, s.w_norm);
+    s.rrc = ratio(s.dwx_norm, s.wx_norm);
+    s.alpha_w = ratio(s.wx_norm, s.w_norm * s.x_norm);
+    s.alpha_dw = ratio(s.dwx_norm, s.dw_norm * s.x_norm);
+    s.alignment_ratio = ratio(s.alpha_dw, s.alpha_w);
+
+    if (decay > 0) {
+        s.rel_update_equilibrium = std::sqrt(2 * decay);
+        s.w_rms_equilibrium = lr * s.u_rms / s.rel_update_equilibrium;
+        s.angular_equilibrium = std::sqrt(2 * decay * (1 - beta1) / (1 + beta1));
+    } else {
+        s.rel_update_equilibrium = s.w_rms_equilibrium = s.angular_equilibrium = kNaN;
+    }
+    return s;
+}
+
+std::vector<int> sample_rows(int N, int n) {
+    if (N < 0 || n < 0) fail("sample_rows: negative count N=" + std::to_string(N) + " n=" + std::to_string(n));
+    std::vector<int> rows;
+    if (n >= N) {
+        rows.resize((size_t)N);
+        for (int i = 0; i < N; i++) rows[(size_t)i] = i;
+        return rows;
+    }
+    rows.resize((size_t)n);
+    // midpoints of n equal slices of [0, N); consecutive ones are N/n > 1
+    // apart, so they are distinct
+    for (int i = 0; i < n; i++) rows[(size_t)i] = (int)((2 * (long long)i + 1) * N / (2 * (long long)n));
+    return rows;
+}
+
+void gather_rows(const float* x, int C, const std::vector<int>& rows, float* out) {
+    for (size_t i = 0; i < rows.size(); i++)
+        std::memcpy(out + i * (size_t)C, x + (size_t)rows[i] * C, sizeof(float) * (size_t)C);
+}

@@ -1,0 +1,158 @@
+// Sweeps: the plan, the optimum fit, divergence records, and a small sweep
+// run end to end, interrupted (some runs unfinished) and resumed.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+#include "sweep.h"
+#include "test_helpers.h"
+#include "train.h"
+#include "util.h"
+
+namespace {
+
+std::string text_of(const std::string& path) {
+    std::vector<uint8_t> b = read_file(path);
+    return std::string(b.begin(), b.end());
+}
+
+RunResult result(const std::string& config, int width, double lr, double loss, const std::string& status = "done") {
+    RunResult r;
+    r.entry.config = config;
+    r.entry.width = width;
+    r.entry.lr = lr;
+    r.status = status;
+    r.final_val_loss = loss;
+    return r;
+}
+
+const char* TINY = "--depth 1 --head-dim 16 --steps 12 --batch-size 2 --seq-len 32 --val-batches 1 --val-every 0 "
+                   "--sample-length 0 --synth-train-tokens 20000 --synth-val-tokens 4096 --warmup-steps 2";
+
+}  // namespace
+
+TEST_CASE("sweep configurations and plans", "[sweep]") {
+    auto cfgs = parse_sweep_configs("# comment\n\nmup  --param mup --d-base 32\nsp --param sp\n", "c.txt");
+    REQUIRE(cfgs.size() == 2);
+    REQUIRE(cfgs[0].name == "mup");
+    REQUIRE(cfgs[0].flags == "--param mup --d-base 32");
+    REQUIRE_THROWS_WITH(parse_sweep_configs("a --x\na --y\n", "c.txt"), Catch::Contains("c.txt:2: configuration 'a' appears twice"));
+    REQUIRE_THROWS_WITH(parse_sweep_configs("a --out-dir $HOME\n", "c.txt"), Catch::Contains("shell character"));
+    REQUIRE_THROWS_WITH(parse_sweep_configs("# nothing\n", "c.txt"), Catch::Contains("no configurations"));
+    SweepSpec spec;
+    spec.dir = "/tmp/s";
+    spec.configs = cfgs;
+    spec.widths = {32, 64};
+    spec.lrs = {0.001, 0.01};
+    spec.seeds = {1, 2};
+    spec.common = "--steps 10";
+    std::vector<PlanEntry> plan = make_plan(spec);
+    REQUIRE(plan.size() == 2 * 2 * 2 * 2);
+    REQUIRE(plan[0].id == "mup_w32_lr0.001_s1");
+    REQUIRE(plan[0].command ==
+            "./lrt train --steps 10 --param mup --d-base 32 --width 32 --lr 0.001 --seed 1 --out-dir "
+            "/tmp/s/runs/mup_w32_lr0.001_s1 --quiet --on-divergence record --skip-if-done");
+    REQUIRE(plan.back().id == "sp_w64_lr0.01_s2");
+    spec.dir = "/tmp/a b";
+    REQUIRE_THROWS_WITH(make_plan(spec), Catch::Contains("must not contain spaces"));
+}
+
+TEST_CASE("the optimum: best grid point refined by a parabola in log2(lr)", "[sweep]") {
+    double x[3] = {-1, 0, 2}, y[3], vx, vy;
+    for (int i = 0; i < 3; i++) y[i] = 3 * (x[i] - 0.25) * (x[i] - 0.25) + 1.5;
+    REQUIRE(parabola_vertex(x, y, &vx, &vy));
+    REQUIRE(vx == Approx(0.25));
+    REQUIRE(vy == Approx(1.5));
+    double down[3] = {0, 1, 0};
+    REQUIRE_FALSE(parabola_vertex(x, down, &vx, &vy));  // a maximum is not an optimum
+    // a curve with its minimum at log2(lr) = -7.5: grid at -10..-5
+    std::vector<RunResult> rs;
+    for (int e = -10; e <= -5; e++) {
+        double l2 = e;
+        rs.push_back(result("a", 64, std::pow(2.0, e), 2.0 + 0.1 * (l2 + 7.5) * (l2 + 7.5)));
+        // width 128: the same shape one octave lower, the two largest diverged
+        double loss = 1.9 + 0.1 * (l2 + 8.5) * (l2 + 8.5);
+        rs.push_back(e >= -6 ? result("a", 128, std::pow(2.0, e), NAN, "diverged") : result("a", 128, std::pow(2.0, e), loss));
+        // an unfinished run is ignored
+        rs.push_back(result("a", 256, std::pow(2.0, e), NAN, "missing"));
+    }
+    rs.push_back(result("b", 64, 0.1, 3.0));
+    rs.push_back(result("b", 64, 0.2, 2.5));
+    std::vector<Optimum> opt = find_optima(rs);
+    REQUIRE(opt.size() == 4);
+    REQUIRE(opt[0].width == 64);
+    REQUIRE(opt[0].fitted);
+    REQUIRE(std::log2(opt[0].lr) == Approx(-7.5));
+    REQUIRE(opt[0].loss == Approx(2.0));
+    REQUIRE(opt[1].width == 128);
+    REQUIRE(std::log2(opt[1].lr) == Approx(-8.5));
+    REQUIRE(opt[1].diverged == 2);
+    REQUIRE(opt[2].width == 256);
+    REQUIRE(std::isnan(opt[2].lr));  // nothing finished
+    REQUIRE(opt[3].config == "b");
+    REQUIRE(opt[3].at_edge);
+    REQUIRE_FALSE(opt[3].fitted);
+    REQUIRE(opt[3].lr == 0.2);
+}
+
+TEST_CASE("a diverged run stops early and is recorded, not dropped", "[sweep][train]") {
+    TempDir dir;
+    std::string lrt = lrt_binary();
+    CommandResult r = run_command(lrt + " train " + TINY + " --width 32 --lr 1e-3 --diverge-loss 1.0 --on-divergence record --quiet --out-dir " + dir.path);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    std::string json = text_of(dir.file("result.json"));
+    REQUIRE(json.find("\"status\":\"diverged\"") != std::string::npos);
+    REQUIRE(json.find("\"diverged_at\":0") != std::string::npos);
+    REQUIRE(run_is_finished(dir.path));
+    // without --on-divergence record it is an error
+    CommandResult e = run_command(lrt + " train " + TINY + " --width 32 --lr 1e-3 --diverge-loss 1.0 --quiet --out-dir " + dir.file("x"));
+    REQUIRE(e.exit_code == 1);
+    REQUIRE(e.output.find("training diverged") != std::string::npos);
+}
+
+TEST_CASE("lrt sweep: plan, run, interrupt, resume only the unfinished runs, report", "[sweep][cli]") {
+    TempDir dir;
+    std::string lrt = lrt_binary();
+    write_file_atomic(dir.file("configs.txt"), "sp --param sp\nmup --param mup --d-base 32\n");
+    std::string sweep_dir = dir.file("sweep");
+    std::string args = " --dir " + sweep_dir + " --configs " + dir.file("configs.txt") +
+                       " --widths 32,64 --lrs 0.003,0.01,0.03 --lrt " + lrt + " --common \"" + TINY + "\"";
+    CommandResult plan = run_command(lrt + " sweep plan" + args);
+    INFO(plan.output);
+    REQUIRE(plan.exit_code == 0);
+    std::vector<PlanEntry> entries = read_plan(sweep_dir);
+    REQUIRE(entries.size() == 12);
+    // the plan's lines are plain shell: run two of them the way xargs would,
+    // one of them only part way (as if the sweep were killed during it)
+    REQUIRE(std::system(entries[0].command.c_str()) == 0);
+    REQUIRE(std::system((entries[1].command + " --stop-after 5").c_str()) == 0);
+    REQUIRE(run_is_finished(entries[0].out_dir));
+    REQUIRE_FALSE(run_is_finished(entries[1].out_dir));
+    CommandResult run = run_command(lrt + " sweep run --dir " + sweep_dir + " --jobs 2");
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    REQUIRE(run.output.find("12 runs, 1 finished already, 11 to run") != std::string::npos);
+    for (const auto& e : entries) REQUIRE(run_is_finished(e.out_dir));
+    // everything finished: a rerun does nothing
+    CommandResult again = run_command(lrt + " sweep --dir " + sweep_dir);
+    REQUIRE(again.exit_code == 0);
+    REQUIRE(again.output.find("12 finished already, 0 to run") != std::string::npos);
+    std::string results = text_of(sweep_dir + "/results.csv");
+    REQUIRE(results.rfind("id,config,width,lr,seed,status,final_val_loss", 0) == 0);
+    REQUIRE(std::count(results.begin(), results.end(), '\n') == 13);
+    REQUIRE(results.find(",missing,") == std::string::npos);
+    REQUIRE(file_exists(sweep_dir + "/loss_vs_lr.svg"));
+    REQUIRE(again.output.find("drift of the optimal LR") != std::string::npos);
+    // a different grid in the same directory is refused
+    CommandResult other = run_command(lrt + " sweep" + args + " --lrs 0.1");
+    REQUIRE(other.exit_code == 1);
+    REQUIRE(other.output.find("exists with different runs") != std::string::npos);
+    // run-one runs a single line (already finished: skipped)
+    CommandResult one = run_command(lrt + " sweep run-one --dir " + sweep_dir + " --index 3");
+    REQUIRE(one.exit_code == 0);
+    CommandResult bad = run_command(lrt + " sweep run-one --dir " + sweep_dir + " --index 13");
+    REQUIRE(bad.exit_code == 1);
+    REQUIRE(bad.output.find("outside the plan's 1..12") != std::string::npos);
+}

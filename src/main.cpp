@@ -8,6 +8,7 @@
 
 #include "coordcheck.h"
 #include "data.h"
+#include "figures.h"
 #include "flags.h"
 #include "reference.h"
 #include "sweep.h"
@@ -25,6 +26,7 @@ static const char* USAGE =
     "  train      train a GPT (built-in synthetic corpus by default), log CSV, checkpoint\n"
     "  coordcheck µP coordinate check: activation scale against width, CSV and SVG plot\n"
     "  sweep      learning-rate sweeps across widths: plan, run (parallel, resumable), optimum per width, plot\n"
+    "  figures    measurement figures of a finished sweep: RRC, alignment, weight norm, implicit warmup\n"
     "  reference  write a reference state (tokens, params, logits, grads, k AdamW steps) as safetensors\n"
     "  synth      write the built-in corpus to token files, or print a sample of it\n"
     "  tokenize   turn text files into byte-level train/val token files (llm.c format)\n";
@@ -108,6 +110,7 @@ int main(int argc, char** argv) {
         if (cmd == "coordcheck") return coordcheck_command(argc, argv);
         if (cmd == "reference") return reference_command(argc, argv);
         if (cmd == "sweep") return sweep_command(argc, argv);
+        if (cmd == "figures") return figures_command(argc, argv);
         if (cmd == "tokenize") return tokenize_command(argc, argv);
         if (cmd == "synth") return synth_command(argc, argv);
         std::fprintf(stderr, "error: unknown command '%s'\n\n%s", cmd.c_str(), USAGE);

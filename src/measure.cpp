@@ -22,7 +22,8 @@ const double kNaN = std::numeric_limits<double>::quiet_NaN();
 double ratio(double a, double b) { return b == 0 ? kNaN : a / b; }
 
 // Sum of the per-row partial sums, in row order (the same whatever the
-// number of threads that computed them).
+// number of threads that computed them). Within a row, `omp simd` sums in a
+// fixed compile-time order, so results are reproducible for a given build.
 double sum_in_order(const std::vector<double>& partial) {
     double s = 0;
     for (double p : partial) s += p;
@@ -36,6 +37,7 @@ double frobenius_norm(const float* a, int rows, int cols) {
     for (int r = 0; r < rows; r++) {
         const float* row = a + (size_t)r * cols;
         double s = 0;
+#pragma omp simd reduction(+ : s)
         for (int c = 0; c < cols; c++) s += (double)row[c] * row[c];
         partial[(size_t)r] = s;
     }
@@ -65,6 +67,7 @@ MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, i
     for (int k = 0; k < K; k++) {
         const size_t o = (size_t)k * C;
         double wb2 = 0, wa2 = 0, dw2 = 0, step2 = 0;
+#pragma omp simd reduction(+ : wb2, wa2, dw2, step2)
         for (int c = 0; c < C; c++) {
             const double b = w_before[o + c], a = w_after[o + c];
             const double d = a - b;
@@ -91,13 +94,17 @@ MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, i
     // loses everything below ~1e-8 rad) it keeps full relative accuracy for
     // tiny angles, and it needs the norms first, hence a second pass.
     if (s.w_norm > 0 && wa_norm > 0) {
-        const double ib = 1 / s.w_norm, ia = 1 / wa_norm;
+        // Ŵ_before - Ŵ_after = (b - a)/|b| + a (1/|b| - 1/|a|): exactly zero
+        // when nothing changed, even if the compiler contracts it into FMAs
+        const double ib = 1 / s.w_norm, di = ib - 1 / wa_norm;
 #pragma omp parallel for schedule(static)
         for (int k = 0; k < K; k++) {
             const size_t o = (size_t)k * C;
             double chord2 = 0;
+#pragma omp simd reduction(+ : chord2)
             for (int c = 0; c < C; c++) {
-                const double e = (double)w_before[o + c] * ib - (double)w_after[o + c] * ia;
+                const double b = w_before[o + c], a = w_after[o + c];
+                const double e = (b - a) * ib + a * di;
                 chord2 += e * e;
             }
             p_wb[(size_t)k] = chord2;

@@ -75,14 +75,15 @@ struct MatrixStats {
 // and schedule), decay in [0,1) its decay factor d, beta1 in [0,1) Adam's β1
 // (used only by angular_equilibrium). Fails on bad sizes or arguments.
 //
-// Cost: two float products X W^T and X ΔW^T through matmul_forward, 4 n K C
-// flops, plus three memory-bound passes over W. Against a training step's
-// 6 N K C for the same matrix that is 4n/(6N): 8% for n = 256, N = 2048, paid
-// once per measurement. Norms and dot products are accumulated in double, one
-// partial sum per row added in row order, so the result does not depend on the
-// number of threads. ΔW is formed elementwise (exactly, in double, then
-// rounded once to float for the product), never as the difference of two
-// products, so rrc stays accurate when ΔW is 1e-3 of W or smaller.
+// Cost: two float products X W^T and X ΔW^T through matmul_forward (4 n K C
+// flops) plus two memory-bound passes over W_before and W_after. Against the
+// 6 N K C of a training step's forward and backward for the same matrix that
+// is 4n/(6N): 8% for n = 256, N = 2048, paid once per measurement. Norms and
+// dot products are accumulated in double, one partial sum per row added in
+// row order, so the result does not depend on the number of threads. ΔW is
+// formed elementwise (exactly, in double, then rounded once to float for the
+// product), never as the difference of two products, so rrc stays accurate
+// when ΔW is 1e-3 of W or smaller.
 MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, int C, const float* x, int n,
                            double lr, double decay, double beta1);
 

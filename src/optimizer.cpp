@@ -40,9 +40,10 @@ double decay_per_step(const TensorInfo& t, const AdamWConfig& c, double lr_t, do
 
 template <typename T>
 void adamw_step(T* params, const T* grads, T* m, T* v, const TensorTable& table, const AdamWConfig& c, double lr_t,
-                double schedule, int64_t step) {
-    for (const TensorInfo& t : table.tensors) {
-        double lr = lr_t * t.lr_multiplier;
+                double schedule, int64_t step, const double* lr_extra) {
+    for (size_t i = 0; i < table.tensors.size(); i++) {
+        const TensorInfo& t = table.tensors[i];
+        double lr = lr_t * t.lr_multiplier * (lr_extra ? lr_extra[i] : 1.0);
         adamw_update(params + t.offset, grads + t.offset, m + t.offset, v + t.offset, t.numel, lr,
                      decay_per_step(t, c, lr_t, schedule), c.beta1, c.beta2, c.eps * t.eps_multiplier, step);
     }
@@ -68,30 +69,9 @@ double clip_grad_norm(T* g, size_t n, double max_norm) {
     return norm;
 }
 
-void validate_schedule(const ScheduleConfig& s) {
-    if (s.decay != "constant" && s.decay != "linear" && s.decay != "cosine")
-        fail("--lr-decay must be constant, linear or cosine, got '" + s.decay + "'");
-    if (s.warmup_steps < 0) fail("--warmup-steps must be >= 0");
-    if (s.total_steps < 1) fail("--steps must be >= 1");
-    if (!(s.min_lr_fraction >= 0 && s.min_lr_fraction <= 1)) fail("--min-lr-fraction must be in [0, 1]");
-}
-
-double schedule_factor(const ScheduleConfig& s, int64_t step) {
-    if (step < s.warmup_steps) return (double)(step + 1) / (double)s.warmup_steps;
-    if (s.decay == "constant") return 1.0;
-    int64_t decay_steps = s.total_steps - s.warmup_steps;
-    if (decay_steps <= 0) return 1.0;
-    if (decay_steps == 1) return s.min_lr_fraction;  // the one step after warmup is the last
-    // progress 0 on the first post-warmup step, 1 on the last step
-    double progress = (double)(step - s.warmup_steps) / (double)(decay_steps - 1);
-    if (progress > 1) progress = 1;
-    double shape = s.decay == "linear" ? 1.0 - progress : 0.5 * (1.0 + std::cos(M_PI * progress));
-    return s.min_lr_fraction + (1.0 - s.min_lr_fraction) * shape;
-}
-
 #define INSTANTIATE(T)                                                                                          \
     template void adamw_update<T>(T*, const T*, T*, T*, size_t, double, double, double, double, double, int64_t); \
-    template void adamw_step<T>(T*, const T*, T*, T*, const TensorTable&, const AdamWConfig&, double, double, int64_t); \
+    template void adamw_step<T>(T*, const T*, T*, T*, const TensorTable&, const AdamWConfig&, double, double, int64_t, const double*); \
     template double global_grad_norm<T>(const T*, size_t);                                                      \
     template double clip_grad_norm<T>(T*, size_t, double);
 INSTANTIATE(float)

@@ -1,5 +1,5 @@
-// AdamW as torch.optim.AdamW computes it, global-norm gradient clipping, and
-// the learning-rate schedule. The optimizer is a loop over the tensor table:
+// AdamW as torch.optim.AdamW computes it, and global-norm gradient clipping
+// (the learning-rate schedule is in schedule.h). The optimizer is a loop over the tensor table:
 // each row supplies its LR, weight-decay and epsilon multipliers, and the
 // inner loop over that row's elements is the same for every tensor.
 #pragma once
@@ -43,9 +43,13 @@ double decay_per_step(const TensorInfo& t, const AdamWConfig& config, double lr_
 
 // Applies adamw_update to every tensor of the table, with the tensor's
 // lr_multiplier, eps_multiplier and its decay_per_step.
+// lr_extra (optional, one per tensor) multiplies the Adam step size of each
+// tensor but not its decay: the replacement warmup (SCIENCE.md §5) changes
+// the update size while keeping the product of LR and decay of the run it
+// imitates.
 template <typename T>
 void adamw_step(T* params, const T* grads, T* m, T* v, const TensorTable& table, const AdamWConfig& config,
-                double lr_t, double schedule, int64_t step);
+                double lr_t, double schedule, int64_t step, const double* lr_extra = nullptr);
 
 // L2 norm of all gradients (summed in double, in a fixed order).
 template <typename T>
@@ -55,15 +59,3 @@ double global_grad_norm(const T* grads, size_t n);
 // gradients by max_norm / (norm + 1e-6). Returns the norm before clipping.
 template <typename T>
 double clip_grad_norm(T* grads, size_t n, double max_norm);
-
-// Learning-rate schedule: linear warmup over warmup_steps (step s < warmup
-// gets (s+1)/warmup), then constant, linear or cosine decay from 1 down to
-// min_lr_fraction at the last step.
-struct ScheduleConfig {
-    std::string decay = "cosine";  // constant | linear | cosine
-    int64_t warmup_steps = 0;
-    int64_t total_steps = 1;
-    double min_lr_fraction = 0.0;
-};
-void validate_schedule(const ScheduleConfig& s);
-double schedule_factor(const ScheduleConfig& s, int64_t step);  // step is 0-based

@@ -12,8 +12,10 @@
 #include "data.h"
 #include "json.h"
 #include "model.h"
+#include "measure.h"
 #include "optimizer.h"
 #include "rng.h"
+#include "schedule.h"
 #include "synth.h"
 #include "tokens.h"
 #include "util.h"
@@ -38,8 +40,19 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("grad-clip", &c.grad_clip, "clip the global gradient norm to this; 0 = off", at_least(0));
     f.add("steps", &c.steps, "optimizer steps", at_least(1));
     f.add("warmup-steps", &c.warmup_steps, "linear warmup steps", at_least(0));
-    f.add("lr-decay", &c.lr_decay, "schedule after warmup", {"constant", "linear", "cosine"});
-    f.add("min-lr-fraction", &c.min_lr_fraction, "final LR as a fraction of --lr (linear, cosine)", between(0, 1));
+    f.add("warmup-fraction", &c.warmup_fraction, "linear warmup as a fraction of --steps (instead of --warmup-steps)",
+          between(0, 1));
+    f.add("lr-decay", &c.lr_decay, "schedule after warmup (wsd: warmup-stable-decay)",
+          {"constant", "linear", "cosine", "wsd"});
+    f.add("min-lr-fraction", &c.min_lr_fraction, "final LR as a fraction of --lr (linear, cosine, wsd)", between(0, 1));
+    f.add("wsd-decay-fraction", &c.wsd_decay_fraction, "wsd: the last fraction of the steps decays linearly",
+          between(0, 1));
+    f.add("replacement-warmup", &c.replacement_warmup,
+          "extra warmup on the hidden matrices' LR, from 1/m to 1 (SCIENCE.md §5), on top of the schedule",
+          {"none", "closed-form", "exponential", "decay-away"});
+    f.add("replacement-m", &c.replacement_m, "its m (it starts at 1/m); 0 = the run's width multiplier", at_least(0));
+    f.add("replacement-tau", &c.replacement_tau, "exponential/decay-away time constant in steps; 0 = 1/(lr*wd) "
+          "of the hidden matrices", at_least(0));
     declare_param_flags(f, c.param);
     f.section("Evaluation, logging, checkpoints");
     f.add("val-every", &c.val_every, "validation loss every k steps (and at the end); 0 = only at the end",
@@ -58,6 +71,10 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("threads", &c.threads, "OpenMP threads; 0 = all cores", between(0, 256));
     f.add("print-table", &c.print_table, "print the per-tensor table and exit without training");
     f.add("quiet", &c.quiet, "print only errors and the final result");
+    f.section("Measurements (SCIENCE.md §2-3), per weight matrix, into <out-dir>/measure.csv");
+    f.add("measure-every", &c.measure_every, "measure every k steps; 0 = off", at_least(0));
+    f.add("measure-tokens", &c.measure_tokens, "tokens of each layer's input used as X (evenly spaced in the batch)",
+          between(1, 1 << 20));
     f.section("Divergence and sweeps");
     f.add("diverge-loss", &c.diverge_loss, "a training loss above this counts as diverged; 0 = only NaN/inf",
           at_least(0));
@@ -97,7 +114,8 @@ static const TensorInfo* representative(const TensorTable& table, TensorRole rol
 // saved, never the numbers. (--sample-every is not one of them: samples
 // draw from the RNG whose state the checkpoint carries.)
 static const std::set<std::string> RESUME_CHANGEABLE = {
-    "resume", "threads", "log-every", "checkpoint-every", "stop-after", "out-dir", "quiet", "print-table", "skip-if-done"};
+    "resume", "threads", "log-every", "checkpoint-every", "stop-after", "out-dir", "quiet", "print-table", "skip-if-done",
+    "measure-every", "measure-tokens"};
 
 // The settings of a resumed run: the checkpoint's, with only the harmless
 // flags taken from the command line; any other flag that differs is an error.
@@ -133,7 +151,10 @@ static TrainConfig resumed_config(const TrainConfig& cmdline_config, const FlagS
     return merged;
 }
 
-static const char* LOG_HEADER = "step,lr,train_loss,val_loss,grad_norm,tokens_per_s,elapsed_s\n";
+static const char* LOG_HEADER = "step,lr,hidden_lr,train_loss,val_loss,grad_norm,tokens_per_s,elapsed_s\n";
+static const char* MEASURE_HEADER =
+    "step,tensor,role,layer,lr,lr_multiplier,decay,w_norm,dw_norm,x_norm,wx_norm,dwx_norm,rel_update,rrc,alpha_w,"
+    "alpha_dw,alignment_ratio,w_rms,u_rms,w_rms_equilibrium,rel_update_equilibrium,angular_update,angular_equilibrium\n";
 
 // Generates text from the model: starts from EOT, samples each next token
 // from the softmax of the last position's logits (temperature 1).
@@ -183,8 +204,8 @@ static std::string sample_text(GPT<float>& model, Rng& rng, int length, int max_
 // `src` (the run being resumed): rows after its checkpoint are redone by the
 // resumed run, so they must not appear twice. A missing `src` gives a log
 // with only the header.
-static void copy_log_until(const std::string& src, const std::string& dst, int64_t step) {
-    std::string kept = LOG_HEADER;
+static void copy_log_until(const std::string& src, const std::string& dst, int64_t step, const char* header) {
+    std::string kept = header;
     if (file_exists(src)) {
         std::vector<uint8_t> bytes = read_file(src);
         std::istringstream in(std::string(bytes.begin(), bytes.end()));
@@ -231,7 +252,13 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     const ModelConfig& mc = model.config;
     if (resuming && mc.to_json() != ckpt.config.to_json())
         fail(ckpt_in + ": model_config does not match the checkpoint's train flags");
-    ScheduleConfig sched{cfg.lr_decay, cfg.warmup_steps, cfg.steps, cfg.min_lr_fraction};
+    Schedule sched;
+    sched.decay = cfg.lr_decay;
+    sched.total_steps = cfg.steps;
+    sched.warmup_steps = cfg.warmup_fraction > 0 ? 0 : cfg.warmup_steps;  // the fraction, when given, replaces the steps
+    sched.warmup_fraction = cfg.warmup_fraction;
+    sched.min_lr_fraction = cfg.min_lr_fraction;
+    sched.wsd_decay_fraction = cfg.wsd_decay_fraction;
     validate_schedule(sched);
     AdamWConfig adam{cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, cfg.grad_clip, param.independent_decay};
     const int B = cfg.batch_size, T = cfg.seq_len;
@@ -304,13 +331,82 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     result.first_step = start_step;
     result.checkpoint_path = cfg.out_dir + "/checkpoint.safetensors";
     result.log_path = cfg.out_dir + "/log.csv";
+    const std::string measure_path = cfg.out_dir + "/measure.csv";
     if (resuming) {
         size_t slash = ckpt_in.find_last_of('/');
         std::string source_dir = slash == std::string::npos ? "." : ckpt_in.substr(0, slash);
-        copy_log_until(source_dir + "/log.csv", result.log_path, start_step);
+        copy_log_until(source_dir + "/log.csv", result.log_path, start_step, LOG_HEADER);
+        copy_log_until(source_dir + "/measure.csv", measure_path, start_step, MEASURE_HEADER);
     } else {
         write_file_atomic(result.log_path, std::string(LOG_HEADER));
+        write_file_atomic(measure_path, std::string(MEASURE_HEADER));
     }
+
+    // ---- the replacement warmup: a factor on each hidden matrix's step size
+    const size_t n_tensors = model.table.tensors.size();
+    std::vector<double> lr_extra(n_tensors, 1.0);
+    ReplacementWarmup warm;
+    warm.kind = cfg.replacement_warmup;
+    warm.m = cfg.replacement_m > 0 ? cfg.replacement_m : param.m;
+    std::vector<ClosedFormTracker> trackers(n_tensors);
+    const TensorInfo* hidden0 = representative(model.table, TensorRole::HiddenMatrix);
+    if (warm.kind != "none") {
+        // lambda with decay = eta * lambda per step, from the hidden matrices' decay at the peak LR
+        double peak_decay = hidden0 ? decay_per_step(*hidden0, adam, cfg.lr, 1.0) : 0.0;
+        double peak_lr = hidden0 ? cfg.lr * hidden0->lr_multiplier : cfg.lr;
+        warm.tau = cfg.replacement_tau > 0 ? cfg.replacement_tau
+                   : peak_decay > 0        ? default_replacement_tau(peak_lr, peak_decay / peak_lr)
+                                           : 0.0;
+        if (warm.kind != "closed-form" && !(warm.tau > 0))
+            fail("--replacement-warmup " + warm.kind + " needs --replacement-tau when the hidden matrices have no decay");
+        if (warm.kind == "closed-form" && !(peak_decay > 0))
+            fail("--replacement-warmup closed-form needs weight decay on the hidden matrices (its equilibrium sets the shape)");
+        validate_replacement_warmup(warm);
+        for (size_t i = 0; i < n_tensors; i++) {
+            const TensorInfo& t = model.table.tensors[i];
+            if (t.role != TensorRole::HiddenMatrix) continue;
+            double lr_i = cfg.lr * t.lr_multiplier;
+            trackers[i] = {t.init_std, decay_per_step(t, adam, cfg.lr, 1.0) / lr_i, warm.m, 1.0};
+            for (int64_t s = 0; s < start_step; s++) trackers[i].advance(cfg.lr * schedule_factor(sched, s) * t.lr_multiplier);
+        }
+    }
+    auto update_lr_extra = [&](int64_t step, double s_t) {
+        if (warm.kind == "none") return;
+        for (size_t i = 0; i < n_tensors; i++) {
+            const TensorInfo& t = model.table.tensors[i];
+            if (t.role != TensorRole::HiddenMatrix) continue;
+            if (warm.kind == "closed-form") {
+                double eta_i = cfg.lr * s_t * t.lr_multiplier;
+                lr_extra[i] = trackers[i].factor(eta_i);
+                trackers[i].advance(eta_i);
+            } else {
+                lr_extra[i] = replacement_factor(warm, step);
+            }
+        }
+    };
+
+    // ---- measurements: which matrices, and which activation is each one's input
+    struct Measured {
+        size_t index;      // into the table
+        const float* (*input)(const GPT<float>&, int layer);
+    };
+    std::vector<Measured> measured;
+    for (size_t i = 0; i < n_tensors; i++) {
+        const TensorInfo& t = model.table.tensors[i];
+        if (t.role != TensorRole::HiddenMatrix && t.role != TensorRole::Readout) continue;
+        const float* (*input)(const GPT<float>&, int) = nullptr;
+        if (t.role == TensorRole::Readout) input = [](const GPT<float>& g, int) { return g.lnf.data(); };
+        else if (t.name.find("attn.c_attn") != std::string::npos) input = [](const GPT<float>& g, int l) { return g.acts[l].ln1.data(); };
+        else if (t.name.find("attn.c_proj") != std::string::npos) input = [](const GPT<float>& g, int l) { return g.acts[l].attn_out.data(); };
+        else if (t.name.find("mlp.c_fc") != std::string::npos) input = [](const GPT<float>& g, int l) { return g.acts[l].ln2.data(); };
+        else if (t.name.find("mlp.c_proj") != std::string::npos) input = [](const GPT<float>& g, int l) { return g.acts[l].fc_gelu.data(); };
+        if (input) measured.push_back({i, input});
+    }
+    const std::vector<int> sample = sample_rows(B * T, cfg.measure_tokens);
+    std::vector<float> params_before, x_sample;
+    double measure_seconds = 0;
+    FILE* measure_log = std::fopen(measure_path.c_str(), "a");
+    if (!measure_log) fail("cannot append to " + measure_path);
     // How far weight decay gets in this run: per-step decay at the peak LR and
     // the run's length in equilibrium timescales, sum over steps of d_t
     // (SCIENCE.md §3: the norm equilibrium needs several 1/(eta*lambda)).
@@ -352,7 +448,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         std::printf("optimizer: AdamW lr=%g beta1=%g beta2=%g eps=%g weight_decay=%g clip=%g\n", cfg.lr, cfg.beta1,
                     cfg.beta2, cfg.eps, cfg.weight_decay, cfg.grad_clip);
         std::printf("schedule: %lld steps, warmup %lld, %s decay to %g x lr; batch %dx%d = %d tokens/step\n",
-                    (long long)cfg.steps, (long long)cfg.warmup_steps, cfg.lr_decay.c_str(), cfg.min_lr_fraction, B, T,
+                    (long long)cfg.steps, (long long)warmup_steps_of(sched), cfg.lr_decay.c_str(), cfg.min_lr_fraction, B, T,
                     B * T);
         std::printf("output: %s\n", cfg.out_dir.c_str());
         std::fputs(describe_parameterization(param, mc).c_str(), stdout);
@@ -401,17 +497,43 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         gpt_backward(model);
         double norm = clip_grad_norm(model.grads.data(), model.grads.size(), cfg.grad_clip);
         double s_t = schedule_factor(sched, step), lr_t = cfg.lr * s_t;
+        update_lr_extra(step, s_t);
+        const bool measuring = cfg.measure_every > 0 && step % cfg.measure_every == 0;
+        if (measuring) params_before = model.params;
         adamw_step(model.params.data(), model.grads.data(), adam_m.data(), adam_v.data(), model.table, adam, lr_t, s_t,
-                   step + 1);
+                   step + 1, lr_extra.data());
+        double t_step_end = wall_seconds();
+        if (measuring) {
+            for (const Measured& ms : measured) {
+                const TensorInfo& t = model.table.tensors[ms.index];
+                const int K = t.fan_out, C = t.fan_in;
+                x_sample.resize(sample.size() * (size_t)C);
+                gather_rows(ms.input(model, t.layer), C, sample, x_sample.data());
+                double lr_i = lr_t * t.lr_multiplier * lr_extra[ms.index], d = decay_per_step(t, adam, lr_t, s_t);
+                MatrixStats st = measure_matrix(params_before.data() + t.offset, model.params.data() + t.offset, K, C,
+                                                x_sample.data(), (int)sample.size(), lr_i, d, cfg.beta1);
+                std::fprintf(measure_log,
+                             "%lld,%s,%s,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,"
+                             "%.9g,%.9g,%.9g\n",
+                             (long long)step, t.name.c_str(), role_name(t.role), t.layer, lr_i, lr_i / cfg.lr, d, st.w_norm,
+                             st.dw_norm, st.x_norm, st.wx_norm, st.dwx_norm, st.rel_update, st.rrc, st.alpha_w,
+                             st.alpha_dw, st.alignment_ratio, st.w_rms, st.u_rms, st.w_rms_equilibrium,
+                             st.rel_update_equilibrium, st.angular_update, st.angular_equilibrium);
+            }
+            std::fflush(measure_log);
+            measure_seconds += wall_seconds() - t_step_end;
+        }
         double now = wall_seconds(), tok_per_s = B * T / std::max(1e-9, now - t0), elapsed = now - t_start;
         result.train_losses.push_back(loss);
         last_loss = loss;
-        std::fprintf(log, "%lld,%.6g,%.9g,%s,%.6g,%.1f,%.3f\n", (long long)step, lr_t, loss,
+        double hidden_lr = hidden0 ? lr_t * hidden0->lr_multiplier * lr_extra[hidden0 - model.table.tensors.data()] : lr_t;
+        std::fprintf(log, "%lld,%.6g,%.6g,%.9g,%s,%.6g,%.1f,%.3f\n", (long long)step, lr_t, hidden_lr, loss,
                      std::isnan(val) ? "" : std::to_string(val).c_str(), norm, tok_per_s, elapsed);
         std::fflush(log);
         min_train_loss = std::min(min_train_loss, loss);
         if (!std::isfinite(loss) || (cfg.diverge_loss > 0 && loss > cfg.diverge_loss)) {
             std::fclose(log);
+            std::fclose(measure_log);
             std::string what = "training diverged: the loss is " + std::to_string(loss) + " at step " +
                                std::to_string(step);
             if (cfg.on_divergence != "record") fail(what + " (try a smaller --lr)");
@@ -443,9 +565,14 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     if (end_step == cfg.steps) {
         result.final_val_loss = evaluate();
         result.val_losses.push_back({end_step, result.final_val_loss});
-        std::fprintf(log, "%lld,,,%.6f,,,%.3f\n", (long long)end_step, result.final_val_loss, wall_seconds() - t_start);
+        std::fprintf(log, "%lld,,,,%.6f,,,%.3f\n", (long long)end_step, result.final_val_loss, wall_seconds() - t_start);
     }
     std::fclose(log);
+    std::fclose(measure_log);
+    const double train_seconds = wall_seconds() - t_start;
+    if (verbose && cfg.measure_every > 0)
+        std::printf("measurements (every %lld steps, %zu tokens, %zu matrices) took %.1f%% of the run's time\n",
+                    (long long)cfg.measure_every, sample.size(), measured.size(), 100 * measure_seconds / train_seconds);
     save(end_step);
     result.status = end_step == cfg.steps ? "done" : "stopped";
     write_file_atomic(cfg.out_dir + "/result.json",

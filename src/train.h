@@ -26,8 +26,17 @@ struct TrainConfig {
     double grad_clip = 1.0;
     int64_t steps = 1000;
     int64_t warmup_steps = 100;
+    double warmup_fraction = 0;  // > 0: warmup = this fraction of --steps instead of --warmup-steps
     std::string lr_decay = "cosine";
     double min_lr_fraction = 0.1;
+    double wsd_decay_fraction = 0.2;
+    // the replacement warmup of SCIENCE.md §5, on the hidden matrices
+    std::string replacement_warmup = "none";  // none | closed-form | exponential | decay-away
+    double replacement_m = 0;    // 0: the run's width multiplier m
+    double replacement_tau = 0;  // 0: 1/(eta*lambda) of the hidden matrices
+    // measurements (SCIENCE.md §2-3), per weight matrix, into measure.csv
+    int64_t measure_every = 10;  // 0: off
+    int measure_tokens = 256;
     // evaluation, logging, checkpoints
     int64_t val_every = 100;
     int val_batches = 16;

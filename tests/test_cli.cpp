@@ -73,7 +73,7 @@ TEST_CASE("lrt rejects bad flags with clear messages", "[cli]") {
     expect_error("train --width 0", "--width must be >= 1, got 0");
     expect_error("train --lr -1", "--lr must be > 0");
     expect_error("train --beta2 1.5", "--beta2 must be in [0, 0.999999]");
-    expect_error("train --lr-decay exponential", "--lr-decay must be one of constant, linear, cosine");
+    expect_error("train --lr-decay exponential", "--lr-decay must be one of constant, linear, cosine, wsd");
     expect_error("train --steps", "--steps needs a value");
     expect_error("train --seq-len 64 --context-length 32", "--seq-len 64 exceeds --context-length 32");
     expect_error("train --width 100 --head-dim 32", "not a multiple of --head-dim");

@@ -118,27 +118,3 @@ TEST_CASE("gradient clipping follows torch.nn.utils.clip_grad_norm_", "[optimize
     REQUIRE(clip_grad_norm(off.data(), off.size(), 0.0) == Approx(50.0));
     REQUIRE(off[0] == 30.0f);  // 0 turns clipping off
 }
-
-TEST_CASE("learning-rate schedules", "[optimizer]") {
-    ScheduleConfig s{"cosine", 10, 110, 0.1};
-    REQUIRE(schedule_factor(s, 0) == Approx(0.1));
-    REQUIRE(schedule_factor(s, 9) == Approx(1.0));
-    REQUIRE(schedule_factor(s, 10) == Approx(1.0));
-    REQUIRE(schedule_factor(s, 109) == Approx(0.1));
-    double mid = schedule_factor(s, 59);
-    REQUIRE(mid == Approx(0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * 49.0 / 99.0))));
-    s.decay = "linear";
-    REQUIRE(schedule_factor(s, 109) == Approx(0.1));
-    REQUIRE(schedule_factor(s, 10 + 33) == Approx(0.1 + 0.9 * (1 - 33.0 / 99.0)));
-    s.decay = "constant";
-    REQUIRE(schedule_factor(s, 100) == 1.0);
-    // decreasing after warmup
-    s.decay = "cosine";
-    for (int t = 11; t < 110; t++) REQUIRE(schedule_factor(s, t) <= schedule_factor(s, t - 1));
-    // one step after warmup: it is the last, so it gets the minimum
-    ScheduleConfig one{"linear", 1, 2, 0.1};
-    REQUIRE(schedule_factor(one, 0) == 1.0);
-    REQUIRE(schedule_factor(one, 1) == Approx(0.1));
-    s.decay = "exponential";
-    REQUIRE_THROWS_WITH(validate_schedule(s), Catch::Contains("--lr-decay must be"));
-}

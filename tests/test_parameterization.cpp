@@ -10,6 +10,7 @@
 #include "optimizer.h"
 #include "parameterization.h"
 #include "rng.h"
+#include "schedule.h"
 #include "test_helpers.h"
 #include "util.h"
 
@@ -52,7 +53,11 @@ Trajectory train(const ModelConfig& sizes, const ParamConfig& pc, int steps, dou
     adam.weight_decay = wd;
     adam.eps = eps;
     adam.independent_decay = p.independent_decay;
-    ScheduleConfig sched{"cosine", 3, steps, 0.1};
+    Schedule sched;
+    sched.decay = "cosine";
+    sched.warmup_steps = 3;
+    sched.total_steps = steps;
+    sched.min_lr_fraction = 0.1;
     std::vector<float> m(model.table.total, 0), v(model.table.total, 0);
     const int B = 4, T = 16, N = B * T;
     Rng data(99);

@@ -4,6 +4,7 @@
 // product, and the two shapes' end points.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -33,9 +34,9 @@ TEST_CASE("base schedules at chosen steps", "[schedule]") {
     REQUIRE(schedule_factor(lin, 15) == 0.0);  // past the end: stays at the minimum
 
     // cosine: half way between 1 and the minimum at mid-progress
-    Schedule cos = make_schedule("cosine", 11, 0, 0.2);
-    REQUIRE(schedule_factor(cos, 5) == Approx(0.6).epsilon(1e-15));
-    REQUIRE(schedule_factor(cos, 10) == Approx(0.2).epsilon(1e-15));
+    Schedule cosine = make_schedule("cosine", 11, 0, 0.2);
+    REQUIRE(schedule_factor(cosine, 5) == Approx(0.6).epsilon(1e-15));
+    REQUIRE(schedule_factor(cosine, 10) == Approx(0.2).epsilon(1e-15));
 
     // the old schedule's test values (optimizer.cpp's ScheduleConfig)
     Schedule s = make_schedule("cosine", 110, 10, 0.1);
@@ -215,7 +216,7 @@ TEST_CASE("ClosedFormTracker follows the LRs actually used", "[schedule]") {
     }
     // and it differs from the constant-LR product a^{2t} (the warmup matters)
     const double a = 1 - peak * lambda;
-    REQUIRE(tracker.product_sq > 1.5 * std::pow(a, 2 * 400));
+    REQUIRE(tracker.product_sq > 1.2 * std::pow(a, 2 * 400));  // about e^{2 * 24.5 * eta lambda}
 }
 
 TEST_CASE("exponential and decay-away warmups", "[schedule]") {

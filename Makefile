@@ -42,7 +42,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.cpp=build/%)
 
 PROGRAM := lrt
 
-.PHONY: all test bench clean catch2 cuda info reference
+.PHONY: all test bench clean catch2 cuda info reference reproduce-quick reproduce
 all: $(PROGRAM) cuda
 
 $(PROGRAM): build/src/main.o build/liblrt.a
@@ -88,6 +88,13 @@ build/cuda/%.o: cuda/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) -O3 -std=c++17 -Isrc -c $< -o $@
 endif
+
+# The paper's figures at our scale (EXPERIMENTS.md): quick on the built-in
+# corpus (~15 min on 2 cores), full on the Brown corpus (a GPU or a long run).
+reproduce-quick: $(PROGRAM)
+	sh experiments/reproduce.sh quick
+reproduce: $(PROGRAM)
+	sh experiments/reproduce.sh full
 
 # The committed reference states in data/reference/ (see README.md).
 reference: $(PROGRAM)

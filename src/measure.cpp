@@ -30,10 +30,14 @@ double sum_in_order(const std::vector<double>& partial) {
     return s;
 }
 
+// Below this many elements a loop runs faster on one thread than the cost of
+// waking the others (as in layers.cpp); results are the same either way.
+[[maybe_unused]] bool worth_threads(size_t elements) { return elements >= 16384; }
+
 // ‖A‖_F of an (rows,cols) float matrix, accumulated in double per row.
 double frobenius_norm(const float* a, int rows, int cols) {
     std::vector<double> partial((size_t)rows, 0.0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads((size_t)rows * cols))
     for (int r = 0; r < rows; r++) {
         const float* row = a + (size_t)r * cols;
         double s = 0;
@@ -63,7 +67,7 @@ MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, i
     // product), ‖W_before‖, ‖W_after‖, ‖ΔW‖ and ‖ΔW + d W_before‖ = lr ‖u‖.
     std::vector<float> dw(KC);
     std::vector<double> p_wb((size_t)K), p_wa((size_t)K), p_dw((size_t)K), p_step((size_t)K);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(KC))
     for (int k = 0; k < K; k++) {
         const size_t o = (size_t)k * C;
         double wb2 = 0, wa2 = 0, dw2 = 0, step2 = 0;
@@ -97,7 +101,7 @@ MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, i
         // Ŵ_before - Ŵ_after = (b - a)/|b| + a (1/|b| - 1/|a|): exactly zero
         // when nothing changed, even if the compiler contracts it into FMAs
         const double ib = 1 / s.w_norm, di = ib - 1 / wa_norm;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (worth_threads(KC))
         for (int k = 0; k < K; k++) {
             const size_t o = (size_t)k * C;
             double chord2 = 0;

@@ -114,8 +114,7 @@ static const TensorInfo* representative(const TensorTable& table, TensorRole rol
 // saved, never the numbers. (--sample-every is not one of them: samples
 // draw from the RNG whose state the checkpoint carries.)
 static const std::set<std::string> RESUME_CHANGEABLE = {
-    "resume", "threads", "log-every", "checkpoint-every", "stop-after", "out-dir", "quiet", "print-table", "skip-if-done",
-    "measure-every", "measure-tokens"};
+    "resume", "threads", "log-every", "checkpoint-every", "stop-after", "out-dir", "quiet", "print-table", "skip-if-done"};
 
 // The settings of a resumed run: the checkpoint's, with only the harmless
 // flags taken from the command line; any other flag that differs is an error.

@@ -12,6 +12,9 @@
 
 #include "measure.h"
 #include "rng.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace {
 
@@ -127,6 +130,29 @@ TEST_CASE("measure_matrix matches long-double references for a tiny update", "[m
     CHECK(s.wx_norm == Approx(product_norm_reference(wb, x, K, C, n)).epsilon(1e-6));
     CHECK(s.dwx_norm == Approx(product_norm_reference(dw_exact, x, K, C, n)).epsilon(1e-6));
     CHECK(s.angular_update == Approx(angle_reference(wb, wa)).epsilon(1e-9));
+}
+
+TEST_CASE("measure_matrix gives the same bits on any number of threads", "[measure]") {
+    const int K = 300, C = 200, n = 70;  // K C above the threading threshold
+    Rng r(13);
+    std::vector<float> wb = gaussian((size_t)K * C, 0.05, r), wa = wb, x = gaussian((size_t)n * C, 1, r);
+    for (auto& w : wa) w += (float)(1e-4 * r.normal());
+    auto fields = [](const MatrixStats& s) {
+        return std::vector<double>{s.w_norm, s.dw_norm, s.x_norm, s.wx_norm, s.dwx_norm, s.u_rms, s.angular_update};
+    };
+#ifdef _OPENMP
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+#endif
+    std::vector<double> one = fields(measure_matrix(wb.data(), wa.data(), K, C, x.data(), n, 1e-3, 1e-4, 0.9));
+#ifdef _OPENMP
+    omp_set_num_threads(3);
+#endif
+    std::vector<double> three = fields(measure_matrix(wb.data(), wa.data(), K, C, x.data(), n, 1e-3, 1e-4, 0.9));
+#ifdef _OPENMP
+    omp_set_num_threads(saved);
+#endif
+    CHECK(one == three);
 }
 
 TEST_CASE("alignment: random weights ~ 1/sqrt(C), a one-token update ~ 1", "[measure]") {

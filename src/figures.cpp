@@ -137,7 +137,7 @@ std::string make_figures(const FiguresConfig& fc) {
     Figure rrc_fig, norm_fig;
     rrc_fig.title = "Relative representation change and alignment ratio of " + fc.layer;
     rrc_fig.columns = 2;
-    norm_fig.title = "Weight RMS of " + fc.layer + " (solid) and its equilibrium prediction lr*RMS(u)/sqrt(2d) (dashed)";
+    norm_fig.title = "Weight RMS of " + fc.layer + " (solid) and its equilibrium sqrt(lr/(2 lambda)) = lr/sqrt(2d) (dashed)";
     norm_fig.columns = std::min<int>(3, (int)configs.size());
     std::string summary = "config,width,lr,steps,alignment_early,alignment_late,rrc_early,rrc_late\n";
     std::ostringstream text;
@@ -148,6 +148,7 @@ std::string make_figures(const FiguresConfig& fc) {
                   "align late", "RRC early", "RRC late");
     text << line;
     std::map<std::string, std::pair<double, double>> spread;  // config -> RRC spread across widths early, late
+    std::map<std::string, std::string> norm_ratio;            // config -> late weight RMS / equilibrium, per width
     for (const std::string& c : configs) {
         double lr = chosen_lr(c);
         Panel p_rrc, p_align, p_norm;
@@ -185,7 +186,14 @@ std::string make_figures(const FiguresConfig& fc) {
             p_rrc.series.push_back(s_rrc);
             p_align.series.push_back(s_al);
             p_norm.series.push_back({"width " + std::to_string(ws[k]), tr.step, tr.w_rms, color, false, false});
-            p_norm.series.push_back({"", tr.step, tr.w_eq, color, false, true});
+            // the equilibrium of SCIENCE.md §3 with a unit-RMS update, sqrt(eta/(2 lambda)) = lr/sqrt(2d):
+            // with momentum the norm follows the un-averaged normalized gradient
+            // (RMS about 1 for Adam), not the momentum direction (see measure.h)
+            std::vector<double> eq(tr.step.size());
+            for (size_t i = 0; i < eq.size(); i++) eq[i] = tr.decay[i] > 0 ? tr.lr[i] / std::sqrt(2 * tr.decay[i]) : NAN;
+            p_norm.series.push_back({"", tr.step, eq, color, false, true});
+            double ratio_late = mean_between(tr.step, tr.w_rms, l_lo, last) / mean_between(tr.step, eq, l_lo, last);
+            norm_ratio[c] += (norm_ratio[c].empty() ? "" : ", ") + std::string("w") + std::to_string(ws[k]) + " " + g(ratio_late);
         }
         spread[c] = {early_hi / early_lo, late_hi / late_lo};
         p_align.lines.push_back({true, 1.0, "1", ""});
@@ -198,6 +206,8 @@ std::string make_figures(const FiguresConfig& fc) {
         std::snprintf(line, sizeof line, "  %-24s early %.3g   late %.3g\n", c.c_str(), spread[c].first, spread[c].second);
         text << line;
     }
+    text << "weight RMS / equilibrium lr/sqrt(2d), mean over the last part of training:\n";
+    for (const std::string& c : configs) text << "  " << c << ": " << (norm_ratio[c].empty() ? "-" : norm_ratio[c]) << "\n";
     write_svg(out + "/rrc_alignment.svg", rrc_fig);
     write_svg(out + "/weight_norm.svg", norm_fig);
     write_file_atomic(out + "/figures_summary.csv", summary);

@@ -3,7 +3,7 @@
 //                       one layer over training, one line per width, a row of
 //                       panels per configuration
 //   weight_norm.svg     the layer's weight RMS beside its equilibrium
-//                       prediction lr*RMS(u)/sqrt(2d) (dashed)
+//                       prediction sqrt(lr/(2 lambda)) = lr/sqrt(2d) (dashed)
 //   implicit_warmup.svg µP's relative update over SP's at the same width and
 //                       base LR (measured) against the closed form s_t of
 //                       SCIENCE.md §5 (predicted)

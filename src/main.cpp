@@ -23,6 +23,7 @@ static const char* USAGE =
     "usage: lrt <command> [flags]     (lrt <command> --help for its flags)\n"
     "\n"
     "commands:\n"
+    "  demo       a few-minute LR sweep across widths (SP vs µP): optimal LR per width and the plot\n"
     "  train      train a GPT (built-in synthetic corpus by default), log CSV, checkpoint\n"
     "  coordcheck µP coordinate check: activation scale against width, CSV and SVG plot\n"
     "  sweep      learning-rate sweeps across widths: plan, run (parallel, resumable), optimum per width, plot\n"
@@ -110,6 +111,7 @@ int main(int argc, char** argv) {
         if (cmd == "coordcheck") return coordcheck_command(argc, argv);
         if (cmd == "reference") return reference_command(argc, argv);
         if (cmd == "sweep") return sweep_command(argc, argv);
+        if (cmd == "demo") return demo_command(argc, argv);
         if (cmd == "figures") return figures_command(argc, argv);
         if (cmd == "tokenize") return tokenize_command(argc, argv);
         if (cmd == "synth") return synth_command(argc, argv);

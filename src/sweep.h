@@ -86,3 +86,7 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet);
 
 // `lrt sweep ...`
 int sweep_command(int argc, char** argv);
+
+// `lrt demo`: a few-minute sweep on the built-in corpus (SP against µP with
+// independent weight decay, three widths), the optimum table and the plot.
+int demo_command(int argc, char** argv);

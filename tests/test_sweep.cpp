@@ -156,3 +156,29 @@ TEST_CASE("lrt sweep: plan, run, interrupt, resume only the unfinished runs, rep
     REQUIRE(bad.exit_code == 1);
     REQUIRE(bad.output.find("outside the plan's 1..12") != std::string::npos);
 }
+
+TEST_CASE("lrt figures: RRC, alignment, weight norm and implicit warmup from a sweep's measurements", "[sweep][figures]") {
+    TempDir dir;
+    std::string lrt = lrt_binary();
+    write_file_atomic(dir.file("configs.txt"),
+                      "mup --param mup --d-base 32 --wd-mode independent --weight-decay 0.01\n"
+                      "sp --param sp --d-base 32 --wd-mode independent --weight-decay 0.01\n");
+    std::string sweep_dir = dir.file("sweep");
+    CommandResult run = run_command(lrt + " sweep --quiet --dir " + sweep_dir + " --configs " + dir.file("configs.txt") +
+                                    " --widths 32,64 --lrs 0.01 --lrt " + lrt + " --common \"" + TINY + " --measure-every 2\"");
+    INFO(run.output);
+    REQUIRE(run.exit_code == 0);
+    CommandResult fig = run_command(lrt + " figures --sweep " + sweep_dir + " --mup-config mup --sp-config sp");
+    INFO(fig.output);
+    REQUIRE(fig.exit_code == 0);
+    for (const char* f : {"rrc_alignment.svg", "weight_norm.svg", "implicit_warmup.svg", "figures_summary.csv"})
+        REQUIRE(file_exists(sweep_dir + "/" + f));
+    std::string summary = text_of(sweep_dir + "/figures_summary.csv");
+    REQUIRE(std::count(summary.begin(), summary.end(), '\n') == 5);  // header + 2 configs x 2 widths
+    // at the base width µP is SP bit for bit: the measured ratio is exactly 1, as predicted
+    REQUIRE(fig.output.find("width    32 (m = 1): step 2: measured 1, predicted 1") != std::string::npos);
+    REQUIRE(fig.output.find("width    64 (m = 2)") != std::string::npos);
+    CommandResult bad = run_command(lrt + " figures --sweep " + sweep_dir + " --mup-config nope --sp-config sp");
+    REQUIRE(bad.exit_code == 1);
+    REQUIRE(bad.output.find("must name configurations of the sweep") != std::string::npos);
+}

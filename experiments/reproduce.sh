@@ -1,7 +1,7 @@
 #!/bin/sh
 # The paper's figure set (SCIENCE.md §6) at our scale: learning-rate sweeps
 # across widths for five configurations, then the measurement figures.
-#   sh experiments/reproduce.sh quick   built-in corpus, widths 32-128, ~15 min on 2 cores (make reproduce-quick)
+#   sh experiments/reproduce.sh quick   built-in corpus, widths 32-128, ~20 min on 2 cores (make reproduce-quick)
 #   sh experiments/reproduce.sh full    Brown corpus, widths 64-512, for a GPU or a long CPU run (make reproduce)
 # Outputs go to runs/reproduce-<mode>/ (override with OUT=...). Rerunning
 # resumes: finished runs are skipped. EXPERIMENTS.md quotes these outputs.
@@ -16,7 +16,7 @@ case $MODE in
 quick)
     D_BASE=32
     WIDTHS=32,64,128
-    LRS=0.0009765625,0.001953125,0.00390625,0.0078125,0.015625,0.03125,0.0625
+    LRS=0.0009765625,0.001953125,0.00390625,0.0078125,0.015625,0.03125,0.0625,0.125
     DATA="--synth-train-tokens 1000000 --synth-val-tokens 65536"
     COMMON="--depth 2 --head-dim 16 --steps 600 --batch-size 8 --seq-len 64 --val-batches 16 --val-every 0 --sample-length 0 --measure-every 10"
     ;;
@@ -53,3 +53,11 @@ CONFIGS
 $LRT sweep --dir "$OUT/sweep" --configs "$OUT/configs.txt" --widths $WIDTHS --lrs $LRS \
     --common "$COMMON $DATA --diverge-loss 7" --lrt "$LRT" --jobs "$JOBS"
 $LRT figures --sweep "$OUT/sweep" --mup-config mup-independent --sp-config sp-warmup10
+# the quick mode's figures are the ones EXPERIMENTS.md shows
+if [ $MODE = quick ] && [ -z "${NO_DOCS:-}" ]; then
+    mkdir -p docs/reproduce-quick
+    for f in loss_vs_lr.svg rrc_alignment.svg weight_norm.svg implicit_warmup.svg optimum.csv figures_summary.csv results.csv; do
+        cp "$OUT/sweep/$f" docs/reproduce-quick/
+    done
+    echo "copied the figures to docs/reproduce-quick/"
+fi

@@ -574,12 +574,14 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
                     (long long)cfg.measure_every, sample.size(), measured.size(), 100 * measure_seconds / train_seconds);
     save(end_step);
     result.status = end_step == cfg.steps ? "done" : "stopped";
+    const double measure_fraction = measure_seconds / std::max(1e-9, wall_seconds() - t_start);
     write_file_atomic(cfg.out_dir + "/result.json",
                       "{\"status\":\"" + result.status + "\",\"steps_run\":" + std::to_string(end_step) +
                           ",\"final_val_loss\":" + json_number_or_null(end_step == cfg.steps ? result.final_val_loss : NAN) +
                           ",\"last_train_loss\":" + json_number_or_null(last_loss) +
                           ",\"min_train_loss\":" + json_number_or_null(min_train_loss) +
-                          ",\"diverged_at\":null,\"elapsed_s\":" + json_number_or_null(wall_seconds() - t_start) + "}\n");
+                          ",\"diverged_at\":null,\"elapsed_s\":" + json_number_or_null(wall_seconds() - t_start) +
+                          ",\"measure_fraction\":" + json_number_or_null(measure_fraction) + "}\n");
     if (end_step == cfg.steps) {
         if (!(cfg.sample_every > 0 && end_step % cfg.sample_every == 0)) print_sample(end_step);  // not twice
         std::printf("final: step %lld val loss %.4f | %s elapsed | log %s | checkpoint %s\n", (long long)end_step,

@@ -72,7 +72,8 @@ struct TrainResult {
 
 // <out-dir>/result.json, written atomically when a run ends:
 //   {"status": "done"|"stopped"|"diverged", "steps_run": N, "final_val_loss": x|null,
-//    "last_train_loss": x|null, "min_train_loss": x, "diverged_at": step|null, "elapsed_s": x}
+//    "last_train_loss": x|null, "min_train_loss": x, "diverged_at": step|null, "elapsed_s": x,
+//    "measure_fraction": x (done and stopped runs)}
 // A sweep treats a run as finished when this file says done or diverged.
 bool run_is_finished(const std::string& out_dir);
 

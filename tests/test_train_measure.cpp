@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "safetensors.h"
 #include "test_helpers.h"
 #include "util.h"
 
@@ -138,4 +139,20 @@ TEST_CASE("a resumed run writes the same measurements as an uninterrupted one", 
     for (size_t i = 0; i < la.rows.size(); i++)
         for (const char* c : {"step", "lr", "hidden_lr", "train_loss", "val_loss", "grad_norm"})
             REQUIRE(la.rows[i][la.col(c)] == lb.rows[i][lb.col(c)]);
+}
+
+TEST_CASE("measuring does not change training", "[measure][train]") {
+    TempDir a, b;
+    std::string flags = std::string(SMALL) + " --steps 10 --warmup-steps 2";
+    REQUIRE(run_command(lrt_binary() + " train" + flags + " --measure-every 0 --out-dir " + a.path).exit_code == 0);
+    REQUIRE(run_command(lrt_binary() + " train" + flags + " --measure-every 1 --out-dir " + b.path).exit_code == 0);
+    Csv la = read_csv(a.file("log.csv")), lb = read_csv(b.file("log.csv"));
+    REQUIRE(la.rows.size() == 11);
+    REQUIRE(read_csv(b.file("measure.csv")).rows.size() == 10 * 9);  // 2 blocks x 4 matrices + readout
+    for (size_t i = 0; i < la.rows.size(); i++)
+        for (const char* c : {"train_loss", "val_loss", "grad_norm"}) REQUIRE(la.rows[i][la.col(c)] == lb.rows[i][lb.col(c)]);
+    // the same parameters and moments, bit for bit (the metadata differs: it holds the flags)
+    SafeTensors ca = load_safetensors(a.file("checkpoint.safetensors")), cb = load_safetensors(b.file("checkpoint.safetensors"));
+    REQUIRE(ca.tensors.size() == cb.tensors.size());
+    for (const auto& t : ca.tensors) REQUIRE(t.bytes == cb.get(t.name).bytes);
 }

@@ -388,6 +388,9 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
             pid_t pid = fork();
             if (pid < 0) fail("cannot start a process for " + plan[i].id);
             if (pid == 0) {
+                // its own process group, so that stopping the sweep stops the
+                // shell and the lrt it runs, not only the shell
+                setpgid(0, 0);
                 int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
                 if (fd >= 0) {
                     dup2(fd, 1);
@@ -398,6 +401,7 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
                 execl("/bin/sh", "sh", "-c", plan[i].command.c_str(), (char*)nullptr);
                 _exit(127);
             }
+            setpgid(pid, pid);  // also here, in case the parent gets to kill() first
             running[pid] = i;
         }
         int status = 0;
@@ -431,7 +435,7 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
         }
     }
     if (g_interrupted) {
-        for (const auto& kv : running) kill(kv.first, SIGTERM);
+        for (const auto& kv : running) kill(-kv.first, SIGTERM);
         for (size_t k = 0; k < running.size(); k++) wait(nullptr);
         std::printf("interrupted: %zu run(s) in flight were stopped; `lrt sweep run --dir %s` finishes the rest\n",
                     running.size(), dir.c_str());

@@ -125,9 +125,7 @@ double coord_check_spread(const std::vector<CoordCheckRow>& rows, const std::str
 
 static std::vector<int> parse_int_list(const std::string& text, const char* flag) {
     std::vector<int> out;
-    std::stringstream ss(text);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
+    for (const std::string& item : split(text, ',')) {
         char* end = nullptr;
         long v = std::strtol(item.c_str(), &end, 10);
         if (item.empty() || *end != '\0' || v < 1 || v > (1 << 16))
@@ -140,9 +138,7 @@ static std::vector<int> parse_int_list(const std::string& text, const char* flag
 
 static std::vector<std::string> split_list(const std::string& text) {
     std::vector<std::string> out;
-    std::stringstream ss(text);
-    std::string item;
-    while (std::getline(ss, item, ','))
+    for (const std::string& item : split(text, ','))
         if (!item.empty()) out.push_back(item);
     return out;
 }

@@ -25,24 +25,15 @@ struct Table {
     }
 };
 
-std::vector<std::string> split_csv(const std::string& line) {
-    std::vector<std::string> out;
-    std::string item;
-    std::istringstream in(line);
-    while (std::getline(in, item, ',')) out.push_back(item);
-    if (!line.empty() && line.back() == ',') out.push_back("");
-    return out;
-}
-
 Table read_csv(const std::string& path) {
     std::vector<uint8_t> bytes = read_file(path);
     std::istringstream in(std::string(bytes.begin(), bytes.end()));
     Table t;
     std::string line;
     if (!std::getline(in, line)) fail(path + ": empty file");
-    t.header = split_csv(line);
+    t.header = split(line, ',');
     while (std::getline(in, line))
-        if (!line.empty()) t.rows.push_back(split_csv(line));
+        if (!line.empty()) t.rows.push_back(split(line, ','));
     return t;
 }
 

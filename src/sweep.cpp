@@ -114,14 +114,6 @@ void write_plan(const std::string& dir, const std::vector<PlanEntry>& plan) {
     write_file_atomic(dir + "/plan.txt", txt);
 }
 
-static std::vector<std::string> split(const std::string& s, char sep) {
-    std::vector<std::string> out;
-    std::string item;
-    std::istringstream in(s);
-    while (std::getline(in, item, sep)) out.push_back(item);
-    return out;
-}
-
 static std::vector<std::string> read_lines(const std::string& path) {
     std::vector<uint8_t> bytes = read_file(path);
     std::vector<std::string> lines = split(std::string(bytes.begin(), bytes.end()), '\n');

@@ -86,3 +86,15 @@ void make_dirs(const std::string& path) {
         fail("cannot create directory " + path + ": " + std::strerror(errno));
     if (!is_directory(path)) fail("cannot create directory " + path + ": a file with that name exists");
 }
+
+std::vector<std::string> split(const std::string& text, char sep) {
+    std::vector<std::string> out;
+    if (text.empty()) return out;
+    size_t start = 0;
+    for (;;) {
+        size_t end = text.find(sep, start);
+        out.push_back(text.substr(start, end == std::string::npos ? std::string::npos : end - start));
+        if (end == std::string::npos) return out;
+        start = end + 1;
+    }
+}

@@ -34,3 +34,7 @@ std::string format_duration(double seconds);
 // Creates a directory and its parents (like mkdir -p); fails with the reason.
 void make_dirs(const std::string& path);
 bool is_directory(const std::string& path);
+
+// Splits at every `sep`, keeping empty fields: "a,,b," gives {"a", "", "b", ""};
+// "" gives {} (for CSV rows and comma-separated flag lists).
+std::vector<std::string> split(const std::string& text, char sep);

@@ -389,3 +389,10 @@ TEST_CASE("loader: a stream shorter than T+1 fails clearly", "[data]") {
     REQUIRE_NOTHROW(loader.init(&tokens, 2, 63, 0, true));
     CHECK(loader.num_windows() == 1);
 }
+
+TEST_CASE("split keeps empty fields", "[util]") {
+    REQUIRE(split("a,,b,", ',') == std::vector<std::string>{"a", "", "b", ""});
+    REQUIRE(split("", ',').empty());
+    REQUIRE(split("x", ',') == std::vector<std::string>{"x"});
+    REQUIRE(split("1\n2\n", '\n') == std::vector<std::string>{"1", "2", ""});
+}

@@ -234,13 +234,13 @@ std::string make_figures(const FiguresConfig& fc) {
             // every step (the SP run's log has the LR of each step)
             Table log = read_csv(sp->entry.out_dir + "/log.csv");
             int c_step = log.col("step", "log.csv"), c_hlr = log.col("hidden_lr", "log.csv");
-            ClosedFormTracker tr{ts.w_rms[0], ts.decay[0] > 0 && ts.lr[0] > 0 ? ts.decay[0] / ts.lr[0] : 0, m, 1.0};
+            ClosedFormTracker tr{ts.w_rms[0], ts.decay[0] > 0 && ts.lr[0] > 0 ? ts.decay[0] / ts.lr[0] : 0, m};
             if (!(tr.lambda > 0)) fail("figures: the SP run has no weight decay on " + fc.layer + "; no closed form");
             std::map<double, double> predicted;
             for (const auto& row : log.rows) {
                 double step = num(row[c_step]), eta = num(row[c_hlr]);
                 if (!std::isfinite(eta)) continue;
-                predicted[step] = tr.factor(eta);
+                predicted[step] = tr.factor();
                 tr.advance(eta);
             }
             for (size_t i = 0; i < tm.step.size() && i < ts.step.size(); i++) {

@@ -88,11 +88,16 @@ double closed_form_warmup(double rho0, double eta, double lambda, double m, doub
     return (1.0 / m) * std::sqrt((q + x) / (q / (m * m) + x));
 }
 
-double ClosedFormTracker::factor(double eta_t) const {
-    return closed_form_warmup(rho0, eta_t, lambda, m, product_sq);
+double ClosedFormTracker::factor() const {
+    const double sp = sp_sq < 0 ? rho0 * rho0 : sp_sq, mu = mu_sq < 0 ? rho0 * rho0 : mu_sq;
+    if (mu == 0) return 1.0;  // zero init before any step: nothing to compare yet
+    // (1/m) sqrt(sp/mu), written so that equal norms give exactly 1/m
+    return (1.0 / m) * std::sqrt(sp / mu);
 }
 
 void ClosedFormTracker::advance(double eta_t) {
+    if (sp_sq < 0) sp_sq = mu_sq = rho0 * rho0;
     const double a = 1 - eta_t * lambda;
-    product_sq *= a * a;
+    sp_sq = a * a * sp_sq + eta_t * eta_t;
+    mu_sq = a * a * mu_sq + (eta_t / m) * (eta_t / m);
 }

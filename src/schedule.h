@@ -94,13 +94,21 @@ double replacement_factor(const ReplacementWarmup& w, int64_t step);
 // lambda > 0 (without weight decay there is no equilibrium).
 double closed_form_warmup(double rho0, double eta, double lambda, double m, double decay_product_sq);
 
-// The closed form during training: one per hidden matrix (rho0, its init
-// RMS, differs per tensor). Each step: factor(eta_t) with the base LR of the
-// step (peak LR times the base schedule, without this factor), then
-// advance(eta_t). lambda is such that the matrix's decay per step is
-// eta_t * lambda (for independent decay, lambda_ind / peak LR).
+// The closed form during training, one per hidden matrix (rho0, its init
+// RMS, differs per tensor). It steps the two norm recurrences themselves,
+//     SP: rho² <- a_t² rho² + eta_t²      µP: rho² <- a_t² rho² + (eta_t/m)²,
+// with a_t = 1 - eta_t lambda for both, from the LRs actually used, and
+// returns the ratio of relative updates (1/m) rho_SP / rho_µP. At a constant
+// LR this is closed_form_warmup with rho²_inf the exact fixed point
+// eta²/(1 - a²). Unlike the closed form with rho_inf taken from the current
+// LR, it does not fall back towards 1/m when a schedule decays the LR to 0:
+// the norms, and so the ratio, stay where they are. Each step: factor(), then
+// advance(eta_t) with that step's base LR for the matrix (without this
+// factor). lambda is such that the decay per step is eta_t * lambda (for
+// independent decay, lambda_ind / peak LR).
 struct ClosedFormTracker {
-    double rho0 = 0, lambda = 0, m = 1, product_sq = 1.0;  // product_sq = P, 1 before the first step
-    double factor(double eta_t) const;  // s_t with the current P and rho_inf from eta_t
-    void advance(double eta_t);         // P *= (1 - eta_t lambda)²
+    double rho0 = 0, lambda = 0, m = 1;
+    double sp_sq = -1, mu_sq = -1;  // squared RMS of the SP and µP matrix; < 0: not started (rho0²)
+    double factor() const;          // s_t before this step's update
+    void advance(double eta_t);     // one step of both recurrences
 };

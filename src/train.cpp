@@ -365,7 +365,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
             const TensorInfo& t = model.table.tensors[i];
             if (t.role != TensorRole::HiddenMatrix) continue;
             double lr_i = cfg.lr * t.lr_multiplier;
-            trackers[i] = {t.init_std, decay_per_step(t, adam, cfg.lr, 1.0) / lr_i, warm.m, 1.0};
+            trackers[i] = {t.init_std, decay_per_step(t, adam, cfg.lr, 1.0) / lr_i, warm.m};
             for (int64_t s = 0; s < start_step; s++) trackers[i].advance(cfg.lr * schedule_factor(sched, s) * t.lr_multiplier);
         }
     }
@@ -376,7 +376,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
             if (t.role != TensorRole::HiddenMatrix) continue;
             if (warm.kind == "closed-form") {
                 double eta_i = cfg.lr * s_t * t.lr_multiplier;
-                lr_extra[i] = trackers[i].factor(eta_i);
+                lr_extra[i] = trackers[i].factor();
                 trackers[i].advance(eta_i);
             } else {
                 lr_extra[i] = replacement_factor(warm, step);

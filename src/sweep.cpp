@@ -22,14 +22,26 @@
 
 // ---------------------------------------------------------------- configs, plan
 
+// What a plan line may contain without quoting: no character the shell
+// would treat specially (quotes, ; | & ` $ # < > * ? ( ) and the like).
+static bool plain_shell_text(const std::string& text, bool spaces_ok) {
+    for (char ch : text)
+        if (!(std::isalnum((unsigned char)ch) || ch == '.' || ch == '_' || ch == '=' || ch == '/' || ch == ',' ||
+              ch == ':' || ch == '+' || ch == '-' || (ch == ' ' && spaces_ok)))
+            return false;
+    return true;
+}
+
 std::vector<SweepConfig> parse_sweep_configs(const std::string& text, const std::string& source) {
     std::vector<SweepConfig> out;
     std::istringstream in(text);
     std::string line;
     std::set<std::string> names;
     for (int lineno = 1; std::getline(in, line); lineno++) {
+        size_t hash = line.find('#');  // a comment runs to the end of the line
+        if (hash != std::string::npos) line = line.substr(0, hash);
         size_t a = line.find_first_not_of(" \t\r");
-        if (a == std::string::npos || line[a] == '#') continue;
+        if (a == std::string::npos) continue;
         size_t b = line.find_first_of(" \t", a);
         SweepConfig c;
         c.name = line.substr(a, b == std::string::npos ? std::string::npos : b - a);
@@ -42,10 +54,9 @@ std::vector<SweepConfig> parse_sweep_configs(const std::string& text, const std:
             if (!(std::isalnum((unsigned char)ch) || ch == '-' || ch == '_' || ch == '.' || ch == '+'))
                 fail(source + ":" + std::to_string(lineno) + ": configuration name '" + c.name +
                      "' may only use letters, digits and - _ . +");
-        for (char ch : c.flags)
-            if (ch == '\'' || ch == '"' || ch == ';' || ch == '|' || ch == '&' || ch == '`' || ch == '$')
-                fail(source + ":" + std::to_string(lineno) + ": flags of '" + c.name +
-                     "' contain a shell character (quotes ; | & ` $), which the plan file cannot carry safely");
+        if (!plain_shell_text(c.flags, true))
+            fail(source + ":" + std::to_string(lineno) + ": flags of '" + c.name +
+                 "' may only use letters, digits, spaces and . _ = / , : + - (the plan file is plain shell, unquoted)");
         if (!names.insert(c.name).second) fail(source + ":" + std::to_string(lineno) + ": configuration '" + c.name + "' appears twice");
         out.push_back(c);
     }
@@ -58,6 +69,15 @@ std::vector<SweepConfig> read_sweep_configs(const std::string& path) {
     return parse_sweep_configs(std::string(bytes.begin(), bytes.end()), path);
 }
 
+// The running program's path (so a sweep started from any directory finds
+// it), or "./lrt" where /proc is not available.
+static std::string this_program() {
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return "./lrt";
+    return std::string(buf, (size_t)n);
+}
+
 static std::string fmt_g(double x) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%g", x);
@@ -68,15 +88,9 @@ std::vector<PlanEntry> make_plan(const SweepSpec& s) {
     if (s.configs.empty() || s.widths.empty() || s.lrs.empty() || s.seeds.empty())
         fail("a sweep needs at least one configuration, width, learning rate and seed");
     // the plan is plain shell: no quoting, so no characters that would need it
-    auto shell_safe = [](const std::string& text, bool spaces_ok) {
-        for (char ch : text)
-            if (ch == '\'' || ch == '"' || ch == ';' || ch == '|' || ch == '&' || ch == '`' || ch == '$' ||
-                (ch == ' ' && !spaces_ok))
-                return false;
-        return true;
-    };
-    if (!shell_safe(s.dir, false) || !shell_safe(s.lrt, false) || !shell_safe(s.common, true))
-        fail("--dir and --lrt must not contain spaces, quotes or ; | & ` $, and --common no quotes or ; | & ` $");
+    if (!plain_shell_text(s.dir, false) || !plain_shell_text(s.lrt, false) || !plain_shell_text(s.common, true))
+        fail("--dir, --lrt and --common may only use letters, digits and . _ = / , : + - (and spaces in --common): "
+             "the plan file is plain shell, unquoted");
     std::vector<PlanEntry> plan;
     for (const auto& c : s.configs)
         for (int w : s.widths)
@@ -97,6 +111,10 @@ std::vector<PlanEntry> make_plan(const SweepSpec& s) {
                                 " --quiet --on-divergence record --skip-if-done";
                     plan.push_back(e);
                 }
+    std::set<std::string> ids;
+    for (const auto& e : plan)
+        if (!ids.insert(e.id).second)
+            fail("two runs of the sweep would be " + e.id + " (a repeated width, LR or seed, or two LRs that print the same)");
     return plan;
 }
 
@@ -332,8 +350,11 @@ std::vector<Optimum> report_sweep(const std::string& dir, bool print) {
                 std::printf("  %-20s (needs two widths with a finished run)\n", c.c_str());
                 continue;
             }
-            std::printf("  %-20s %+.2f octaves (width %d -> %d); spread over widths %.2f octaves\n", c.c_str(),
-                        std::log2(hi->lr / lo->lr), lo->width, hi->width, mx - mn);
+            bool edge = false;
+            for (const auto& o : opt) edge = edge || (o.config == c && o.at_edge);
+            std::printf("  %-20s %+.2f octaves (width %d -> %d); spread over widths %.2f octaves%s\n", c.c_str(),
+                        std::log2(hi->lr / lo->lr), lo->width, hi->width, mx - mn,
+                        edge ? " (an optimum at the grid's edge: widen the grid)" : "");
         }
         std::printf("wrote %s/results.csv, %s/optimum.csv and %s/loss_vs_lr.svg\n", dir.c_str(), dir.c_str(), dir.c_str());
     }
@@ -363,10 +384,11 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
                     plan.size(), plan.size() - todo.size(), todo.size(), jobs, threads);
     std::fflush(stdout);
 
-    struct sigaction sa = {}, old_int, old_term;
+    struct sigaction sa = {}, old_int, old_term, old_hup;
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup);  // a closed terminal stops the runs too
     g_interrupted = 0;
 
     std::map<pid_t, size_t> running;
@@ -411,6 +433,16 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
         if (!ok) {
             failed++;
             what = "FAILED (see " + dir + "/logs/" + e.id + ".txt)";
+            if (failed == (int)finished && finished >= 3) {
+                // every run so far failed: a setup problem (a bad flag, a missing program), not a run's
+                for (const auto& kv : running) kill(-kv.first, SIGTERM);
+                for (size_t k = 0; k < running.size(); k++) wait(nullptr);
+                sigaction(SIGINT, &old_int, nullptr);
+                sigaction(SIGTERM, &old_term, nullptr);
+                sigaction(SIGHUP, &old_hup, nullptr);
+                fail("the first " + std::to_string(finished) + " runs all failed; stopping. The first log: " + dir +
+                     "/logs/" + plan[todo[0]].id + ".txt");
+            }
         } else {
             std::vector<uint8_t> bytes = read_file(e.out_dir + "/result.json");
             JsonValue j = parse_json(std::string(bytes.begin(), bytes.end()));
@@ -434,6 +466,7 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
     }
     sigaction(SIGINT, &old_int, nullptr);
     sigaction(SIGTERM, &old_term, nullptr);
+    sigaction(SIGHUP, &old_hup, nullptr);
     if (g_interrupted) fail("sweep interrupted");
     return failed;
 }
@@ -472,7 +505,7 @@ int sweep_command(int argc, char** argv) {
         if (sub != "plan" && sub != "run" && sub != "run-one" && sub != "report")
             fail("unknown sweep subcommand '" + sub + "' (plan, run, run-one, report)");
     }
-    std::string dir, configs_path, widths = "", lrs = "", seeds = "1", common, lrt = "./lrt";
+    std::string dir, configs_path, widths = "", lrs = "", seeds = "1", common, lrt = this_program();
     int jobs = 1, threads = 0;
     int64_t index = 0;
     bool quiet = false;
@@ -483,7 +516,7 @@ int sweep_command(int argc, char** argv) {
     f.add("lrs", &lrs, "comma-separated learning rates");
     f.add("seeds", &seeds, "comma-separated seeds");
     f.add("common", &common, "lrt train flags for every run (e.g. \"--steps 500 --depth 2\")");
-    f.add("lrt", &lrt, "the lrt program the plan's lines call");
+    f.add("lrt", &lrt, "the lrt program the plan's lines call (default: this one)");
     f.add("jobs", &jobs, "runs at a time", between(1, 256));
     f.add("threads", &threads, "OpenMP threads per run; 0 = cores / jobs", between(0, 256));
     f.add("index", &index, "run-one: the plan line to run, 1-based", at_least(0));
@@ -493,6 +526,9 @@ int sweep_command(int argc, char** argv) {
 
     if (sub == "plan" || sub == "all") {
         bool have_plan = file_exists(dir + "/plan.txt");
+        if (have_plan && !f.was_set("configs") && (f.was_set("widths") || f.was_set("lrs") || f.was_set("seeds") || f.was_set("common")))
+            fail(dir + " has a plan already; give --configs too (with the same grid) or leave out --widths, --lrs, "
+                 "--seeds and --common to run the plan as it is");
         if (sub == "plan" || !have_plan || f.was_set("configs")) {
             if (configs_path.empty() || widths.empty() || lrs.empty())
                 fail("planning a sweep needs --configs, --widths and --lrs");
@@ -505,17 +541,22 @@ int sweep_command(int argc, char** argv) {
             }
             spec.lrs = parse_doubles(lrs, "--lrs");
             spec.seeds.clear();
-            for (double s : parse_doubles(seeds, "--seeds")) {
-                if (s != std::floor(s)) fail("--seeds: " + fmt_g(s) + " is not a whole number");
-                spec.seeds.push_back((int64_t)s);
+            for (const std::string& item : split(seeds, ',')) {
+                char* end = nullptr;
+                long long v = std::strtoll(item.c_str(), &end, 10);
+                if (item.empty() || *end != '\0' || v < 0)
+                    fail("--seeds: '" + item + "' is not a seed (a whole number >= 0; give a comma-separated list)");
+                spec.seeds.push_back(v);
             }
             spec.common = common;
             spec.lrt = lrt;
             std::vector<PlanEntry> plan = make_plan(spec);
             if (have_plan) {
+                // the same runs, whichever path the program had
+                auto args = [](const std::string& cmd) { return cmd.substr(std::min(cmd.size(), cmd.find(' '))); };
                 std::vector<PlanEntry> old = read_plan(dir);
                 bool same = old.size() == plan.size();
-                for (size_t i = 0; same && i < plan.size(); i++) same = old[i].command == plan[i].command;
+                for (size_t i = 0; same && i < plan.size(); i++) same = args(old[i].command) == args(plan[i].command);
                 if (!same)
                     fail(dir + "/plan.txt exists with different runs; use another --dir, or delete the plan to replace it");
             } else {
@@ -540,7 +581,7 @@ int sweep_command(int argc, char** argv) {
 }
 
 int demo_command(int argc, char** argv) {
-    std::string dir = "runs/demo", lrt = "./lrt";
+    std::string dir = "runs/demo", lrt = this_program();
     int jobs = 2;
     FlagSet f("demo",
               "lrt demo [--dir DIR] [--jobs N]\n\n"
@@ -550,7 +591,7 @@ int demo_command(int argc, char** argv) {
               "per width and its drift in octaves, and writes DIR/loss_vs_lr.svg. Rerunning resumes.");
     f.add("dir", &dir, "the demo sweep's directory");
     f.add("jobs", &jobs, "runs at a time", between(1, 256));
-    f.add("lrt", &lrt, "the lrt program to run");
+    f.add("lrt", &lrt, "the lrt program to run (default: this one)");
     if (!f.parse(argc, argv, 2)) return 0;
     const std::string sched = "--warmup-fraction 0.1 --lr-decay linear --min-lr-fraction 0 --wd-mode independent "
                               "--weight-decay 0.01 --d-base 32";

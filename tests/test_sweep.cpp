@@ -38,7 +38,11 @@ TEST_CASE("sweep configurations and plans", "[sweep]") {
     REQUIRE(cfgs[0].name == "mup");
     REQUIRE(cfgs[0].flags == "--param mup --d-base 32");
     REQUIRE_THROWS_WITH(parse_sweep_configs("a --x\na --y\n", "c.txt"), Catch::Contains("c.txt:2: configuration 'a' appears twice"));
-    REQUIRE_THROWS_WITH(parse_sweep_configs("a --out-dir $HOME\n", "c.txt"), Catch::Contains("shell character"));
+    REQUIRE_THROWS_WITH(parse_sweep_configs("a --out-dir $HOME\n", "c.txt"), Catch::Contains("may only use letters"));
+    REQUIRE_THROWS_WITH(parse_sweep_configs("a --lr 1 > x\n", "c.txt"), Catch::Contains("may only use letters"));
+    // an inline comment is a comment, not part of the command line
+    auto commented = parse_sweep_configs("sp  --param sp   # the SP baseline\n", "c.txt");
+    REQUIRE(commented[0].flags == "--param sp");
     REQUIRE_THROWS_WITH(parse_sweep_configs("# nothing\n", "c.txt"), Catch::Contains("no configurations"));
     SweepSpec spec;
     spec.dir = "/tmp/s";
@@ -55,7 +59,10 @@ TEST_CASE("sweep configurations and plans", "[sweep]") {
             "/tmp/s/runs/mup_w32_lr0.001_s1 --quiet --on-divergence record --skip-if-done");
     REQUIRE(plan.back().id == "sp_w64_lr0.01_s2");
     spec.dir = "/tmp/a b";
-    REQUIRE_THROWS_WITH(make_plan(spec), Catch::Contains("must not contain spaces"));
+    REQUIRE_THROWS_WITH(make_plan(spec), Catch::Contains("may only use letters"));
+    spec.dir = "/tmp/s";
+    spec.widths = {32, 32};
+    REQUIRE_THROWS_WITH(make_plan(spec), Catch::Contains("two runs of the sweep would be mup_w32_lr0.001_s1"));
 }
 
 TEST_CASE("the optimum: best grid point refined by a parabola in log2(lr)", "[sweep]") {
@@ -149,6 +156,14 @@ TEST_CASE("lrt sweep: plan, run, interrupt, resume only the unfinished runs, rep
     CommandResult other = run_command(lrt + " sweep" + args + " --lrs 0.1");
     REQUIRE(other.exit_code == 1);
     REQUIRE(other.output.find("exists with different runs") != std::string::npos);
+    // the grid flags without --configs on an existing plan would be ignored: refused
+    CommandResult ignored = run_command(lrt + " sweep --dir " + sweep_dir + " --widths 128");
+    REQUIRE(ignored.exit_code == 1);
+    REQUIRE(ignored.output.find("has a plan already") != std::string::npos);
+    // the same grid planned with another path to the program is the same plan
+    CommandResult moved = run_command(lrt + " sweep plan" + args.substr(0, args.find(" --lrt ")) + " --lrt /elsewhere/lrt --common \"" + TINY + "\"");
+    INFO(moved.output);
+    REQUIRE(moved.exit_code == 0);
     // run-one runs a single line (already finished: skipped)
     CommandResult one = run_command(lrt + " sweep run-one --dir " + sweep_dir + " --index 3");
     REQUIRE(one.exit_code == 0);

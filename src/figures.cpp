@@ -86,6 +86,20 @@ std::string g(double x) {
     return b;
 }
 
+std::string run_info_of(const std::string& run_dir) {
+    std::vector<uint8_t> b = read_file(run_dir + "/run_info.txt");
+    return std::string(b.begin(), b.end());
+}
+
+// "width multiplier m = 4" in a run's run_info.txt
+double width_multiplier_of(const std::string& run_dir) {
+    std::string info = run_info_of(run_dir);
+    const std::string key = "width multiplier m = ";
+    size_t at = info.find(key);
+    if (at == std::string::npos) fail(run_dir + "/run_info.txt: no width multiplier");
+    return std::atof(info.c_str() + at + key.size());
+}
+
 }  // namespace
 
 std::string make_figures(const FiguresConfig& fc) {
@@ -221,15 +235,17 @@ std::string make_figures(const FiguresConfig& fc) {
         std::vector<int> ws = widths[fc.mup_config];
         std::sort(ws.begin(), ws.end());
         text << "implicit warmup (" << fc.mup_config << " / " << fc.sp_config << ", lr " << g(lr)
-             << "): measured ratio vs closed form at the first measured step after 0 and at the end\n";
+             << "): measured ratio vs closed form at the first two measured steps and at the end\n";
         for (size_t k = 0; k < ws.size(); k++) {
             const RunResult *mu = run_of(fc.mup_config, ws[k], lr), *sp = run_of(fc.sp_config, ws[k], lr);
             if (!mu || !sp) continue;
             Trace tm = read_trace(mu->entry.out_dir, fc.layer), ts = read_trace(sp->entry.out_dir, fc.layer);
             Series meas{"width " + std::to_string(ws[k]), {}, {}, palette_color(k), false, false};
             Series pred{"", {}, {}, palette_color(k), false, true};
-            // m from the µP run's LR relative to SP's at the same base LR
-            double m = ts.lr[0] / tm.lr[0];
+            // m as the µP run resolved it (its run_info.txt)
+            double m = width_multiplier_of(mu->entry.out_dir);
+            if (run_info_of(sp->entry.out_dir).find("replacement warmup:") != std::string::npos)
+                fail("figures: --sp-config " + fc.sp_config + " has a replacement warmup; give a plain SP configuration");
             // the closed form with SP's own LR and decay, stepped through
             // every step (the SP run's log has the LR of each step)
             Table log = read_csv(sp->entry.out_dir + "/log.csv");
@@ -252,8 +268,10 @@ std::string make_figures(const FiguresConfig& fc) {
             }
             if (meas.x.size() > 1) {
                 size_t last = meas.x.size() - 1;
-                std::snprintf(line, sizeof line, "  width %5d (m = %.3g): step %g: measured %.3g, predicted %.3g | step %g: "
-                              "measured %.3g, predicted %.3g\n", ws[k], m, meas.x[1], meas.y[1], pred.y[1], meas.x[last],
+                std::snprintf(line, sizeof line,
+                              "  width %5d (m = %.3g): step %g: measured %.3g, predicted %.3g | step %g: measured %.3g, "
+                              "predicted %.3g | step %g: measured %.3g, predicted %.3g\n",
+                              ws[k], m, meas.x[0], meas.y[0], pred.y[0], meas.x[1], meas.y[1], pred.y[1], meas.x[last],
                               meas.y[last], pred.y[last]);
                 text << line;
             }

@@ -51,6 +51,19 @@ void gpt_init(GPT<T>& m, uint64_t seed) {
     }
 }
 
+template <typename T>
+const T* gpt_matrix_input(const GPT<T>& m, const TensorInfo& t) {
+    if (t.role == TensorRole::Readout) return m.lnf.data();
+    if (t.role != TensorRole::HiddenMatrix || t.layer < 0 || t.layer >= (int)m.acts.size()) return nullptr;
+    const BlockActivations<T>& a = m.acts[t.layer];
+    const BlockOffsets& b = m.blocks[t.layer];
+    if ((long)t.offset == b.qkv_w) return a.ln1.data();
+    if ((long)t.offset == b.attn_proj_w) return a.attn_out.data();
+    if ((long)t.offset == b.fc_w) return a.ln2.data();
+    if ((long)t.offset == b.fc_proj_w) return a.fc_gelu.data();
+    return nullptr;
+}
+
 // Sizes the activation buffers for a (B, T) batch; a no-op when unchanged.
 template <typename T>
 static void ensure_activations(GPT<T>& m, int B, int Tn) {
@@ -226,6 +239,7 @@ void gpt_backward(GPT<T>& m) {
     template void gpt_build<T>(GPT<T>&, const ModelConfig&);                 \
     template void gpt_init<T>(GPT<T>&, uint64_t);                            \
     template double gpt_forward<T>(GPT<T>&, const int*, const int*, int, int); \
+    template const T* gpt_matrix_input<T>(const GPT<T>&, const TensorInfo&);   \
     template void gpt_zero_grad<T>(GPT<T>&);                                 \
     template void gpt_backward<T>(GPT<T>&);
 INSTANTIATE(float)

@@ -82,3 +82,10 @@ void gpt_zero_grad(GPT<T>& model);
 // with targets just before.
 template <typename T>
 void gpt_backward(GPT<T>& model);
+
+// The activation a weight matrix multiplies in the last forward pass, its
+// input X (B*T, fan_in): ln_1 for c_attn, the attention output for attn
+// c_proj, ln_2 for c_fc, the GELU output for mlp c_proj, ln_f for the
+// readout. nullptr for every other tensor (embeddings, biases, norms).
+template <typename T>
+const T* gpt_matrix_input(const GPT<T>& model, const TensorInfo& tensor);

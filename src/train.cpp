@@ -251,6 +251,8 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     const ModelConfig& mc = model.config;
     if (resuming && mc.to_json() != ckpt.config.to_json())
         fail(ckpt_in + ": model_config does not match the checkpoint's train flags");
+    if (cfg.warmup_fraction > 0 && !resuming && cmdline.was_set("warmup-steps"))
+        fail("give --warmup-steps or --warmup-fraction, not both");
     Schedule sched;
     sched.decay = cfg.lr_decay;
     sched.total_steps = cfg.steps;
@@ -384,26 +386,15 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         }
     };
 
-    // ---- measurements: which matrices, and which activation is each one's input
-    struct Measured {
-        size_t index;      // into the table
-        const float* (*input)(const GPT<float>&, int layer);
-    };
-    std::vector<Measured> measured;
+    // ---- measurements: every matrix applied to an activation (gpt_matrix_input gives its X)
+    std::vector<size_t> measured;
     for (size_t i = 0; i < n_tensors; i++) {
         const TensorInfo& t = model.table.tensors[i];
-        if (t.role != TensorRole::HiddenMatrix && t.role != TensorRole::Readout) continue;
-        const float* (*input)(const GPT<float>&, int) = nullptr;
-        if (t.role == TensorRole::Readout) input = [](const GPT<float>& g, int) { return g.lnf.data(); };
-        else if (t.name.find("attn.c_attn") != std::string::npos) input = [](const GPT<float>& g, int l) { return g.acts[l].ln1.data(); };
-        else if (t.name.find("attn.c_proj") != std::string::npos) input = [](const GPT<float>& g, int l) { return g.acts[l].attn_out.data(); };
-        else if (t.name.find("mlp.c_fc") != std::string::npos) input = [](const GPT<float>& g, int l) { return g.acts[l].ln2.data(); };
-        else if (t.name.find("mlp.c_proj") != std::string::npos) input = [](const GPT<float>& g, int l) { return g.acts[l].fc_gelu.data(); };
-        if (input) measured.push_back({i, input});
+        if ((t.role == TensorRole::HiddenMatrix || t.role == TensorRole::Readout)) measured.push_back(i);
     }
     const std::vector<int> sample = sample_rows(B * T, cfg.measure_tokens);
     std::vector<float> params_before, x_sample;
-    double measure_seconds = 0;
+    double measure_seconds = 0, step_seconds = 0;  // measurements; whole training steps (measurements included)
     FILE* measure_log = std::fopen(measure_path.c_str(), "a");
     if (!measure_log) fail("cannot append to " + measure_path);
     // How far weight decay gets in this run: per-step decay at the peak LR and
@@ -429,6 +420,25 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
                              std::string(param.independent_decay ? " (with --wd-mode independent, --weight-decay is the "
                                                                    "per-step factor itself, e.g. 1e-3)\n" : "\n");
         }
+    }
+    for (const TensorInfo& t : model.table.tensors)
+        if (decay_per_step(t, adam, cfg.lr, 1.0) >= 1.0)
+            fail("weight decay of " + std::to_string(decay_per_step(t, adam, cfg.lr, 1.0)) + " per step on " + t.name +
+                 " would remove all of it at the peak LR (lower --weight-decay" +
+                 (param.independent_decay ? ")" : " or --lr)"));
+    char sched_line[400];
+    std::snprintf(sched_line, sizeof sched_line, "schedule: %lld steps, linear warmup %lld steps, then %s to %g x lr\n",
+                  (long long)cfg.steps, (long long)warmup_steps_of(sched), cfg.lr_decay.c_str(), cfg.min_lr_fraction);
+    decay_summary = sched_line + decay_summary;
+    if (warm.kind != "none") {
+        char line[400];
+        std::snprintf(line, sizeof line, "replacement warmup: %s on the hidden matrices' step size, from 1/m = %.4g%s\n",
+                      warm.kind.c_str(), 1.0 / warm.m,
+                      warm.kind == "closed-form" ? " (the two norm recurrences)"
+                                                 : (", tau " + std::to_string(warm.tau) + " steps").c_str());
+        decay_summary += line;
+        if (warm.m == 1.0)
+            decay_summary += "warning: m = 1, so the replacement warmup does nothing (give --d-base or --replacement-m)\n";
     }
     // the settings as run, next to the log: flags, parameterization, weight
     // decay mode and decayed set, and the resolved per-tensor table
@@ -498,17 +508,19 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         double s_t = schedule_factor(sched, step), lr_t = cfg.lr * s_t;
         update_lr_extra(step, s_t);
         const bool measuring = cfg.measure_every > 0 && step % cfg.measure_every == 0;
+        double t_copy = wall_seconds();
         if (measuring) params_before = model.params;
+        if (measuring) measure_seconds += wall_seconds() - t_copy;
         adamw_step(model.params.data(), model.grads.data(), adam_m.data(), adam_v.data(), model.table, adam, lr_t, s_t,
                    step + 1, lr_extra.data());
         double t_step_end = wall_seconds();
         if (measuring) {
-            for (const Measured& ms : measured) {
-                const TensorInfo& t = model.table.tensors[ms.index];
+            for (size_t index : measured) {
+                const TensorInfo& t = model.table.tensors[index];
                 const int K = t.fan_out, C = t.fan_in;
                 x_sample.resize(sample.size() * (size_t)C);
-                gather_rows(ms.input(model, t.layer), C, sample, x_sample.data());
-                double lr_i = lr_t * t.lr_multiplier * lr_extra[ms.index], d = decay_per_step(t, adam, lr_t, s_t);
+                gather_rows(gpt_matrix_input(model, t), C, sample, x_sample.data());
+                double lr_i = lr_t * t.lr_multiplier * lr_extra[index], d = decay_per_step(t, adam, lr_t, s_t);
                 MatrixStats st = measure_matrix(params_before.data() + t.offset, model.params.data() + t.offset, K, C,
                                                 x_sample.data(), (int)sample.size(), lr_i, d, cfg.beta1);
                 std::fprintf(measure_log,
@@ -523,6 +535,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
             measure_seconds += wall_seconds() - t_step_end;
         }
         double now = wall_seconds(), tok_per_s = B * T / std::max(1e-9, now - t0), elapsed = now - t_start;
+        step_seconds += now - t0;
         result.train_losses.push_back(loss);
         last_loss = loss;
         double hidden_lr = hidden0 ? lr_t * hidden0->lr_multiplier * lr_extra[hidden0 - model.table.tensors.data()] : lr_t;
@@ -568,13 +581,13 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     }
     std::fclose(log);
     std::fclose(measure_log);
-    const double train_seconds = wall_seconds() - t_start;
     if (verbose && cfg.measure_every > 0)
-        std::printf("measurements (every %lld steps, %zu tokens, %zu matrices) took %.1f%% of the run's time\n",
-                    (long long)cfg.measure_every, sample.size(), measured.size(), 100 * measure_seconds / train_seconds);
+        std::printf("measurements (every %lld steps, %zu tokens, %zu matrices) took %.1f%% of the training steps' time\n",
+                    (long long)cfg.measure_every, sample.size(), measured.size(),
+                    100 * measure_seconds / std::max(1e-9, step_seconds));
     save(end_step);
     result.status = end_step == cfg.steps ? "done" : "stopped";
-    const double measure_fraction = measure_seconds / std::max(1e-9, wall_seconds() - t_start);
+    const double measure_fraction = measure_seconds / std::max(1e-9, step_seconds);
     write_file_atomic(cfg.out_dir + "/result.json",
                       "{\"status\":\"" + result.status + "\",\"steps_run\":" + std::to_string(end_step) +
                           ",\"final_val_loss\":" + json_number_or_null(end_step == cfg.steps ? result.final_val_loss : NAN) +

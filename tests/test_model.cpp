@@ -257,3 +257,51 @@ TEST_CASE("model rejects bad shapes and token ids", "[model]") {
     bad.head_dim = 3;
     REQUIRE_THROWS_WITH(gpt_build(m, bad), Catch::Contains("not a multiple of --head-dim"));
 }
+
+// The measurements use gpt_matrix_input as each matrix's X: check it against
+// the outputs the forward pass stored, X W^T + b = that matrix's output.
+TEST_CASE("gpt_matrix_input is the input each weight matrix multiplies", "[model][measure]") {
+    ModelConfig c;
+    c.vocab_size = 40;
+    c.context_length = 8;
+    c.width = 16;
+    c.depth = 2;
+    c.head_dim = 4;
+    c.readout_multiplier = 0.5;
+    GPT<double> m;
+    gpt_build(m, c);
+    gpt_init(m, 5);
+    std::vector<int> in(16);
+    for (int i = 0; i < 16; i++) in[i] = (i * 7 + 3) % 40;
+    gpt_forward(m, in.data(), (const int*)nullptr, 2, 8);
+    int checked = 0;
+    for (const TensorInfo& t : m.table.tensors) {
+        const double* x = gpt_matrix_input(m, t);
+        if (t.role != TensorRole::HiddenMatrix && t.role != TensorRole::Readout) {
+            REQUIRE(x == nullptr);
+            continue;
+        }
+        REQUIRE(x != nullptr);
+        // the stored output and bias of this matrix, found by name here
+        const std::vector<double>* out = nullptr;
+        double scale = 1.0;
+        std::string bias_name = t.name.substr(0, t.name.size() - 6) + "bias";
+        if (t.role == TensorRole::Readout) out = &m.logits, scale = c.readout_multiplier;
+        else if (t.name.find("attn.c_attn") != std::string::npos) out = &m.acts[t.layer].qkv;
+        else if (t.name.find("attn.c_proj") != std::string::npos) out = &m.acts[t.layer].attn_proj;
+        else if (t.name.find("mlp.c_fc") != std::string::npos) out = &m.acts[t.layer].fc;
+        else if (t.name.find("mlp.c_proj") != std::string::npos) out = &m.acts[t.layer].fc_proj;
+        REQUIRE(out != nullptr);
+        const TensorInfo* bias = m.table.find(bias_name);
+        const int K = t.fan_out, C = t.fan_in;
+        for (int n = 0; n < 16; n += 5)
+            for (int k = 0; k < K; k += 3) {
+                double y = bias ? m.params[bias->offset + k] : 0.0;
+                for (int i = 0; i < C; i++) y += x[(size_t)n * C + i] * m.params[t.offset + (size_t)k * C + i];
+                INFO(t.name << " row " << n << " output " << k);
+                REQUIRE((*out)[(size_t)n * K + k] == Approx(scale * y).epsilon(1e-12).margin(1e-14));
+            }
+        checked++;
+    }
+    REQUIRE(checked == 2 * 4 + 1);
+}

@@ -191,8 +191,15 @@ TEST_CASE("lrt figures: RRC, alignment, weight norm and implicit warmup from a s
     std::string summary = text_of(sweep_dir + "/figures_summary.csv");
     REQUIRE(std::count(summary.begin(), summary.end(), '\n') == 5);  // header + 2 configs x 2 widths
     // at the base width µP is SP bit for bit: the measured ratio is exactly 1, as predicted
-    REQUIRE(fig.output.find("width    32 (m = 1): step 2: measured 1, predicted 1") != std::string::npos);
-    REQUIRE(fig.output.find("width    64 (m = 2)") != std::string::npos);
+    REQUIRE(fig.output.find("width    32 (m = 1): step 0: measured 1, predicted 1 | step 2: measured 1, predicted 1") !=
+            std::string::npos);
+    // at m = 2 the first update of µP is half of SP's (Adam's first step is
+    // about sign(g) for both, and µP's LR is lr/2): measured ~0.5, predicted 1/m
+    size_t at = fig.output.find("width    64 (m = 2): step 0: measured ");
+    REQUIRE(at != std::string::npos);
+    double measured = std::atof(fig.output.c_str() + at + std::string("width    64 (m = 2): step 0: measured ").size());
+    REQUIRE(measured == Approx(0.5).epsilon(0.03));
+    REQUIRE(fig.output.find("predicted 0.5 |", at) != std::string::npos);
     CommandResult bad = run_command(lrt + " figures --sweep " + sweep_dir + " --mup-config nope --sp-config sp");
     REQUIRE(bad.exit_code == 1);
     REQUIRE(bad.output.find("must name configurations of the sweep") != std::string::npos);

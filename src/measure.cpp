@@ -154,9 +154,17 @@ std::vector<int> sample_rows(int N, int n) {
         return rows;
     }
     rows.resize((size_t)n);
-    // midpoints of n equal slices of [0, N); consecutive ones are N/n > 1
-    // apart, so they are distinct
-    for (int i = 0; i < n; i++) rows[(size_t)i] = (int)((2 * (long long)i + 1) * N / (2 * (long long)n));
+    // One row from each of n equal slices of [0, N), at a fixed pseudo-random
+    // place inside the slice. (Fixed places, such as the midpoints, line up
+    // with the sequence length: with N = 2n they would all be odd positions.)
+    for (int i = 0; i < n; i++) {
+        const long long lo = (long long)i * N / n, hi = (long long)(i + 1) * N / n;  // hi > lo since N > n
+        uint64_t h = (uint64_t)i * 0x9E3779B97F4A7C15ull + (uint64_t)N;  // splitmix64 of (i, N)
+        h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+        h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+        h ^= h >> 31;
+        rows[(size_t)i] = (int)(lo + (long long)(h % (uint64_t)(hi - lo)));
+    }
     return rows;
 }
 

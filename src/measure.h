@@ -87,10 +87,11 @@ struct MatrixStats {
 MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, int C, const float* x, int n,
                            double lr, double decay, double beta1);
 
-// Which rows of an (N,C) activation to measure: n evenly spaced indices, the
-// midpoints floor((2i+1) N / (2n)) for i = 0..n-1, sorted and distinct (all N
-// rows when n >= N, none when n == 0). Deterministic, so every measurement of a
-// run looks at the same token positions.
+// Which rows of an (N,C) activation to measure: one from each of n equal
+// slices of [0, N), at a fixed pseudo-random place inside its slice, sorted
+// and distinct (all N rows when n >= N, none when n == 0). Deterministic, so
+// every measurement of a run looks at the same token positions, and spread
+// over all positions within a sequence.
 std::vector<int> sample_rows(int N, int n);
 
 // Copies the chosen rows of x (rows of length C) to out, which is

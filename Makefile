@@ -90,7 +90,7 @@ build/cuda/%.o: cuda/%.cu
 endif
 
 # The paper's figures at our scale (EXPERIMENTS.md): quick on the built-in
-# corpus (~20 min on 2 cores), full on the Brown corpus (a long run; not timed).
+# corpus (~17 min on 2 cores), full on the Brown corpus (a long run; not timed).
 reproduce-quick: $(PROGRAM)
 	sh experiments/reproduce.sh quick
 reproduce: $(PROGRAM)

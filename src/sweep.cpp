@@ -331,7 +331,7 @@ std::vector<Optimum> report_sweep(const std::string& dir, bool print) {
         for (const auto& o : opt) {
             std::string note = o.at_edge ? "optimum at the edge of the LR grid" : o.fitted ? "" : "no parabola fit";
             if (o.diverged) note += (note.empty() ? "" : "; ") + std::to_string(o.diverged) + " diverged";
-            if (!std::isfinite(o.best_lr)) note = "no finished run";
+            if (!std::isfinite(o.best_lr)) note = o.runs > 0 && o.diverged == o.runs ? "every run diverged" : "no finished run";
             std::printf("%-20s %6d %11.4g %11.4g %10.4f  %s\n", o.config.c_str(), o.width, o.best_lr, o.lr, o.loss,
                         note.c_str());
         }

@@ -152,6 +152,19 @@ TEST_CASE("lrt sweep: plan, run, interrupt, resume only the unfinished runs, rep
     REQUIRE(results.find(",missing,") == std::string::npos);
     REQUIRE(file_exists(sweep_dir + "/loss_vs_lr.svg"));
     REQUIRE(again.output.find("drift of the optimal LR") != std::string::npos);
+    // a configuration whose runs all diverge: recorded as diverged in a real sweep
+    write_file_atomic(dir.file("diverging.txt"), "bad --param sp --diverge-loss 1.0\n");
+    std::string bad_dir = dir.file("bad");
+    CommandResult diverging = run_command(lrt + " sweep --dir " + bad_dir + " --configs " + dir.file("diverging.txt") +
+                                          " --widths 32 --lrs 0.01,0.02 --lrt " + lrt + " --common \"" + TINY + "\"");
+    INFO(diverging.output);
+    REQUIRE(diverging.exit_code == 0);
+    REQUIRE(diverging.output.find("diverged") != std::string::npos);
+    REQUIRE(diverging.output.find("every run diverged") != std::string::npos);
+    std::string bad_results = text_of(bad_dir + "/results.csv");
+    REQUIRE(std::count(bad_results.begin(), bad_results.end(), '\n') == 3);
+    REQUIRE(bad_results.find(",diverged,") != std::string::npos);
+    REQUIRE(bad_results.find(",done,") == std::string::npos);
     // a different grid in the same directory is refused
     CommandResult other = run_command(lrt + " sweep" + args + " --lrs 0.1");
     REQUIRE(other.exit_code == 1);

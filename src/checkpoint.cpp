@@ -7,8 +7,6 @@
 
 #include "util.h"
 
-static std::vector<int64_t> shape64(const std::vector<int>& s) { return std::vector<int64_t>(s.begin(), s.end()); }
-
 void save_checkpoint(const std::string& path, const GPT<float>& model, const std::vector<float>& adam_m,
                      const std::vector<float>& adam_v, const TrainState& state, const std::string& train_flags_json) {
     SafeTensors st;
@@ -23,9 +21,9 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const std
     std::snprintf(rng, sizeof rng, "%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64, state.rng_state[0],
                   state.rng_state[1], state.rng_state[2], state.rng_state[3]);
     st.set_meta("rng_state", rng);
-    for (const auto& t : model.table.tensors) st.add(t.name, shape64(t.shape), model.params.data() + t.offset);
-    for (const auto& t : model.table.tensors) st.add("optimizer.m." + t.name, shape64(t.shape), adam_m.data() + t.offset);
-    for (const auto& t : model.table.tensors) st.add("optimizer.v." + t.name, shape64(t.shape), adam_v.data() + t.offset);
+    for (const auto& t : model.table.tensors) st.add(t.name, t.shape64(), model.params.data() + t.offset);
+    for (const auto& t : model.table.tensors) st.add("optimizer.m." + t.name, t.shape64(), adam_m.data() + t.offset);
+    for (const auto& t : model.table.tensors) st.add("optimizer.v." + t.name, t.shape64(), adam_v.data() + t.offset);
     save_safetensors(path, st);
 }
 

@@ -123,19 +123,6 @@ double coord_check_spread(const std::vector<CoordCheckRow>& rows, const std::str
     return hi / lo;         // inf if zero at some widths only; NaN if a run diverged
 }
 
-static std::vector<int> parse_int_list(const std::string& text, const char* flag) {
-    std::vector<int> out;
-    for (const std::string& item : split(text, ',')) {
-        char* end = nullptr;
-        long v = std::strtol(item.c_str(), &end, 10);
-        if (item.empty() || *end != '\0' || v < 1 || v > (1 << 16))
-            fail(std::string(flag) + ": '" + item + "' is not a positive integer (give a comma-separated list)");
-        out.push_back((int)v);
-    }
-    if (out.empty()) fail(std::string(flag) + " is empty");
-    return out;
-}
-
 static std::vector<std::string> split_list(const std::string& text) {
     std::vector<std::string> out;
     for (const std::string& item : split(text, ','))
@@ -228,7 +215,7 @@ int coordcheck_command(int argc, char** argv) {
 #ifdef _OPENMP
     if (threads > 0) omp_set_num_threads(threads);
 #endif
-    cfg.widths = parse_int_list(widths, "--widths");
+    for (int64_t w : parse_int_list(widths, "--widths", 1, 1 << 16)) cfg.widths.push_back((int)w);
     std::vector<std::string> names = split_list(params);
     if (names.empty()) fail("--params is empty");
     for (const std::string& n : names) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <sstream>
 
 #include "json.h"
@@ -232,4 +233,33 @@ std::string FlagSet::to_json() const {
     for (size_t i = 0; i < flags_.size(); i++)
         s += (i ? "," : "") + json_quote(flags_[i].name) + ":" + json_quote(text_of(flags_[i]));
     return s + "}";
+}
+
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag, int64_t lo, int64_t hi) {
+    std::vector<int64_t> out;
+    for (const std::string& item : split(text, ',')) {
+        char* end = nullptr;
+        long long v = std::strtoll(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || v < lo || v > hi)
+            fail(flag + ": '" + item + "' is not " +
+                 (lo == 1 ? std::string("a positive integer") : "a whole number >= " + std::to_string(lo)) +
+                 (hi < std::numeric_limits<int64_t>::max() ? " up to " + std::to_string(hi) : std::string()) +
+                 " (give a comma-separated list)");
+        out.push_back(v);
+    }
+    if (out.empty()) fail(flag + " is empty");
+    return out;
+}
+
+std::vector<double> parse_positive_list(const std::string& text, const std::string& flag) {
+    std::vector<double> out;
+    for (const std::string& item : split(text, ',')) {
+        char* end = nullptr;
+        double v = std::strtod(item.c_str(), &end);
+        if (item.empty() || *end != '\0' || !(v > 0) || !std::isfinite(v))
+            fail(flag + ": '" + item + "' is not a positive number (give a comma-separated list)");
+        out.push_back(v);
+    }
+    if (out.empty()) fail(flag + " is empty");
+    return out;
 }

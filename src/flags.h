@@ -64,3 +64,8 @@ private:
     std::string command_, usage_, current_section_;
     std::vector<Flag> flags_;
 };
+
+// Comma-separated list flags ("64,128,256"): each item must parse in full,
+// and the first bad one fails with the flag's name. An empty list fails too.
+std::vector<int64_t> parse_int_list(const std::string& text, const std::string& flag, int64_t lo, int64_t hi);
+std::vector<double> parse_positive_list(const std::string& text, const std::string& flag);  // finite, > 0

@@ -50,8 +50,6 @@ static void zero_key_bias_grads(GPT<double>& model) {
         if (b.qkv_b >= 0) std::fill(model.grads.begin() + b.qkv_b + C, model.grads.begin() + b.qkv_b + 2 * C, 0.0);
 }
 
-static std::vector<int64_t> shape64(const std::vector<int>& s) { return std::vector<int64_t>(s.begin(), s.end()); }
-
 SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_json) {
     const ModelConfig sizes = model_sizes(c.model, c.seq_len);
     const ParamConfig pc = with_head_dim_base(c.param, c.model);
@@ -100,7 +98,7 @@ SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_js
     };
     st.add("inputs", {B, T}, inputs64.data());
     st.add("targets", {B, T}, targets64.data());
-    for (const auto& t : model.table.tensors) add("init." + t.name, shape64(t.shape), model.params.data() + t.offset, t.numel);
+    for (const auto& t : model.table.tensors) add("init." + t.name, t.shape64(), model.params.data() + t.offset, t.numel);
 
     std::vector<double> losses;
     double loss = gpt_forward(model, inputs.data(), targets.data(), B, T);
@@ -110,7 +108,7 @@ SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_js
     gpt_zero_grad(model);
     gpt_backward(model);
     zero_key_bias_grads(model);
-    for (const auto& t : model.table.tensors) add("grad." + t.name, shape64(t.shape), model.grads.data() + t.offset, t.numel);
+    for (const auto& t : model.table.tensors) add("grad." + t.name, t.shape64(), model.grads.data() + t.offset, t.numel);
 
     std::vector<double> m(model.table.total, 0.0), v(model.table.total, 0.0);
     for (int step = 0; step < c.steps; step++) {
@@ -124,7 +122,7 @@ SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_js
     }
     if (c.steps > 0) losses.push_back(gpt_forward(model, inputs.data(), targets.data(), B, T));
     add("losses", {(int64_t)losses.size()}, losses.data(), losses.size());
-    for (const auto& t : model.table.tensors) add("final." + t.name, shape64(t.shape), model.params.data() + t.offset, t.numel);
+    for (const auto& t : model.table.tensors) add("final." + t.name, t.shape64(), model.params.data() + t.offset, t.numel);
 
     // ---- metadata
     auto num = [](double x) { return JsonValue::make_number(x); };

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -473,19 +474,6 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
 
 // ---------------------------------------------------------------- command
 
-static std::vector<double> parse_doubles(const std::string& text, const char* flag) {
-    std::vector<double> out;
-    for (const std::string& item : split(text, ',')) {
-        char* end = nullptr;
-        double v = std::strtod(item.c_str(), &end);
-        if (item.empty() || *end != '\0' || !(v > 0) || !std::isfinite(v))
-            fail(std::string(flag) + ": '" + item + "' is not a positive number (give a comma-separated list)");
-        out.push_back(v);
-    }
-    if (out.empty()) fail(std::string(flag) + " is empty");
-    return out;
-}
-
 int sweep_command(int argc, char** argv) {
     static const char* USAGE =
         "lrt sweep [plan|run|run-one|report] --dir DIR [flags]\n\n"
@@ -535,19 +523,9 @@ int sweep_command(int argc, char** argv) {
             SweepSpec spec;
             spec.dir = dir;
             spec.configs = read_sweep_configs(configs_path);
-            for (double w : parse_doubles(widths, "--widths")) {
-                if (w != std::floor(w) || w > 65536) fail("--widths: " + fmt_g(w) + " is not a whole width");
-                spec.widths.push_back((int)w);
-            }
-            spec.lrs = parse_doubles(lrs, "--lrs");
-            spec.seeds.clear();
-            for (const std::string& item : split(seeds, ',')) {
-                char* end = nullptr;
-                long long v = std::strtoll(item.c_str(), &end, 10);
-                if (item.empty() || *end != '\0' || v < 0)
-                    fail("--seeds: '" + item + "' is not a seed (a whole number >= 0; give a comma-separated list)");
-                spec.seeds.push_back(v);
-            }
+            for (int64_t w : parse_int_list(widths, "--widths", 1, 1 << 16)) spec.widths.push_back((int)w);
+            spec.lrs = parse_positive_list(lrs, "--lrs");
+            spec.seeds = parse_int_list(seeds, "--seeds", 0, std::numeric_limits<int64_t>::max());
             spec.common = common;
             spec.lrt = lrt;
             std::vector<PlanEntry> plan = make_plan(spec);

@@ -6,6 +6,7 @@
 // per-tensor init std and optimizer multipliers.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,8 @@ struct TensorInfo {
     double lr_multiplier = 1.0;
     double weight_decay_multiplier = 0.0;  // 0 = not decayed
     double eps_multiplier = 1.0;
+
+    std::vector<int64_t> shape64() const { return std::vector<int64_t>(shape.begin(), shape.end()); }  // for safetensors
 };
 
 struct TensorTable {

@@ -34,8 +34,8 @@ double sum_in_order(const std::vector<double>& partial) {
 // waking the others (as in layers.cpp); results are the same either way.
 [[maybe_unused]] bool worth_threads(size_t elements) { return elements >= 16384; }
 
-// ‖A‖_F of an (rows,cols) float matrix, accumulated in double per row.
-double frobenius_norm(const float* a, int rows, int cols) {
+// ‖A‖_F² of an (rows,cols) float matrix, accumulated in double per row.
+double frobenius_sq(const float* a, int rows, int cols) {
     std::vector<double> partial((size_t)rows, 0.0);
 #pragma omp parallel for schedule(static) if (worth_threads((size_t)rows * cols))
     for (int r = 0; r < rows; r++) {
@@ -45,23 +45,70 @@ double frobenius_norm(const float* a, int rows, int cols) {
         for (int c = 0; c < cols; c++) s += (double)row[c] * row[c];
         partial[(size_t)r] = s;
     }
-    return std::sqrt(sum_in_order(partial));
+    return sum_in_order(partial);
 }
 
 }  // namespace
 
-MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, int C, const float* x, int n,
-                           double lr, double decay, double beta1) {
+void check_measure_arguments(int K, int C, int n, double lr, double decay, double beta1) {
     if (K < 1 || C < 1 || n < 0)
         fail("measure_matrix: bad sizes K=" + std::to_string(K) + " C=" + std::to_string(C) +
              " n=" + std::to_string(n));
-    if (!w_before || !w_after || (n > 0 && !x)) fail("measure_matrix: null matrix");
     if (!(lr >= 0) || !std::isfinite(lr)) fail("measure_matrix: learning rate must be finite and >= 0");
     if (!(decay >= 0 && decay < 1)) fail("measure_matrix: decay factor must be in [0, 1)");
     if (!(beta1 >= 0 && beta1 < 1)) fail("measure_matrix: beta1 must be in [0, 1)");
+}
+
+bool chord_coefficients(const MatrixSums& sums, double* ib, double* di) {
+    const double w_norm = std::sqrt(sums.w_before_sq), wa_norm = std::sqrt(sums.w_after_sq);
+    if (!(w_norm > 0 && wa_norm > 0)) return false;
+    // Ŵ_before - Ŵ_after = (b - a)/|b| + a (1/|b| - 1/|a|): exactly zero
+    // when nothing changed, even if the compiler contracts it into FMAs
+    *ib = 1 / w_norm;
+    *di = *ib - 1 / wa_norm;
+    return true;
+}
+
+MatrixStats matrix_stats_from_sums(const MatrixSums& sums, int K, int C, double lr, double decay, double beta1) {
+    const double KC = (double)K * C;
+    double ib, di;
+    MatrixStats s;
+    s.w_norm = std::sqrt(sums.w_before_sq);
+    s.dw_norm = std::sqrt(sums.dw_sq);
+    s.w_rms = s.w_norm / std::sqrt(KC);
+    s.u_rms = ratio(std::sqrt(sums.step_sq / KC), lr);
+    // The angle from the chord between the unit matrices, 2 asin(chord / 2).
+    // Unlike acos of the cosine (which loses everything below ~1e-8 rad) it
+    // keeps full relative accuracy for tiny angles.
+    s.angular_update = chord_coefficients(sums, &ib, &di) ? 2 * std::asin(std::min(1.0, std::sqrt(sums.chord_sq) / 2))
+                                                          : kNaN;
+    s.x_norm = std::sqrt(sums.x_sq);
+    s.wx_norm = std::sqrt(sums.wx_sq);
+    s.dwx_norm = std::sqrt(sums.dwx_sq);
+
+    s.rel_update = ratio(s.dw_norm, s.w_norm);
+    s.rrc = ratio(s.dwx_norm, s.wx_norm);
+    s.alpha_w = ratio(s.wx_norm, s.w_norm * s.x_norm);
+    s.alpha_dw = ratio(s.dwx_norm, s.dw_norm * s.x_norm);
+    s.alignment_ratio = ratio(s.alpha_dw, s.alpha_w);
+
+    if (decay > 0) {
+        s.rel_update_equilibrium = std::sqrt(2 * decay);
+        s.w_rms_equilibrium = lr * s.u_rms / s.rel_update_equilibrium;
+        s.angular_equilibrium = std::sqrt(2 * decay * (1 - beta1) / (1 + beta1));
+    } else {
+        s.rel_update_equilibrium = s.w_rms_equilibrium = s.angular_equilibrium = kNaN;
+    }
+    return s;
+}
+
+MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, int C, const float* x, int n,
+                           double lr, double decay, double beta1) {
+    check_measure_arguments(K, C, n, lr, decay, beta1);
+    if (!w_before || !w_after || (n > 0 && !x)) fail("measure_matrix: null matrix");
 
     const size_t KC = (size_t)K * C;
-    MatrixStats s;
+    MatrixSums sums;
 
     // Pass 1: ΔW (exact in double, then rounded once to float for the
     // product), ‖W_before‖, ‖W_after‖, ‖ΔW‖ and ‖ΔW + d W_before‖ = lr ‖u‖.
@@ -87,20 +134,14 @@ MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, i
         p_dw[(size_t)k] = dw2;
         p_step[(size_t)k] = step2;
     }
-    s.w_norm = std::sqrt(sum_in_order(p_wb));
-    const double wa_norm = std::sqrt(sum_in_order(p_wa));
-    s.dw_norm = std::sqrt(sum_in_order(p_dw));
-    s.w_rms = s.w_norm / std::sqrt((double)KC);
-    s.u_rms = ratio(std::sqrt(sum_in_order(p_step) / (double)KC), lr);
+    sums.w_before_sq = sum_in_order(p_wb);
+    sums.w_after_sq = sum_in_order(p_wa);
+    sums.dw_sq = sum_in_order(p_dw);
+    sums.step_sq = sum_in_order(p_step);
 
-    // Pass 2: the angle from the chord between the unit matrices,
-    // 2 asin(‖Ŵ_before - Ŵ_after‖ / 2). Unlike acos of the cosine (which
-    // loses everything below ~1e-8 rad) it keeps full relative accuracy for
-    // tiny angles, and it needs the norms first, hence a second pass.
-    if (s.w_norm > 0 && wa_norm > 0) {
-        // Ŵ_before - Ŵ_after = (b - a)/|b| + a (1/|b| - 1/|a|): exactly zero
-        // when nothing changed, even if the compiler contracts it into FMAs
-        const double ib = 1 / s.w_norm, di = ib - 1 / wa_norm;
+    // Pass 2: the chord between the unit matrices (it needs the norms first).
+    double ib, di;
+    if (chord_coefficients(sums, &ib, &di)) {
 #pragma omp parallel for schedule(static) if (worth_threads(KC))
         for (int k = 0; k < K; k++) {
             const size_t o = (size_t)k * C;
@@ -113,36 +154,19 @@ MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, i
             }
             p_wb[(size_t)k] = chord2;
         }
-        const double chord = std::sqrt(sum_in_order(p_wb));
-        s.angular_update = 2 * std::asin(std::min(1.0, chord / 2));
-    } else {
-        s.angular_update = kNaN;
+        sums.chord_sq = sum_in_order(p_wb);
     }
 
     // The products X W^T and X ΔW^T, (n,K) each.
     if (n > 0) {
-        s.x_norm = frobenius_norm(x, n, C);
+        sums.x_sq = frobenius_sq(x, n, C);
         std::vector<float> y((size_t)n * K);
         matmul_forward<float>(y.data(), x, w_before, nullptr, n, C, K);
-        s.wx_norm = frobenius_norm(y.data(), n, K);
+        sums.wx_sq = frobenius_sq(y.data(), n, K);
         matmul_forward<float>(y.data(), x, dw.data(), nullptr, n, C, K);
-        s.dwx_norm = frobenius_norm(y.data(), n, K);
+        sums.dwx_sq = frobenius_sq(y.data(), n, K);
     }
-
-    s.rel_update = ratio(s.dw_norm, s.w_norm);
-    s.rrc = ratio(s.dwx_norm, s.wx_norm);
-    s.alpha_w = ratio(s.wx_norm, s.w_norm * s.x_norm);
-    s.alpha_dw = ratio(s.dwx_norm, s.dw_norm * s.x_norm);
-    s.alignment_ratio = ratio(s.alpha_dw, s.alpha_w);
-
-    if (decay > 0) {
-        s.rel_update_equilibrium = std::sqrt(2 * decay);
-        s.w_rms_equilibrium = lr * s.u_rms / s.rel_update_equilibrium;
-        s.angular_equilibrium = std::sqrt(2 * decay * (1 - beta1) / (1 + beta1));
-    } else {
-        s.rel_update_equilibrium = s.w_rms_equilibrium = s.angular_equilibrium = kNaN;
-    }
-    return s;
+    return matrix_stats_from_sums(sums, K, C, lr, decay, beta1);
 }
 
 std::vector<int> sample_rows(int N, int n) {

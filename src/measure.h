@@ -87,6 +87,25 @@ struct MatrixStats {
 MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, int C, const float* x, int n,
                            double lr, double decay, double beta1);
 
+// What measure_matrix is made of: sums of squares over W's entries and the
+// sample. A device computes these (the GPU twin in cuda/measure.cu does) and
+// matrix_stats_from_sums forms every ratio, so the formulas live here once.
+struct MatrixSums {
+    double w_before_sq = 0;  // Σ W_before²
+    double w_after_sq = 0;   // Σ W_after²
+    double dw_sq = 0;        // Σ ΔW², ΔW formed in double
+    double step_sq = 0;      // Σ (ΔW + d W_before)² = lr² Σ u²
+    double chord_sq = 0;     // ‖W_before/‖W_before‖ - W_after/‖W_after‖‖², summed as
+                             // (b - a) ib + a di with chord_coefficients' ib, di
+    double x_sq = 0, wx_sq = 0, dwx_sq = 0;  // ‖X‖², ‖X W^T‖², ‖X ΔW^T‖² (0 when n = 0)
+};
+// Fails on the bad arguments measure_matrix refuses.
+void check_measure_arguments(int K, int C, int n, double lr, double decay, double beta1);
+// The chord's coefficients from the first sums: ib = 1/‖W_before‖ and
+// di = ib - 1/‖W_after‖. False (no chord, the angle is NaN) when a norm is 0.
+bool chord_coefficients(const MatrixSums& sums, double* ib, double* di);
+MatrixStats matrix_stats_from_sums(const MatrixSums& sums, int K, int C, double lr, double decay, double beta1);
+
 // Which rows of an (N,C) activation to measure: one from each of n equal
 // slices of [0, N), at a fixed pseudo-random place inside its slice, sorted
 // and distinct (all N rows when n >= N, none when n == 0). Deterministic, so

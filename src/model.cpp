@@ -103,9 +103,7 @@ static void ensure_activations(GPT<T>& m, int B, int Tn) {
     m.seq_len = Tn;
 }
 
-template <typename T>
-double gpt_forward(GPT<T>& m, const int* inputs, const int* targets, int B, int Tn) {
-    const ModelConfig& c = m.config;
+void gpt_check_batch(const ModelConfig& c, const int* inputs, const int* targets, int B, int Tn) {
     if (B <= 0 || Tn <= 0) fail("batch size and sequence length must be positive");
     if ((int64_t)B * Tn > (1 << 28))
         fail("batch of " + std::to_string(B) + " x " + std::to_string(Tn) + " positions is too large (limit 2^28)");
@@ -121,6 +119,13 @@ double gpt_forward(GPT<T>& m, const int* inputs, const int* targets, int B, int 
     };
     check_ids(inputs, "input");
     if (targets) check_ids(targets, "target");
+}
+
+template <typename T>
+double gpt_forward(GPT<T>& m, const int* inputs, const int* targets, int B, int Tn) {
+    const ModelConfig& c = m.config;
+    gpt_check_batch(c, inputs, targets, B, Tn);
+    const int N = B * Tn;
     ensure_activations(m, B, Tn);
     m.inputs.assign(inputs, inputs + N);
     m.have_targets = targets != nullptr;

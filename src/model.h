@@ -69,6 +69,11 @@ void gpt_build(GPT<T>& model, const ModelConfig& config);
 template <typename T>
 void gpt_init(GPT<T>& model, uint64_t seed);
 
+// The checks gpt_forward makes before it computes (shared with the GPU
+// model): positive sizes, T within the context length, token ids in the
+// vocabulary. Fails with a message naming the first problem.
+void gpt_check_batch(const ModelConfig& config, const int* inputs, const int* targets, int B, int Tn);
+
 // inputs, targets (B,T). Returns the mean cross-entropy loss, or 0 when
 // targets is nullptr (logits only). Fails if T exceeds the context length
 // or a token id is out of range.

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "flags.h"
+#include "gpu.h"
 #include "json.h"
 #include "svg.h"
 #include "train.h"
@@ -469,6 +470,13 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
     sigaction(SIGTERM, &old_term, nullptr);
     sigaction(SIGHUP, &old_hup, nullptr);
     if (g_interrupted) fail("sweep interrupted");
+    // throughput, to compare --jobs settings (several small runs share a GPU
+    // or the cores better than one at a time)
+    if (!quiet && finished > 0) {
+        const double elapsed = wall_seconds() - t0;
+        std::printf("ran %zu run(s) in %s with %d at a time: %.1f runs/hour\n", finished,
+                    format_duration(elapsed).c_str(), jobs, finished * 3600.0 / std::max(1e-9, elapsed));
+    }
     return failed;
 }
 
@@ -559,10 +567,10 @@ int sweep_command(int argc, char** argv) {
 }
 
 int demo_command(int argc, char** argv) {
-    std::string dir = "runs/demo", lrt = this_program();
+    std::string dir = "runs/demo", lrt = this_program(), device = "cpu";
     int jobs = 2;
     FlagSet f("demo",
-              "lrt demo [--dir DIR] [--jobs N]\n\n"
+              "lrt demo [--dir DIR] [--jobs N] [--device cpu|cuda]\n\n"
               "Does the optimal learning rate found on a narrow model hold on a wide one? A small sweep on the\n"
               "built-in corpus: SP and µP, both with independent weight decay and 10% warmup, at widths 32, 64\n"
               "and 128 and seven learning rates, 300 steps each (a few minutes on 2 cores). Prints the optimal LR\n"
@@ -570,6 +578,8 @@ int demo_command(int argc, char** argv) {
     f.add("dir", &dir, "the demo sweep's directory");
     f.add("jobs", &jobs, "runs at a time", between(1, 256));
     f.add("lrt", &lrt, "the lrt program to run (default: this one)");
+    f.add("device", &device, "where the runs train: cpu or cuda (then raise --jobs: small runs share the GPU)",
+          {"cpu", "cuda"});
     if (!f.parse(argc, argv, 2)) return 0;
     const std::string sched = "--warmup-fraction 0.1 --lr-decay linear --min-lr-fraction 0 --wd-mode independent "
                               "--weight-decay 0.01 --d-base 32";
@@ -581,6 +591,11 @@ int demo_command(int argc, char** argv) {
     spec.common = "--depth 2 --head-dim 16 --steps 300 --batch-size 8 --seq-len 64 --val-batches 16 --val-every 0 "
                   "--sample-length 0 --synth-train-tokens 1000000 --synth-val-tokens 65536 --measure-every 0 "
                   "--diverge-loss 7";
+    if (device != "cpu") {
+        std::string why;
+        if (!gpu::available(&why)) fail("--device cuda: " + why);
+        spec.common += " --device " + device;
+    }
     spec.lrt = lrt;
     // the demo's plan is fixed by this code: (re)written every time; runs that
     // finished before are skipped

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <set>
 #include <sstream>
 #ifdef _OPENMP
@@ -10,6 +11,7 @@
 
 #include "checkpoint.h"
 #include "data.h"
+#include "gpt_gpu.h"
 #include "json.h"
 #include "model.h"
 #include "measure.h"
@@ -75,6 +77,14 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("measure-every", &c.measure_every, "measure every k steps; 0 = off", at_least(0));
     f.add("measure-tokens", &c.measure_tokens, "tokens of each layer's input used as X (evenly spaced in the batch)",
           between(1, 1 << 20));
+    f.section("Device");
+    f.add("device", &c.device, "where to train: cpu (OpenMP) or cuda (the GPU twins in cuda/; needs an NVIDIA GPU)",
+          {"cpu", "cuda"});
+    f.add("precision", &c.precision,
+          "cuda matmuls: fp32, tf32 (tensor cores) or bf16 (bf16 operands, float accumulation and weights)",
+          {"fp32", "tf32", "bf16"});
+    f.add("deterministic", &c.deterministic,
+          "cuda: repeat runs bit for bit (--no-deterministic: atomics in the embedding gradient)");
     f.section("Divergence and sweeps");
     f.add("diverge-loss", &c.diverge_loss, "a training loss above this counts as diverged; 0 = only NaN/inf",
           at_least(0));
@@ -111,10 +121,13 @@ static const TensorInfo* representative(const TensorTable& table, TensorRole rol
 }
 
 // Flags that may differ when resuming: they change what is printed or
-// saved, never the numbers. (--sample-every is not one of them: samples
-// draw from the RNG whose state the checkpoint carries.)
+// saved, never the numbers, except --device and --deterministic, which move
+// a run between machines at the cost of rounding-level differences (the
+// precision, which changes more than that, is fixed). (--sample-every is not
+// one of them: samples draw from the RNG whose state the checkpoint carries.)
 static const std::set<std::string> RESUME_CHANGEABLE = {
-    "resume", "threads", "log-every", "checkpoint-every", "stop-after", "out-dir", "quiet", "print-table", "skip-if-done"};
+    "resume", "threads", "log-every", "checkpoint-every", "stop-after", "out-dir", "quiet", "print-table", "skip-if-done",
+    "device", "deterministic"};
 
 // The settings of a resumed run: the checkpoint's, with only the harmless
 // flags taken from the command line; any other flag that differs is an error.
@@ -261,6 +274,13 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     sched.min_lr_fraction = cfg.min_lr_fraction;
     sched.wsd_decay_fraction = cfg.wsd_decay_fraction;
     validate_schedule(sched);
+    const bool on_gpu = cfg.device == "cuda";
+    if (!on_gpu && cfg.precision != "fp32")
+        fail("--precision " + cfg.precision + " needs --device cuda (the CPU path computes in fp32)");
+    if (on_gpu) {
+        std::string why;
+        if (!gpu::available(&why)) fail("--device cuda: " + why + " (train on the CPU with --device cpu)");
+    }
     AdamWConfig adam{cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, cfg.grad_clip, param.independent_decay};
     const int B = cfg.batch_size, T = cfg.seq_len;
     if (cfg.print_table) {
@@ -321,6 +341,26 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     } else {
         gpt_init(model, (uint64_t)cfg.seed);
     }
+    // ---- the GPU twin of the model, when training there: it holds the
+    // parameters and Adam moments from here on; the host copies above are
+    // refreshed only for checkpoints and text samples
+    std::unique_ptr<GpuGPT, void (*)(GpuGPT*)> gpu_model(nullptr, gpu_gpt_free);
+    std::string device_note = "cpu (OpenMP), fp32";
+    if (on_gpu) {
+        gpu::Options opt;
+        opt.precision = gpu::parse_precision(cfg.precision);
+        opt.deterministic = cfg.deterministic;
+        gpu_model.reset(gpu_gpt_create(model, opt));
+        gpu_gpt_upload_state(gpu_model.get(), nullptr, adam_m.data(), adam_v.data());
+        device_note = "cuda " + gpu::describe_device() + ", " + cfg.precision + " matmuls" +
+                      (cfg.deterministic ? ", deterministic" : ", not deterministic (atomics)");
+    }
+    auto forward = [&](const int* in, const int* tg) {
+        return gpu_model ? gpu_gpt_forward(gpu_model.get(), in, tg, B, T) : gpt_forward(model, in, tg, B, T);
+    };
+    auto sync_to_host = [&]() {  // the GPU's parameters and moments into model.params, adam_m, adam_v
+        if (gpu_model) gpu_gpt_download_state(gpu_model.get(), model.params.data(), adam_m.data(), adam_v.data());
+    };
     const int64_t end_step = cfg.stop_after > 0 ? std::min(cfg.stop_after, cfg.steps) : cfg.steps;
     if (end_step <= start_step)
         fail("nothing to do: the checkpoint is at step " + std::to_string(start_step) + " and the run stops at step " +
@@ -442,8 +482,8 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     }
     // the settings as run, next to the log: flags, parameterization, weight
     // decay mode and decayed set, and the resolved per-tensor table
-    write_file_atomic(cfg.out_dir + "/run_info.txt", "flags: " + own.to_json() + "\n" +
-                                                          describe_parameterization(param, mc) + decay_summary +
+    write_file_atomic(cfg.out_dir + "/run_info.txt", "flags: " + own.to_json() + "\n" + "device: " + device_note +
+                                                          "\n" + describe_parameterization(param, mc) + decay_summary +
                                                           describe_tensor_table(model.table));
     FILE* log = std::fopen(result.log_path.c_str(), "a");
     if (!log) fail("cannot append to " + result.log_path);
@@ -459,6 +499,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         std::printf("schedule: %lld steps, warmup %lld, %s decay to %g x lr; batch %dx%d = %d tokens/step\n",
                     (long long)cfg.steps, (long long)warmup_steps_of(sched), cfg.lr_decay.c_str(), cfg.min_lr_fraction, B, T,
                     B * T);
+        std::printf("device: %s\n", device_note.c_str());
         std::printf("output: %s\n", cfg.out_dir.c_str());
         std::fputs(describe_parameterization(param, mc).c_str(), stdout);
         std::fputs(decay_summary.c_str(), stdout);
@@ -472,7 +513,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         double sum = 0;
         for (int i = 0; i < cfg.val_batches; i++) {
             val_loader.next_batch(inputs.data(), targets.data());
-            sum += gpt_forward(model, inputs.data(), targets.data(), B, T);
+            sum += forward(inputs.data(), targets.data());
         }
         return sum / cfg.val_batches;
     };
@@ -482,10 +523,12 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         st.data_epoch = train_loader.epoch();
         st.data_window = train_loader.window_index();
         for (int i = 0; i < 4; i++) st.rng_state[i] = sample_rng.s[i];
+        sync_to_host();
         save_checkpoint(result.checkpoint_path, model, adam_m, adam_v, st, own.to_json());
     };
     auto print_sample = [&](int64_t step) {
         if (cfg.sample_length <= 0) return;
+        sync_to_host();  // sampling runs on the CPU copy (a few hundred one-token forward passes)
         std::string text = sample_text(model, sample_rng, cfg.sample_length, mc.context_length);
         result.samples.push_back(text);
         if (verbose) std::printf("---- sample at step %lld ----\n%s\n----\n", (long long)step, text.c_str());
@@ -501,28 +544,45 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         }
         double t0 = wall_seconds();
         train_loader.next_batch(inputs.data(), targets.data());
-        double loss = gpt_forward(model, inputs.data(), targets.data(), B, T);
-        gpt_zero_grad(model);
-        gpt_backward(model);
-        double norm = clip_grad_norm(model.grads.data(), model.grads.size(), cfg.grad_clip);
+        double loss = forward(inputs.data(), targets.data()), norm;
+        if (gpu_model) {
+            gpu_gpt_zero_grad(gpu_model.get());
+            gpu_gpt_backward(gpu_model.get());
+            norm = gpu_gpt_clip_grad_norm(gpu_model.get(), cfg.grad_clip);
+        } else {
+            gpt_zero_grad(model);
+            gpt_backward(model);
+            norm = clip_grad_norm(model.grads.data(), model.grads.size(), cfg.grad_clip);
+        }
         double s_t = schedule_factor(sched, step), lr_t = cfg.lr * s_t;
         update_lr_extra(step, s_t);
         const bool measuring = cfg.measure_every > 0 && step % cfg.measure_every == 0;
         double t_copy = wall_seconds();
-        if (measuring) params_before = model.params;
-        if (measuring) measure_seconds += wall_seconds() - t_copy;
-        adamw_step(model.params.data(), model.grads.data(), adam_m.data(), adam_v.data(), model.table, adam, lr_t, s_t,
-                   step + 1, lr_extra.data());
+        if (measuring) {
+            if (gpu_model) gpu_gpt_snapshot_params(gpu_model.get());
+            else params_before = model.params;
+            measure_seconds += wall_seconds() - t_copy;
+        }
+        if (gpu_model)
+            gpu_gpt_adamw_step(gpu_model.get(), adam, lr_t, s_t, step + 1, lr_extra.data());
+        else
+            adamw_step(model.params.data(), model.grads.data(), adam_m.data(), adam_v.data(), model.table, adam, lr_t,
+                       s_t, step + 1, lr_extra.data());
         double t_step_end = wall_seconds();
         if (measuring) {
             for (size_t index : measured) {
                 const TensorInfo& t = model.table.tensors[index];
                 const int K = t.fan_out, C = t.fan_in;
-                x_sample.resize(sample.size() * (size_t)C);
-                gather_rows(gpt_matrix_input(model, t), C, sample, x_sample.data());
                 double lr_i = lr_t * t.lr_multiplier * lr_extra[index], d = decay_per_step(t, adam, lr_t, s_t);
-                MatrixStats st = measure_matrix(params_before.data() + t.offset, model.params.data() + t.offset, K, C,
-                                                x_sample.data(), (int)sample.size(), lr_i, d, cfg.beta1);
+                MatrixStats st;
+                if (gpu_model) {
+                    st = gpu_gpt_measure(gpu_model.get(), t, sample, lr_i, d, cfg.beta1);
+                } else {
+                    x_sample.resize(sample.size() * (size_t)C);
+                    gather_rows(gpt_matrix_input(model, t), C, sample, x_sample.data());
+                    st = measure_matrix(params_before.data() + t.offset, model.params.data() + t.offset, K, C,
+                                        x_sample.data(), (int)sample.size(), lr_i, d, cfg.beta1);
+                }
                 std::fprintf(measure_log,
                              "%lld,%s,%s,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,"
                              "%.9g,%.9g,%.9g\n",

@@ -51,6 +51,10 @@ struct TrainConfig {
     int threads = 0;
     bool print_table = false;
     bool quiet = false;
+    // device: the CPU (OpenMP) or the GPU twin of every layer (cuda/)
+    std::string device = "cpu";       // cpu | cuda
+    std::string precision = "fp32";   // cuda: fp32 | tf32 | bf16 matmuls
+    bool deterministic = true;        // cuda: bitwise-repeatable runs (the CPU always is)
     // divergence and sweeps
     double diverge_loss = 0;            // stop when the training loss exceeds this; 0: only NaN/inf
     std::string on_divergence = "fail"; // fail (error, exit 1) | record (result.json says diverged, exit 0)

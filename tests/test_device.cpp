@@ -1,0 +1,70 @@
+// The device flags as a user meets them on any machine: without a usable GPU
+// (or without CUDA in the build), asking for one is a clear error, never a
+// crash or a half-written run. (Where a GPU is present, tests/cuda/ runs the
+// GPU path itself and these cases skip.)
+#include <catch2/catch.hpp>
+
+#include "gpu.h"
+#include "test_helpers.h"
+#include "util.h"
+
+static const std::string TINY = " --steps 2 --depth 1 --width 32 --head-dim 16 --batch-size 2 --seq-len 16"
+                                " --synth-train-tokens 4096 --synth-val-tokens 2048 --val-batches 1 --quiet";
+
+TEST_CASE("--device cuda without a usable GPU fails with the reason", "[device][cli]") {
+    std::string why;
+    if (gpu::available(&why)) {
+        WARN("SKIPPED: a GPU is available here; tests/cuda/ covers --device cuda");
+        return;
+    }
+    REQUIRE_FALSE(why.empty());
+    TempDir tmp;
+    CommandResult r = run_command(lrt_binary() + " train --device cuda" + TINY + " --out-dir " + tmp.file("run"));
+    CHECK(r.exit_code == 1);
+    CHECK_FALSE(r.crashed);
+    CHECK(r.output.find("error: --device cuda: " + why) != std::string::npos);
+    CHECK(r.output.find("--device cpu") != std::string::npos);  // says what to do instead
+    CHECK_FALSE(file_exists(tmp.file("run/result.json")));
+
+    r = run_command(lrt_binary() + " demo --device cuda --dir " + tmp.file("demo"));
+    CHECK(r.exit_code == 1);
+    CHECK(r.output.find("error: --device cuda: " + why) != std::string::npos);
+    CHECK_FALSE(file_exists(tmp.file("demo/plan.txt")));
+}
+
+TEST_CASE("--precision other than fp32 needs --device cuda", "[device][cli]") {
+    TempDir tmp;
+    for (const char* p : {"tf32", "bf16"}) {
+        CommandResult r = run_command(lrt_binary() + " train --precision " + p + TINY + " --out-dir " + tmp.file("run"));
+        INFO(r.output);
+        CHECK(r.exit_code == 1);
+        CHECK(r.output.find("needs --device cuda") != std::string::npos);
+    }
+    CommandResult r = run_command(lrt_binary() + " train --precision fp16" + TINY + " --out-dir " + tmp.file("run"));
+    CHECK(r.exit_code == 1);
+    CHECK(r.output.find("fp16") != std::string::npos);
+}
+
+TEST_CASE("gpu::parse_precision names the choices", "[device]") {
+    CHECK(gpu::parse_precision("fp32") == gpu::Precision::FP32);
+    CHECK(gpu::parse_precision("tf32") == gpu::Precision::TF32);
+    CHECK(gpu::parse_precision("bf16") == gpu::Precision::BF16);
+    for (gpu::Precision p : {gpu::Precision::FP32, gpu::Precision::TF32, gpu::Precision::BF16})
+        CHECK(gpu::parse_precision(gpu::precision_name(p)) == p);
+    try {
+        gpu::parse_precision("fp16");
+        FAIL("fp16 was accepted");
+    } catch (const std::runtime_error& e) {
+        CHECK(std::string(e.what()).find("fp32, tf32 or bf16") != std::string::npos);
+    }
+}
+
+TEST_CASE("a CPU run says where it ran", "[device][cli]") {
+    TempDir tmp;
+    CommandResult r = run_command(lrt_binary() + " train --device cpu" + TINY + " --out-dir " + tmp.file("run"));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    std::vector<uint8_t> bytes = read_file(tmp.file("run/run_info.txt"));
+    std::string info(bytes.begin(), bytes.end());
+    CHECK(info.find("device: cpu (OpenMP), fp32") != std::string::npos);
+}

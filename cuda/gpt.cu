@@ -2,6 +2,7 @@
 // are src/model.cpp's gpt_forward and gpt_backward line for line, each layer
 // call going to its gpu:: twin; read them side by side.
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "common.cuh"
@@ -39,7 +40,7 @@ struct GpuGPT {
 
 GpuGPT* gpu_gpt_create(const GPT<float>& host, const gpu::Options& options) {
     gpu::init(options);
-    GpuGPT* m = new GpuGPT();
+    std::unique_ptr<GpuGPT> m(new GpuGPT());  // freed if an allocation below fails
     m->config = host.config;
     m->table = host.table;
     m->wte = host.wte;
@@ -53,7 +54,7 @@ GpuGPT* gpu_gpt_create(const GPT<float>& host, const gpu::Options& options) {
     m->grads.resize(n);
     m->adam_m.resize(n);
     m->adam_v.resize(n);
-    return m;
+    return m.release();
 }
 
 void gpu_gpt_free(GpuGPT* m) { delete m; }

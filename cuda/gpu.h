@@ -9,15 +9,17 @@
 // This header is plain C++ (no CUDA types), so code compiled by g++ (the
 // program, the tests) can call it. The implementation is cuda/*.cu; a build
 // without nvcc links cuda/no_cuda.cpp instead, where gpu::available() says so
-// and everything else fails with that message.
+// and init() and the model's functions (gpt_gpu.h) fail with that message;
+// the layer functions are not there at all (code that calls them, the GPU
+// tests and bench/bench_gpu.cpp, is built only with nvcc).
 //
 // Numerics. Elementwise kernels do what the CPU loop does, in float. Sums
 // (layernorm statistics, softmax, reductions over the batch) run in a
 // different order than on the CPU, so results agree to rounding, not bit for
 // bit; tests/cuda/ states the tolerances. Every kernel here sums in a fixed
 // order, so a run repeats bit for bit on the same GPU and toolkit, except
-// encoder_backward with set_deterministic(false), which accumulates the token
-// embedding's gradient with atomics (faster when many tokens repeat).
+// encoder_backward with Options::deterministic = false, which accumulates the
+// token embedding's gradient with atomics (no copy of the tokens to the host).
 // adamw_update is compiled without fused multiply-adds and matches the CPU
 // bit for bit.
 #pragma once

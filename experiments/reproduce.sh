@@ -4,12 +4,14 @@
 #   sh experiments/reproduce.sh quick   built-in corpus, widths 32-128, ~17 min on 2 cores (make reproduce-quick)
 #   sh experiments/reproduce.sh full    Brown corpus, widths 64-512, a long CPU run, not timed (make reproduce)
 # Outputs go to runs/reproduce-<mode>/ (override with OUT=...). Rerunning
-# resumes: finished runs are skipped. EXPERIMENTS.md quotes these outputs.
+# resumes: finished runs are skipped. DEVICE=cuda trains on the GPU (and does
+# not overwrite docs/). EXPERIMENTS.md quotes these outputs.
 set -e
 MODE=${1:-quick}
 LRT=${LRT:-./lrt}
 OUT=${OUT:-runs/reproduce-$MODE}
 JOBS=${JOBS:-2}
+DEVICE=${DEVICE:-cpu}   # cuda: every run on the GPU (experiments/gpu_sweep.sh does that)
 mkdir -p "$OUT"
 
 case $MODE in
@@ -34,6 +36,8 @@ full)
     ;;
 esac
 
+if [ "$DEVICE" != cpu ]; then COMMON="$COMMON --device $DEVICE"; fi
+
 # Weight decay sized so that a run spans several equilibrium timescales
 # 1/(eta*lambda): independent decay 0.01 per step, about 3 timescales over
 # 600 steps with this schedule (warmup 10%, then linear decay to 0); coupled
@@ -54,7 +58,7 @@ $LRT sweep --dir "$OUT/sweep" --configs "$OUT/configs.txt" --widths $WIDTHS --lr
     --common "$COMMON $DATA --diverge-loss 7" --lrt "$LRT" --jobs "$JOBS"
 $LRT figures --sweep "$OUT/sweep" --mup-config mup-independent --sp-config sp-warmup10
 # the quick mode's figures are the ones EXPERIMENTS.md shows
-if [ $MODE = quick ] && [ -z "${NO_DOCS:-}" ]; then
+if [ $MODE = quick ] && [ -z "${NO_DOCS:-}" ] && [ "$DEVICE" = cpu ]; then
     mkdir -p docs/reproduce-quick
     for f in loss_vs_lr.svg rrc_alignment.svg weight_norm.svg implicit_warmup.svg optimum.csv figures_summary.csv results.csv; do
         cp "$OUT/sweep/$f" docs/reproduce-quick/

@@ -37,6 +37,7 @@ double gpu_gpt_forward(GpuGPT* model, const int* inputs, const int* targets, int
 void gpu_gpt_zero_grad(GpuGPT* model);
 void gpu_gpt_backward(GpuGPT* model);
 double gpu_gpt_clip_grad_norm(GpuGPT* model, double max_norm);  // returns the norm before clipping
+// lr_extra: HOST array, one factor per tensor of the table, or nullptr.
 void gpu_gpt_adamw_step(GpuGPT* model, const AdamWConfig& config, double lr_t, double schedule, int64_t step,
                         const double* lr_extra);
 

@@ -40,7 +40,10 @@ namespace gpu {
 // with 10-bit-mantissa inputs and float accumulation; bf16 = operands rounded
 // to bfloat16, float accumulation and float outputs (weights, activations and
 // optimizer state stay float: "mixed precision" with float master weights).
-// Everything that is not a matmul runs in float in all three.
+// This applies to every matmul: the linear layers and attention's two
+// batched products (q k^T and att v, and their gradients). Everything that
+// is not a matmul runs in float in all three (the measurements' products
+// too: they are always fp32).
 enum class Precision { FP32, TF32, BF16 };
 Precision parse_precision(const std::string& name);  // "fp32" | "tf32" | "bf16"; fails otherwise
 const char* precision_name(Precision p);
@@ -157,7 +160,8 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
 // As src/optimizer.h (PyTorch's order of operations, bit for bit with the CPU).
 void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, double lr, double decay,
                   double beta1, double beta2, double eps, int64_t step);
-// All tensors of the table in one kernel launch.
+// All tensors of the table in one kernel launch. lr_extra is a HOST array,
+// one factor per tensor (or nullptr), as in src/optimizer.h.
 void adamw_step(float* params, const float* grads, float* m, float* v, const TensorTable& table,
                 const AdamWConfig& config, double lr_t, double schedule, int64_t step, const double* lr_extra = nullptr);
 // Sum of squares in double, in a fixed order (per-block partial sums added

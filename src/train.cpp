@@ -128,6 +128,7 @@ static const TensorInfo* representative(const TensorTable& table, TensorRole rol
 static const std::set<std::string> RESUME_CHANGEABLE = {
     "resume", "threads", "log-every", "checkpoint-every", "stop-after", "out-dir", "quiet", "print-table", "skip-if-done",
     "device", "deterministic"};
+static const std::set<std::string> RESUME_KEEPS_UNLESS_GIVEN = {"device", "deterministic"};
 
 // The settings of a resumed run: the checkpoint's, with only the harmless
 // flags taken from the command line; any other flag that differs is an error.
@@ -154,7 +155,11 @@ static TrainConfig resumed_config(const TrainConfig& cmdline_config, const FlagS
     declare_train_flags(merged_flags, merged);
     // output-only settings are this invocation's, given or default (a saved
     // --stop-after would otherwise stop the resumed run at once)
-    for (const std::string& name : RESUME_CHANGEABLE) merged_flags.set(name, cmdline.value_string(name));
+    // (the device settings stay the checkpoint's unless given: a GPU run
+    // resumed without --device goes on on the GPU)
+    for (const std::string& name : RESUME_CHANGEABLE)
+        if (!RESUME_KEEPS_UNLESS_GIVEN.count(name) || cmdline.was_set(name))
+            merged_flags.set(name, cmdline.value_string(name));
     merged.resume = cmdline_config.resume;
     if (!cmdline.was_set("out-dir")) {
         size_t slash = ckpt_path.find_last_of('/');

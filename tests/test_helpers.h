@@ -1,8 +1,12 @@
 // Small helpers shared by the tests that touch files or run the program.
 #pragma once
+#include <dirent.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,4 +49,19 @@ inline CommandResult run_command(const std::string& command) {
 inline std::string lrt_binary() {
     const char* env = std::getenv("LRT_BIN");
     return env ? env : "./lrt";
+}
+
+// The committed reference states, data/reference/*.safetensors, sorted (make
+// test runs from the repository root).
+inline std::vector<std::string> committed_references() {
+    std::vector<std::string> out;
+    DIR* d = opendir("data/reference");
+    if (!d) return out;
+    while (dirent* e = readdir(d)) {
+        std::string n = e->d_name;
+        if (n.size() > 12 && n.compare(n.size() - 12, 12, ".safetensors") == 0) out.push_back("data/reference/" + n);
+    }
+    closedir(d);
+    std::sort(out.begin(), out.end());
+    return out;
 }

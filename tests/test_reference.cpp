@@ -20,19 +20,6 @@
 
 namespace {
 
-std::vector<std::string> committed_references() {
-    std::vector<std::string> out;
-    DIR* d = opendir("data/reference");
-    if (!d) return out;
-    while (dirent* e = readdir(d)) {
-        std::string n = e->d_name;
-        if (n.size() > 12 && n.compare(n.size() - 12, 12, ".safetensors") == 0) out.push_back("data/reference/" + n);
-    }
-    closedir(d);
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
 std::vector<double> as_doubles(const StTensor& t) {
     std::vector<double> out(t.numel());
     for (size_t i = 0; i < out.size(); i++) {

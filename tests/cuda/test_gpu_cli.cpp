@@ -1,0 +1,198 @@
+// `lrt train --device cuda` end to end, as a user runs it: a tiny run writes
+// every output file and follows the CPU run of the same flags; a run stopped
+// part way and resumed equals an uninterrupted one bit for bit (deterministic
+// mode is the default); --precision bf16 trains and changes the numbers.
+// (Without a GPU these skip; tests/test_device.cpp covers the error a user
+// then gets.)
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../test_helpers.h"
+#include "checkpoint.h"
+#include "gpu_test_helpers.h"
+#include "json.h"
+#include "safetensors.h"
+#include "util.h"
+
+namespace {
+
+// 6 steps of a 1-block model of width 32 in 2 heads, validation every 3
+// steps, measurements every 2, a short text sample at the end (sampling runs
+// on the host copy, which must be brought up to date).
+const std::string TINY =
+    " --steps 6 --depth 1 --width 32 --head-dim 16 --batch-size 2 --seq-len 16 --val-every 3 --val-batches 1"
+    " --measure-every 2 --measure-tokens 8 --sample-length 8 --synth-train-tokens 8192 --synth-val-tokens 2048"
+    " --quiet";
+
+CommandResult train(const std::string& flags) { return run_command(lrt_binary() + " train" + flags); }
+
+std::string text_of(const std::string& path) {
+    std::vector<uint8_t> b = read_file(path);
+    return std::string(b.begin(), b.end());
+}
+
+std::vector<std::string> lines_of(const std::string& path) {
+    std::vector<std::string> out;
+    std::istringstream in(text_of(path));
+    std::string line;
+    while (std::getline(in, line))
+        if (!line.empty()) out.push_back(line);
+    return out;
+}
+
+std::vector<std::string> split(const std::string& line) {
+    std::vector<std::string> out;
+    std::string item;
+    std::istringstream in(line);
+    while (std::getline(in, item, ',')) out.push_back(item);
+    if (!line.empty() && line.back() == ',') out.push_back("");
+    return out;
+}
+
+// The train_loss column of log.csv, one value per step (the final
+// validation row has none).
+std::vector<double> train_losses(const std::string& log_path) {
+    std::vector<std::string> lines = lines_of(log_path);
+    REQUIRE(!lines.empty());
+    const std::vector<std::string> header = split(lines[0]);
+    size_t col = 0;
+    while (col < header.size() && header[col] != "train_loss") col++;
+    REQUIRE(col < header.size());
+    std::vector<double> out;
+    for (size_t i = 1; i < lines.size(); i++) {
+        const std::vector<std::string> row = split(lines[i]);
+        if (col < row.size() && !row[col].empty()) out.push_back(std::atof(row[col].c_str()));
+    }
+    return out;
+}
+
+// log.csv without the two timing columns (tokens_per_s, elapsed_s), which
+// differ between any two runs.
+std::vector<std::string> log_without_timing(const std::string& path) {
+    std::vector<std::string> rows;
+    for (const std::string& line : lines_of(path)) {
+        size_t cut = line.size();
+        for (int commas = 0; commas < 2 && cut != std::string::npos && cut > 0; commas++)
+            cut = line.rfind(',', cut - 1);
+        rows.push_back(line.substr(0, cut));
+    }
+    return rows;
+}
+
+// A checkpoint's train_flags without the settings that name where a run
+// went and where it came from (--out-dir, --resume): a resumed run records
+// the checkpoint it resumed from, an uninterrupted one records none.
+std::string flags_without_paths(const std::string& json) {
+    JsonValue j = parse_json(json), kept = JsonValue::make_object();
+    for (const auto& kv : j.obj)
+        if (kv.first != "out-dir" && kv.first != "resume") kept.set(kv.first, kv.second);
+    return to_json(kept);
+}
+
+}  // namespace
+
+TEST_CASE("lrt train --device cuda: a tiny run writes every output file and follows the CPU run", "[cuda][cli]") {
+    REQUIRE_GPU_OR_SKIP();
+    TempDir gpu_dir, cpu_dir;
+    CommandResult r = train(" --device cuda" + TINY + " --out-dir " + gpu_dir.path);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE_FALSE(r.crashed);
+    for (const char* f : {"log.csv", "measure.csv", "checkpoint.safetensors", "result.json", "run_info.txt"}) {
+        INFO(f);
+        CHECK(file_exists(gpu_dir.file(f)));
+    }
+    // log.csv: a header, one row per step, and the final validation row
+    CHECK(lines_of(gpu_dir.file("log.csv")).size() == 1 + 6 + 1);
+    // measure.csv: steps 0, 2, 4, each with 4 matrices in the block and the readout
+    CHECK(lines_of(gpu_dir.file("measure.csv")).size() == 1 + 3 * 5);
+    const JsonValue result = parse_json(text_of(gpu_dir.file("result.json")));
+    CHECK(result.at("status").as_string() == "done");
+    CHECK(std::isfinite(result.at("final_val_loss").as_number()));
+    const Checkpoint ckpt = load_checkpoint(gpu_dir.file("checkpoint.safetensors"));
+    CHECK(ckpt.state.step == 6);
+    CHECK(text_of(gpu_dir.file("run_info.txt")).find("device: cuda") != std::string::npos);
+
+    // The CPU run of the same flags: same initial parameters and batches, so
+    // the first loss agrees to float rounding and the next five as training
+    // trajectories do (test_gpu_model.cpp's LOSS, 1e-5, and TRAJECTORY_LOSS,
+    // 1e-4, which say why).
+    CommandResult c = train(" --device cpu" + TINY + " --out-dir " + cpu_dir.path);
+    INFO(c.output);
+    REQUIRE(c.exit_code == 0);
+    const std::vector<double> lg = train_losses(gpu_dir.file("log.csv")), lc = train_losses(cpu_dir.file("log.csv"));
+    REQUIRE(lg.size() == 6);
+    REQUIRE(lc.size() == 6);
+    CHECK(gpu_test::scalar_close(lg[0], lc[0], 1e-5));
+    for (size_t i = 0; i < lg.size(); i++) {
+        INFO("step " << i << ": cuda " << lg[i] << ", cpu " << lc[i]);
+        CHECK(gpu_test::scalar_close(lg[i], lc[i], 1e-4));
+    }
+}
+
+TEST_CASE("lrt train --device cuda: a run stopped and resumed equals an uninterrupted one bit for bit", "[cuda][cli]") {
+    REQUIRE_GPU_OR_SKIP();
+    TempDir whole, parts;
+    CommandResult a = train(" --device cuda" + TINY + " --out-dir " + whole.path);
+    INFO(a.output);
+    REQUIRE(a.exit_code == 0);
+    // stopped after step 3: between validations (every 3) and measurements (every 2)
+    CommandResult b = train(" --device cuda" + TINY + " --stop-after 3 --out-dir " + parts.path);
+    INFO(b.output);
+    REQUIRE(b.exit_code == 0);
+    CHECK(parse_json(text_of(parts.file("result.json"))).at("status").as_string() == "stopped");
+    // --device may change on resuming (train.cpp), so it is given again
+    CommandResult resumed = run_command(lrt_binary() + " train --resume " + parts.path + " --device cuda --quiet");
+    INFO(resumed.output);
+    REQUIRE(resumed.exit_code == 0);
+
+    // Every tensor (parameters and both Adam moments) byte for byte, and all
+    // the metadata (step, data position, sampling RNG). The files as a whole
+    // differ only in train_flags' --out-dir and --resume, which record paths.
+    const SafeTensors x = load_safetensors(whole.file("checkpoint.safetensors"));
+    const SafeTensors y = load_safetensors(parts.file("checkpoint.safetensors"));
+    REQUIRE(x.tensors.size() == y.tensors.size());
+    for (const StTensor& t : x.tensors) {
+        INFO(t.name);
+        CHECK(t.bytes == y.get(t.name).bytes);
+    }
+    REQUIRE(x.metadata.size() == y.metadata.size());
+    for (const auto& kv : x.metadata) {
+        INFO("metadata " << kv.first);
+        if (kv.first == "train_flags") CHECK(flags_without_paths(kv.second) == flags_without_paths(y.meta(kv.first)));
+        else CHECK(kv.second == y.meta(kv.first));
+    }
+    // the logs and measurements: the same numbers, every step once
+    CHECK(log_without_timing(whole.file("log.csv")) == log_without_timing(parts.file("log.csv")));
+    CHECK(text_of(whole.file("measure.csv")) == text_of(parts.file("measure.csv")));
+}
+
+TEST_CASE("lrt train --device cuda --precision bf16 trains, and differs from fp32", "[cuda][cli]") {
+    REQUIRE_GPU_OR_SKIP();
+    TempDir fp32, bf16;
+    CommandResult a = train(" --device cuda" + TINY + " --out-dir " + fp32.path);
+    INFO(a.output);
+    REQUIRE(a.exit_code == 0);
+    CommandResult b = train(" --device cuda --precision bf16" + TINY + " --out-dir " + bf16.path);
+    INFO(b.output);
+    REQUIRE(b.exit_code == 0);
+    CHECK(parse_json(text_of(bf16.file("result.json"))).at("status").as_string() == "done");
+    CHECK(text_of(bf16.file("run_info.txt")).find("bf16") != std::string::npos);
+    const std::vector<double> la = train_losses(fp32.file("log.csv")), lb = train_losses(bf16.file("log.csv"));
+    REQUIRE(lb.size() == la.size());
+    // bf16 operands move the first loss by ~1e-3 at most (test_gpu_layers.cpp:
+    // MATMUL_BF16 is 1e-2 of the largest logit); the loss is an average, so 1e-2.
+    CHECK(gpu_test::scalar_close(lb[0], la[0], 1e-2));
+    for (double loss : lb) CHECK(std::isfinite(loss));
+    // and the precision reached the GPU: the trained parameters differ
+    const SafeTensors x = load_safetensors(fp32.file("checkpoint.safetensors"));
+    const SafeTensors y = load_safetensors(bf16.file("checkpoint.safetensors"));
+    size_t differing = 0;
+    for (const StTensor& t : x.tensors) differing += t.bytes != y.get(t.name).bytes;
+    CHECK(differing > 0);
+}

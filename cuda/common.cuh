@@ -29,14 +29,21 @@ namespace gpu {
     } while (0)
 // After a kernel launch: catches bad launch configurations at once (the
 // kernel's own faults surface at the next synchronizing call).
-#define LAUNCH_CHECK() CUDA_CHECK(cudaGetLastError())
+#define LAUNCH_CHECK()                                                                                  \
+    do {                                                                                                \
+        cudaError_t err_ = cudaGetLastError();                                                          \
+        if (err_ != cudaSuccess)                                                                        \
+            ::gpu::cuda_fail("kernel launch (rerun with CUDA_LAUNCH_BLOCKING=1 to find a faulting kernel)", \
+                             cudaGetErrorString(err_), __FILE__, __LINE__);                             \
+    } while (0)
 
 // The cuBLAS handle of this process (created by init()); all work runs on the
 // default stream, so the order of calls is the order of execution.
 cublasHandle_t cublas();
 
-// Blocks of `threads` covering n items.
-inline unsigned blocks_for(long n, int threads) { return (unsigned)((n + threads - 1) / threads); }
+// Blocks of `threads` covering n items; at least one, since an empty launch
+// is an error (the kernels check their bounds, so it does nothing).
+inline unsigned blocks_for(long n, int threads) { return n <= 0 ? 1u : (unsigned)((n + threads - 1) / threads); }
 
 // Sum over the 32 lanes of a warp, in a fixed butterfly order: every lane
 // gets the same, reproducible result.

@@ -83,6 +83,7 @@ void gpu_gpt_download_logits(GpuGPT* m, float* logits) {
 // Sizes the activation buffers for a (B, T) batch; a no-op when unchanged.
 static void ensure_activations(GpuGPT& m, int B, int Tn) {
     if (m.batch == B && m.seq_len == Tn) return;
+    m.batch = m.seq_len = 0;  // until every buffer below is sized (an allocation may fail)
     const ModelConfig& c = m.config;
     const size_t N = (size_t)B * Tn, C = c.width, H = c.mlp_width(), NH = c.num_heads(), V = c.vocab_size;
     m.inputs.resize(N);

@@ -102,6 +102,8 @@ struct Buffer {
     void resize(size_t count) {
         if (count == n && ptr) return;
         free_bytes(ptr);
+        ptr = nullptr;  // never left dangling if the allocation below fails
+        n = 0;
         ptr = count ? alloc<T>(count) : nullptr;
         n = count;
     }

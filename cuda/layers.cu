@@ -64,6 +64,7 @@ __global__ void encoder_backward_wte_atomic_kernel(float* dwte, const float* dou
 
 void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, float scale, int B, int Tn, int C) {
     const long N = (long)B * Tn;
+    if (N <= 0 || C <= 0) return;
     encoder_backward_wpe_kernel<<<blocks_for((long)Tn * C, 256), 256>>>(dwpe, dout, scale, B, Tn, C);
     LAUNCH_CHECK();
     if (!options().deterministic) {
@@ -280,6 +281,7 @@ __global__ void softmax_crossentropy_forward_kernel(float* losses, float* probs,
 double softmax_crossentropy_forward(float* losses, float* probs, const float* logits, const int* targets, int N,
                                     int V) {
     if (N <= 0) return 0.0;
+    if (V <= 0) fail("softmax_crossentropy_forward: empty vocabulary");
     softmax_crossentropy_forward_kernel<<<N, V >= 1024 ? 1024 : ((V + 31) / 32) * 32>>>(losses, probs, logits,
                                                                                         targets, V);
     LAUNCH_CHECK();

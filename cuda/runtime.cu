@@ -52,6 +52,19 @@ bool available(std::string* why, int device) {
         if (why) *why = "CUDA device " + std::to_string(device) + " does not exist (found " + std::to_string(count) + ")";
         return false;
     }
+    // the build carries code for sm_80 and later (CUDA_ARCH in the Makefile)
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, device) != cudaSuccess) {
+        cudaGetLastError();
+        if (why) *why = "cannot read the properties of CUDA device " + std::to_string(device);
+        return false;
+    }
+    if (p.major < 8) {
+        if (why)
+            *why = std::string(p.name) + " is sm_" + std::to_string(p.major) + std::to_string(p.minor) +
+                   "; this build needs an Ampere (sm_80) or newer GPU";
+        return false;
+    }
     return true;
 }
 
@@ -62,9 +75,9 @@ void init(const Options& options) {
         fail("gpu::init: the device cannot change within a process (was " + std::to_string(g_options.device) + ")");
     if (!g_initialized) {
         CUDA_CHECK(cudaSetDevice(options.device));
-        CUBLAS_CHECK(cublasCreate(&g_cublas));
+        if (!g_cublas) CUBLAS_CHECK(cublasCreate(&g_cublas));  // kept if a step below fails and init is retried
         CUBLAS_CHECK(cublasSetStream(g_cublas, 0));
-        CUDA_CHECK(cudaMalloc(&g_workspace, WORKSPACE_BYTES));
+        if (!g_workspace) g_workspace = alloc_bytes(WORKSPACE_BYTES);
         CUBLAS_CHECK(cublasSetWorkspace(g_cublas, g_workspace, WORKSPACE_BYTES));
         g_initialized = true;
     }
@@ -103,6 +116,8 @@ void* alloc_bytes(size_t bytes) {
     if (bytes == 0) return nullptr;
     void* p = nullptr;
     cudaError_t err = cudaMalloc(&p, bytes);
+    if (err != cudaSuccess && err != cudaErrorMemoryAllocation)
+        cuda_fail("cudaMalloc", cudaGetErrorString(err), __FILE__, __LINE__);  // e.g. an earlier kernel fault
     if (err != cudaSuccess) {
         cudaGetLastError();
         size_t free_b = 0, total_b = 0;
@@ -117,7 +132,9 @@ void* alloc_bytes(size_t bytes) {
 }
 
 void free_bytes(void* p) {
-    if (p) cudaFree(p);  // not checked: also called from destructors during error handling
+    // not checked (it runs in destructors during error handling), but its
+    // error must not linger and be reported by the next kernel launch
+    if (p && cudaFree(p) != cudaSuccess) cudaGetLastError();
 }
 
 void upload_bytes(void* dst, const void* src, size_t bytes) {
@@ -136,8 +153,10 @@ void zero_bytes(void* dst, size_t bytes) {
 void* scratch(ScratchSlot slot, size_t bytes) {
     Scratch& s = g_scratch[slot];
     if (bytes > s.bytes) {
-        // cudaFree waits for the GPU, so no kernel still uses the old buffer
+        synchronize();  // no kernel may still use the old buffer
         free_bytes(s.ptr);
+        s.ptr = nullptr;  // never left dangling if the allocation below fails
+        s.bytes = 0;
         s.ptr = alloc_bytes(bytes);
         s.bytes = bytes;
     }
@@ -161,7 +180,11 @@ static const __nv_bfloat16* as_bf16(const float* x, size_t n, ScratchSlot slot) 
 void gemm(bool transA, bool transB, int m, int n, int k, float alpha, const float* A, int lda, long long strideA,
           size_t a_elems, const float* B, int ldb, long long strideB, size_t b_elems, float beta, float* C, int ldc,
           long long strideC, int batch, Precision precision) {
-    if (m == 0 || n == 0 || batch == 0) return;
+    if (m <= 0 || n <= 0 || batch <= 0) return;
+    if (k <= 0) {  // an empty sum: C = beta C
+        if (beta != 1.0f) fail("gemm: k = 0 with beta != 1 is not supported");
+        return;
+    }
     const cublasOperation_t ta = transA ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
     const void* a = A;
     const void* b = B;

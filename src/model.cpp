@@ -68,6 +68,7 @@ const T* gpt_matrix_input(const GPT<T>& m, const TensorInfo& t) {
 template <typename T>
 static void ensure_activations(GPT<T>& m, int B, int Tn) {
     if (m.batch == B && m.seq_len == Tn) return;
+    m.batch = m.seq_len = 0;  // until every buffer below is sized (an allocation may fail)
     const ModelConfig& c = m.config;
     const size_t N = (size_t)B * Tn, C = c.width, H = c.mlp_width(), NH = c.num_heads(), V = c.vocab_size;
     m.encoded.assign(N * C, 0);

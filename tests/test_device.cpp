@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "gpu.h"
+#include "safetensors.h"
 #include "test_helpers.h"
 #include "util.h"
 
@@ -67,4 +68,36 @@ TEST_CASE("a CPU run says where it ran", "[device][cli]") {
     std::vector<uint8_t> bytes = read_file(tmp.file("run/run_info.txt"));
     std::string info(bytes.begin(), bytes.end());
     CHECK(info.find("device: cpu (OpenMP), fp32") != std::string::npos);
+}
+
+// A run keeps its device on --resume unless --device is given: a GPU run
+// resumed without the flag must not quietly go on on the CPU. Checked here
+// with a CPU run whose checkpoint is relabelled as a GPU run's.
+TEST_CASE("--resume keeps the checkpoint's device unless --device is given", "[device][cli]") {
+    std::string why;
+    if (gpu::available(&why)) {
+        WARN("SKIPPED: a GPU is available here; tests/cuda/ resumes GPU runs");
+        return;
+    }
+    TempDir tmp;
+    const std::string dir = tmp.file("run");
+    CommandResult r = run_command(lrt_binary() + " train" + TINY + " --steps 4 --stop-after 2 --out-dir " + dir);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    const std::string ckpt = dir + "/checkpoint.safetensors";
+    SafeTensors st = load_safetensors(ckpt);
+    std::string flags = st.meta("train_flags");
+    const std::string cpu_flag = "\"device\":\"cpu\"";
+    REQUIRE(flags.find(cpu_flag) != std::string::npos);
+    flags.replace(flags.find(cpu_flag), cpu_flag.size(), "\"device\":\"cuda\"");
+    st.set_meta("train_flags", flags);
+    save_safetensors(ckpt, st);
+
+    r = run_command(lrt_binary() + " train --resume " + dir + " --quiet");
+    CHECK(r.exit_code == 1);
+    CHECK(r.output.find("error: --device cuda: " + why) != std::string::npos);
+    r = run_command(lrt_binary() + " train --resume " + dir + " --device cpu --quiet");
+    INFO(r.output);
+    CHECK(r.exit_code == 0);
+    CHECK(file_exists(dir + "/result.json"));
 }

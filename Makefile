@@ -37,6 +37,21 @@ CUDA_SRC := $(wildcard cuda/*.cu)
 # SASS for Hopper (H100/H200), PTX for any GPU from Ampere (sm_80) on.
 CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80
 CXXFLAGS += -Icuda
+# A found nvcc is used only if it builds a kernel for CUDA_ARCH and links
+# cuBLAS: an old toolkit, or one without cuBLAS, must not break the CPU build.
+# The answer is kept in build/cuda_probe until `make clean`.
+ifneq ($(NVCC),)
+  CUDA_PROBE := ok $(NVCC) $(CUDA_ARCH)
+  CUDA_USABLE := $(shell mkdir -p build; \
+    if [ "$$(cat build/cuda_probe 2>/dev/null)" = "$(CUDA_PROBE)" ]; then echo yes; \
+    else printf '__global__ void k() {}\nint main() { k<<<1, 1>>>(); return 0; }\n' > build/cuda_probe.cu && \
+      $(NVCC) $(CUDA_ARCH) build/cuda_probe.cu -o build/cuda_probe.out -lcublas > build/cuda_probe.log 2>&1 && \
+      echo "$(CUDA_PROBE)" > build/cuda_probe && echo yes; fi)
+  ifneq ($(CUDA_USABLE),yes)
+    $(info cuda: $(NVCC) cannot build for CUDA_ARCH or link cuBLAS (see build/cuda_probe.log); building without the CUDA path)
+    override NVCC :=
+  endif
+endif
 
 # --- sources ------------------------------------------------------------------
 LIB_SRC   := $(filter-out src/main.cpp,$(wildcard src/*.cpp)) cuda/options.cpp
@@ -47,9 +62,9 @@ ifeq ($(NVCC),)
   BENCH_SRC := $(filter-out bench/bench_gpu.cpp,$(BENCH_SRC))
   CUDA_OBJ  :=
 else
-  CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
   CUDA_OBJ  := $(CUDA_SRC:%.cu=build/%.o)
-  CXXFLAGS  += -DLRT_CUDA -I$(CUDA_HOME)/include
+  CXXFLAGS  += -I$(CUDA_HOME)/include
   LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
   TEST_SRC  += $(wildcard tests/cuda/*.cpp)
 endif
@@ -65,15 +80,22 @@ all: $(PROGRAM) cuda
 $(PROGRAM): build/src/main.o build/liblrt.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-build/liblrt.a: $(LIB_OBJ)
+# build/mode names the CUDA choice, so switching it (NVCC=...) rebuilds the
+# library with the right objects (cuda/*.o or cuda/no_cuda.o)
+BUILD_MODE := nvcc=$(NVCC)
+$(shell mkdir -p build; [ "$$(cat build/mode 2>/dev/null)" = "$(BUILD_MODE)" ] || echo "$(BUILD_MODE)" > build/mode)
+build/liblrt.a: $(LIB_OBJ) build/mode
 	@rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(LIB_OBJ)
 
 build/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -Isrc -c $< -o $@
 
-# optimizer.cu: no fused multiply-adds, so AdamW matches the CPU bit for bit
+# AdamW rounds every operation on its own (PyTorch's arithmetic), on both
+# devices: no fused multiply-adds (optimizer.cpp also says so in a pragma,
+# which only g++ reads)
+build/src/optimizer.o: CXXFLAGS += -ffp-contract=off
 NVCC_FLAGS := -O3 -std=c++17 $(CUDA_ARCH) -Isrc -Icuda -MMD -MP --compiler-options -Wall,-Wextra
 build/cuda/optimizer.o: NVCC_FLAGS += -fmad=false
 build/cuda/%.o: cuda/%.cu

@@ -6,8 +6,10 @@
 //
 // Parameters, gradients, Adam moments and activations live on the device;
 // the host copy (GPT<float>) is brought up to date only when asked
-// (checkpoints, text samples), so a training step moves nothing but the
-// batch's tokens to the GPU and the loss and gradient norm back.
+// (checkpoints, text samples). A training step moves only small things
+// between host and GPU: the batch's tokens and the AdamW table up; the
+// per-position losses, the gradient norm's partial sums and (deterministic
+// mode) the token ids back.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -63,7 +63,7 @@ bool available(std::string* why = nullptr, int device = 0);
 // when no GPU can be used.
 void init(const Options& options);
 const Options& options();
-// "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB), CUDA runtime 13.0"
+// The device in one line, e.g. "<name> (sm_90, 132 SMs, 79.1 GiB), CUDA runtime 13.0".
 std::string describe_device();
 void synchronize();  // waits for the GPU; fails with the first asynchronous error
 

@@ -1,4 +1,4 @@
-// Built instead of cuda/*.cu when nvcc was not found: the program and the
+// Built instead of cuda/*.cu when no usable nvcc was found: the program and the
 // tests link, gpu::available() says why there is no GPU path, and anything
 // that would need one fails with that message. (The Makefile compiles this
 // file with g++ only in that case.)
@@ -8,8 +8,8 @@
 #include "util.h"
 
 static const char* NO_CUDA =
-    "this lrt was built without CUDA (nvcc was not found at build time); install the CUDA Toolkit "
-    "and rebuild with `make clean && make` (or `make NVCC=/path/to/nvcc`)";
+    "this lrt was built without CUDA (no usable nvcc at build time; `make info` shows what the Makefile "
+    "found); install the CUDA Toolkit and rebuild with `make clean && make` (or `make NVCC=/path/to/nvcc`)";
 
 namespace gpu {
 bool available(std::string* why, int) {
@@ -18,6 +18,7 @@ bool available(std::string* why, int) {
 }
 void init(const Options&) { fail(NO_CUDA); }
 std::string describe_device() { fail(NO_CUDA); }
+void synchronize() { fail(NO_CUDA); }
 void free_bytes(void*) {}
 }  // namespace gpu
 

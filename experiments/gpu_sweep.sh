@@ -19,12 +19,16 @@ mkdir -p "$OUT"
 start=$(date +%s)
 
 echo "== 1. the quick reproduction on the GPU, $JOBS runs at a time"
-DEVICE=cuda JOBS=$JOBS OUT="$OUT/reproduce-quick" LRT=$LRT sh experiments/reproduce.sh quick | tee "$OUT/reproduce.log"
+# (no pipe: set -e must see a failure; the log is shown afterwards)
+DEVICE=cuda JOBS=$JOBS OUT="$OUT/reproduce-quick" LRT=$LRT sh experiments/reproduce.sh quick > "$OUT/reproduce.log" 2>&1 ||
+    { tail -20 "$OUT/reproduce.log"; echo "gpu_sweep.sh: the GPU reproduction failed; see $OUT/reproduce.log" >&2; exit 1; }
+tail -25 "$OUT/reproduce.log"
+test -f "$OUT/reproduce-quick/sweep/optimum.csv"
 echo
-echo "== optimal LR per width: CPU (docs/reproduce-quick) vs GPU ($OUT/reproduce-quick/sweep)"
+echo "== fitted optimal LR per width: CPU (docs/reproduce-quick) vs GPU ($OUT/reproduce-quick/sweep)"
 awk -F, 'NR == FNR { if (FNR > 1) cpu[$1 "," $2] = $5; next }
-         FNR == 1 { printf "%-26s %6s %12s %12s %9s\n", "config", "width", "cpu_lr", "gpu_lr", "octaves"; next }
-         ($1 "," $2) in cpu { c = cpu[$1 "," $2]; printf "%-26s %6s %12.5g %12.5g %+9.2f\n", $1, $2, c, $5, log($5 / c) / log(2) }' \
+         FNR == 1 { printf "%-26s %6s %14s %14s %9s\n", "config", "width", "cpu_fitted_lr", "gpu_fitted_lr", "octaves"; next }
+         ($1 "," $2) in cpu { c = cpu[$1 "," $2]; printf "%-26s %6s %14.5g %14.5g %+9.2f\n", $1, $2, c, $5, log($5 / c) / log(2) }' \
     docs/reproduce-quick/optimum.csv "$OUT/reproduce-quick/sweep/optimum.csv" | tee "$OUT/optimum_cpu_vs_gpu.txt"
 
 echo
@@ -32,10 +36,14 @@ echo "== 2. sweep throughput: mup-independent (3 widths x 8 LRs), 1 vs $JOBS at 
 grep '^mup-independent' "$OUT/reproduce-quick/configs.txt" > "$OUT/one_config.txt"
 COMMON="--depth 2 --head-dim 16 --steps 600 --batch-size 8 --seq-len 64 --val-batches 16 --val-every 0 --sample-length 0 --measure-every 10 --synth-train-tokens 1000000 --synth-val-tokens 65536 --diverge-loss 7 --device cuda"
 LRS=0.0009765625,0.001953125,0.00390625,0.0078125,0.015625,0.03125,0.0625,0.125
+: > "$OUT/throughput.txt"
 for j in 1 "$JOBS"; do
     rm -rf "$OUT/throughput-jobs$j"
     $LRT sweep --dir "$OUT/throughput-jobs$j" --configs "$OUT/one_config.txt" --widths 32,64,128 --lrs $LRS \
-        --common "$COMMON" --lrt "$LRT" --jobs "$j" | grep 'runs/hour' | sed "s/^/jobs $j: /"
-done | tee "$OUT/throughput.txt"
+        --common "$COMMON" --lrt "$LRT" --jobs "$j" > "$OUT/throughput-jobs$j.log" 2>&1 ||
+        { echo "gpu_sweep.sh: the sweep with --jobs $j failed; see $OUT/throughput-jobs$j.log" >&2; exit 1; }
+    grep 'runs/hour' "$OUT/throughput-jobs$j.log" | sed "s/^/jobs $j: /" >> "$OUT/throughput.txt"
+done
+cat "$OUT/throughput.txt"
 echo
 echo "done in $(( $(date +%s) - start )) s; outputs in $OUT/"

@@ -474,8 +474,10 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
     // or the cores better than one at a time)
     if (!quiet && finished > 0) {
         const double elapsed = wall_seconds() - t0;
-        std::printf("ran %zu run(s) in %s with %d at a time: %.1f runs/hour\n", finished,
-                    format_duration(elapsed).c_str(), jobs, finished * 3600.0 / std::max(1e-9, elapsed));
+        const size_t ok = finished - (size_t)failed;
+        std::printf("ran %zu run(s) in %s with %d at a time: %.1f runs/hour%s\n", ok, format_duration(elapsed).c_str(),
+                    jobs, ok * 3600.0 / std::max(1e-9, elapsed),
+                    failed ? (" (" + std::to_string(failed) + " more failed)").c_str() : "");
     }
     return failed;
 }

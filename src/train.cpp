@@ -281,7 +281,9 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     validate_schedule(sched);
     const bool on_gpu = cfg.device == "cuda";
     if (!on_gpu && cfg.precision != "fp32")
-        fail("--precision " + cfg.precision + " needs --device cuda (the CPU path computes in fp32)");
+        fail(resuming ? ckpt_in + " was trained with --precision " + cfg.precision +
+                            " on the GPU; it can be resumed only with --device cuda (the CPU path computes in fp32)"
+                      : "--precision " + cfg.precision + " needs --device cuda (the CPU path computes in fp32)");
     if (on_gpu) {
         std::string why;
         if (!gpu::available(&why)) fail("--device cuda: " + why + " (train on the CPU with --device cpu)");
@@ -350,7 +352,11 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     // parameters and Adam moments from here on; the host copies above are
     // refreshed only for checkpoints and text samples
     std::unique_ptr<GpuGPT, void (*)(GpuGPT*)> gpu_model(nullptr, gpu_gpt_free);
+#ifdef _OPENMP
     std::string device_note = "cpu (OpenMP), fp32";
+#else
+    std::string device_note = "cpu (one thread: built without OpenMP), fp32";
+#endif
     if (on_gpu) {
         gpu::Options opt;
         opt.precision = gpu::parse_precision(cfg.precision);
@@ -533,7 +539,9 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     };
     auto print_sample = [&](int64_t step) {
         if (cfg.sample_length <= 0) return;
-        sync_to_host();  // sampling runs on the CPU copy (a few hundred one-token forward passes)
+        // sampling runs on the CPU copy of the parameters (a forward pass over
+        // the growing prefix per token: slow for a large model; --sample-length 0 skips it)
+        if (gpu_model) gpu_gpt_download_state(gpu_model.get(), model.params.data(), nullptr, nullptr);
         std::string text = sample_text(model, sample_rng, cfg.sample_length, mc.context_length);
         result.samples.push_back(text);
         if (verbose) std::printf("---- sample at step %lld ----\n%s\n----\n", (long long)step, text.c_str());
@@ -573,6 +581,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         else
             adamw_step(model.params.data(), model.grads.data(), adam_m.data(), adam_v.data(), model.table, adam, lr_t,
                        s_t, step + 1, lr_extra.data());
+        if (gpu_model) gpu::synchronize();  // the step's GPU work is done: time it, not the next call that waits
         double t_step_end = wall_seconds();
         if (measuring) {
             for (size_t index : measured) {

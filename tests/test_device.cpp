@@ -70,6 +70,17 @@ TEST_CASE("a CPU run says where it ran", "[device][cli]") {
     CHECK(info.find("device: cpu (OpenMP), fp32") != std::string::npos);
 }
 
+// Rewrites one setting in a checkpoint's saved flags (as if the run had been
+// started with it): `from` and `to` are JSON pieces such as "device":"cpu".
+static void relabel_checkpoint(const std::string& ckpt, const std::string& from, const std::string& to) {
+    SafeTensors st = load_safetensors(ckpt);
+    std::string flags = st.meta("train_flags");
+    REQUIRE(flags.find(from) != std::string::npos);
+    flags.replace(flags.find(from), from.size(), to);
+    st.set_meta("train_flags", flags);
+    save_safetensors(ckpt, st);
+}
+
 // A run keeps its device on --resume unless --device is given: a GPU run
 // resumed without the flag must not quietly go on on the CPU. Checked here
 // with a CPU run whose checkpoint is relabelled as a GPU run's.
@@ -84,14 +95,7 @@ TEST_CASE("--resume keeps the checkpoint's device unless --device is given", "[d
     CommandResult r = run_command(lrt_binary() + " train" + TINY + " --steps 4 --stop-after 2 --out-dir " + dir);
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
-    const std::string ckpt = dir + "/checkpoint.safetensors";
-    SafeTensors st = load_safetensors(ckpt);
-    std::string flags = st.meta("train_flags");
-    const std::string cpu_flag = "\"device\":\"cpu\"";
-    REQUIRE(flags.find(cpu_flag) != std::string::npos);
-    flags.replace(flags.find(cpu_flag), cpu_flag.size(), "\"device\":\"cuda\"");
-    st.set_meta("train_flags", flags);
-    save_safetensors(ckpt, st);
+    relabel_checkpoint(dir + "/checkpoint.safetensors", "\"device\":\"cpu\"", "\"device\":\"cuda\"");
 
     r = run_command(lrt_binary() + " train --resume " + dir + " --quiet");
     CHECK(r.exit_code == 1);
@@ -100,4 +104,29 @@ TEST_CASE("--resume keeps the checkpoint's device unless --device is given", "[d
     INFO(r.output);
     CHECK(r.exit_code == 0);
     CHECK(file_exists(dir + "/result.json"));
+}
+
+// The same for --deterministic, and a tf32/bf16 run (GPU only) resumed on
+// the CPU is refused with the reason.
+TEST_CASE("--resume keeps --deterministic unless given; a bf16 checkpoint needs the GPU", "[device][cli]") {
+    TempDir tmp;
+    const std::string dir = tmp.file("run");
+    CommandResult r = run_command(lrt_binary() + " train" + TINY + " --steps 6 --stop-after 2 --out-dir " + dir);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    const std::string ckpt = dir + "/checkpoint.safetensors";
+    auto relabel = [&](const std::string& from, const std::string& to) { relabel_checkpoint(ckpt, from, to); };
+    relabel("\"deterministic\":\"true\"", "\"deterministic\":\"false\"");
+    r = run_command(lrt_binary() + " train --resume " + dir + " --stop-after 4 --quiet");
+    REQUIRE(r.exit_code == 0);
+    CHECK(load_safetensors(ckpt).meta("train_flags").find("\"deterministic\":\"false\"") != std::string::npos);
+    r = run_command(lrt_binary() + " train --resume " + dir + " --stop-after 5 --deterministic --quiet");
+    REQUIRE(r.exit_code == 0);
+    CHECK(load_safetensors(ckpt).meta("train_flags").find("\"deterministic\":\"true\"") != std::string::npos);
+
+    relabel("\"precision\":\"fp32\"", "\"precision\":\"bf16\"");
+    r = run_command(lrt_binary() + " train --resume " + dir + " --device cpu --quiet");
+    CHECK(r.exit_code == 1);
+    CHECK(r.output.find("was trained with --precision bf16 on the GPU; it can be resumed only with --device cuda") !=
+          std::string::npos);
 }

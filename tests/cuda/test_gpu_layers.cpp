@@ -35,12 +35,15 @@ namespace {
 
 // ------------------------------------------------------------- tolerances
 //
-// "Measured" below: these tests run against a float64 stand-in for the GPU
-// (the CPU layers in double, rounded to float), so the differences are the
-// CPU float layers' own rounding error. A GPU rounds about as much, in
-// another order, so the two errors add; each bound leaves a factor of 3 or
-// more above twice the measured error, and stays far below what a wrong
-// formula, index or missing term gives (1e-3 and up).
+// "Measured" below means: while these tests were written (on a machine
+// without a GPU), they were run once against a throwaway stand-in for the
+// GPU that computed each layer in double and rounded to float; that stand-in
+// is not part of the repository. The differences it showed are the CPU
+// float layers' own rounding error, an estimate of what a GPU will show. A
+// GPU rounds about as much, in another order, so the two errors add; each
+// bound leaves a factor of 3 or more above twice that estimate, and stays
+// far below what a wrong formula, index or missing term gives (1e-3 and up).
+// Not yet confirmed on a GPU.
 
 // Elementwise kernels (encoder, gelu, residual) perform the CPU loop's float
 // operations; they may differ by nvcc contracting a*b+c into one rounding

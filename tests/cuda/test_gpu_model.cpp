@@ -39,9 +39,11 @@ namespace {
 
 // ------------------------------------------------------------- tolerances
 //
-// How big float rounding gets in these models was measured by running these
-// tests against a stand-in for the GPU that computes the model in float64
-// (so the differences are the CPU float model's own rounding error): loss
+// How big float rounding gets in these models was estimated while these
+// tests were written (on a machine without a GPU) by running them once
+// against a throwaway stand-in for the GPU that computed the model in
+// float64, not part of the repository (so the differences are the CPU float
+// model's own rounding error; not yet confirmed on a GPU): loss
 // and logits differ by ~4e-7 of their largest value, gradients by ~6e-7 of
 // each tensor's largest, and after 20 training steps the losses by ~3e-7 and
 // the parameters by ~8e-5 of each tensor's largest entry. A real GPU rounds

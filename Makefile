@@ -111,8 +111,38 @@ build/test_lrt: $(TEST_OBJ) build/liblrt.a
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The tests also run ./lrt as a user would (bad input, end-to-end runs).
-test: $(PROGRAM) build/test_lrt
+# Then the GPU tests (tests/cuda/) once more, against the CUDA code compiled
+# for the CPU emulation in tests/emu/ (every machine; a real GPU is tested by
+# the first run where there is one).
+test: $(PROGRAM) build/test_lrt build/emu/test_lrt build/emu/lrt
 	./build/test_lrt $(TEST_ARGS)
+	LRT_BIN=build/emu/lrt ./build/emu/test_lrt "[cuda]"
+
+# --- the CUDA code on the CPU emulation (tests/emu/cuda_emulation.h) --------
+# Each cuda/*.cu is copied with its launches rewritten, k<<<g, b>>>(args) ->
+# EMU_LAUNCH(k, g, b)(args), and compiled by g++ against tests/emu/include/,
+# which stands in for the CUDA headers.
+EMU_CUDA_OBJ := $(CUDA_SRC:cuda/%.cu=build/emu/cuda/%.o)
+EMU_LIB_OBJ  := $(filter-out build/cuda/%,$(LIB_OBJ)) build/cuda/options.o $(EMU_CUDA_OBJ) build/tests/emu/cuda_emulation.o
+EMU_FLAGS    := -Itests/emu/include -Itests/emu -Icuda -Isrc
+build/emu/cuda/%.cpp: cuda/%.cu
+	@mkdir -p $(dir $@)
+	sed -E 's/([A-Za-z_][A-Za-z_0-9]*)<<<(.*)>>>\(/EMU_LAUNCH(\1, \2)(/' $< > $@
+build/emu/cuda/%.o: build/emu/cuda/%.cpp
+	$(CXX) $(EMU_FLAGS) $(CXXFLAGS) -Wno-unused-parameter -c $< -o $@
+build/emu/cuda/optimizer.o: CXXFLAGS += -ffp-contract=off
+build/tests/emu/%.o: tests/emu/%.cpp | catch2
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_FLAGS) $(CXXFLAGS) -c $< -o $@
+.SECONDARY: $(CUDA_SRC:cuda/%.cu=build/emu/cuda/%.cpp)
+build/emu/liblrt.a: $(EMU_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build/emu/lrt: build/src/main.o build/emu/liblrt.a
+	$(CXX) $(LDFLAGS) -o $@ $^ -lm
+build/emu/test_lrt: build/tests/test_main.o $(patsubst %.cpp,build/%.o,$(wildcard tests/cuda/*.cpp)) \
+                   build/tests/emu/test_emulation.o build/emu/liblrt.a
+	$(CXX) $(LDFLAGS) -o $@ $^ -lm
 
 build/bench_%: bench/bench_%.cpp build/liblrt.a
 	@mkdir -p build
@@ -146,4 +176,4 @@ info:
 clean:
 	rm -rf build $(PROGRAM)
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) build/src/main.d
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) build/src/main.d $(EMU_CUDA_OBJ:.o=.d)

@@ -1,0 +1,3 @@
+// The emulation build finds this instead of the CUDA Toolkit's cuda_bf16.h (see ../cuda_emulation.h).
+#pragma once
+#include "../cuda_emulation.h"

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <map>
 #include <cstdlib>
 #include <sstream>
 #include <string>
@@ -195,4 +196,42 @@ TEST_CASE("lrt train --device cuda --precision bf16 trains, and differs from fp3
     size_t differing = 0;
     for (const StTensor& t : x.tensors) differing += t.bytes != y.get(t.name).bytes;
     CHECK(differing > 0);
+}
+
+// The issue's sweep check in miniature: a learning-rate sweep with every run
+// on the GPU finds the CPU sweep's optimal LR at each width. The two sweeps
+// are one `lrt sweep` with a cpu and a gpu configuration, so they share
+// widths, LRs, data and seeds. Per-run losses differ by rounding only (see
+// test_gpu_model.cpp), far less than the loss differences between LRs a
+// factor of 2 apart, so the fitted optima must agree closely: within 0.05
+// octaves (a wrong LR multiplier on the GPU moves them by 1 octave or more).
+TEST_CASE("lrt sweep --device cuda finds the CPU sweep's optimal LR at each width", "[cuda][sweep]") {
+    REQUIRE_GPU_OR_SKIP();
+    TempDir dir;
+    const std::string lrt = lrt_binary(), sweep = dir.file("sweep");
+    write_file_atomic(dir.file("configs.txt"), "cpu --param mup --d-base 16 --device cpu\n"
+                                               "gpu --param mup --d-base 16 --device cuda\n");
+    const std::string common = "--steps 40 --warmup-steps 4 --depth 1 --head-dim 8 --batch-size 4 --seq-len 16 "
+                               "--val-every 0 --val-batches 4 --sample-length 0 --measure-every 0 "
+                               "--synth-train-tokens 20000 --synth-val-tokens 4096 --quiet";
+    CommandResult r = run_command(lrt + " sweep --dir " + sweep + " --configs " + dir.file("configs.txt") +
+                                  " --widths 16,32 --lrs 0.004,0.008,0.016,0.032,0.064,0.128 --jobs 2 --lrt " + lrt +
+                                  " --common \"" + common + "\"");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    // optimum.csv: config,width,best_lr,best_loss,fitted_lr,fitted_loss,fitted,at_edge,diverged,runs
+    std::map<std::pair<std::string, std::string>, std::vector<std::string>> rows;
+    for (const std::string& line : lines_of(sweep + "/optimum.csv")) {
+        std::vector<std::string> f = split(line);
+        if (f.size() >= 8 && f[0] != "config") rows[{f[0], f[1]}] = f;
+    }
+    for (const char* width : {"16", "32"}) {
+        INFO("width " << width);
+        REQUIRE(rows.count({"cpu", width}));
+        REQUIRE(rows.count({"gpu", width}));
+        const std::vector<std::string>&cpu = rows[{"cpu", width}], &gpu = rows[{"gpu", width}];
+        CHECK(cpu[7] == "0");  // an interior optimum, or the comparison says little
+        CHECK(std::fabs(std::log2(std::stod(gpu[4]) / std::stod(cpu[4]))) < 0.05);
+        CHECK(std::fabs(std::stod(gpu[3]) - std::stod(cpu[3])) < 1e-3 * std::stod(cpu[3]));
+    }
 }

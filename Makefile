@@ -121,7 +121,8 @@ test: $(PROGRAM) build/test_lrt build/emu/test_lrt build/emu/lrt
 # --- the CUDA code on the CPU emulation (tests/emu/cuda_emulation.h) --------
 # Each cuda/*.cu is copied with its launches rewritten, k<<<g, b>>>(args) ->
 # EMU_LAUNCH(k, g, b)(args), and compiled by g++ against tests/emu/include/,
-# which stands in for the CUDA headers.
+# which stands in for the CUDA headers. (So a launch's k<<<g, b>>>( must stay
+# on one line; a missed one fails to compile here.)
 EMU_CUDA_OBJ := $(CUDA_SRC:cuda/%.cu=build/emu/cuda/%.o)
 EMU_LIB_OBJ  := $(filter-out build/cuda/%,$(LIB_OBJ)) build/cuda/options.o $(EMU_CUDA_OBJ) build/tests/emu/cuda_emulation.o
 EMU_FLAGS    := -Itests/emu/include -Itests/emu -Icuda -Isrc

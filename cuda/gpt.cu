@@ -27,6 +27,7 @@ struct GpuGPT {
     int batch = 0, seq_len = 0;
     bool have_targets = false;
     Buffer<int> inputs, targets;
+    std::vector<int> host_inputs;  // the same ids, for the embedding gradient's grouping by token
     Buffer<float> encoded;
     std::vector<GpuBlockActivations> acts;
     Buffer<float> lnf, lnf_mean, lnf_rstd, logits, probs, losses;
@@ -124,6 +125,7 @@ double gpu_gpt_forward(GpuGPT* mp, const int* inputs, const int* targets, int B,
     const int N = B * Tn;
     ensure_activations(m, B, Tn);
     gpu::upload(m.inputs.ptr, inputs, (size_t)N);
+    m.host_inputs.assign(inputs, inputs + N);
     m.have_targets = targets != nullptr;
     if (targets) gpu::upload(m.targets.ptr, targets, (size_t)N);
 
@@ -220,7 +222,8 @@ void gpu_gpt_backward(GpuGPT* mp) {
                                 a.ln1_rstd, N, C);
         std::swap(dstream, dstream_prev);  // dstream = d stream_in
     }
-    gpu::encoder_backward(g + m.wte, g + m.wpe, dstream, m.inputs, (float)c.embedding_multiplier, B, Tn, C);
+    gpu::encoder_backward(g + m.wte, g + m.wpe, dstream, m.inputs, (float)c.embedding_multiplier, B, Tn, C,
+                          m.host_inputs.data());
 }
 
 double gpu_gpt_clip_grad_norm(GpuGPT* m, double max_norm) {

@@ -8,8 +8,7 @@
 // the host copy (GPT<float>) is brought up to date only when asked
 // (checkpoints, text samples). A training step moves only small things
 // between host and GPU: the batch's tokens and the AdamW table up; the
-// per-position losses, the gradient norm's partial sums and (deterministic
-// mode) the token ids back.
+// per-position losses and the gradient norm's partial sums back.
 #pragma once
 #include <cstdint>
 #include <vector>

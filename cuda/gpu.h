@@ -19,7 +19,7 @@
 // bit; tests/cuda/ states the tolerances. Every kernel here sums in a fixed
 // order, so a run repeats bit for bit on the same GPU and toolkit, except
 // encoder_backward with Options::deterministic = false, which accumulates the
-// token embedding's gradient with atomics (no copy of the tokens to the host).
+// token embedding's gradient with atomics (no grouping of positions by token).
 // adamw_update is compiled without fused multiply-adds and matches the CPU
 // bit for bit.
 #pragma once
@@ -124,8 +124,11 @@ struct Buffer {
 // out (B,T,C) = scale * (wte[inp[b,t]] + wpe[t]); inp (B,T) device token ids.
 void encoder_forward(float* out, const int* inp, const float* wte, const float* wpe, float scale, int B, int Tn, int C);
 // dwte, dwpe += ...; deterministic mode sums each row of dwte over its
-// positions in order (it copies inp to the host to group positions by token).
-void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, float scale, int B, int Tn, int C);
+// positions in order, grouping the positions by token on the host: from
+// host_inp (HOST, the same ids as inp) when the caller has them, otherwise
+// from a copy of inp.
+void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, float scale, int B, int Tn, int C,
+                      const int* host_inp = nullptr);
 
 // out (N,C), mean and rstd (N), inp (N,C), weight (C), bias (C) or nullptr.
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,

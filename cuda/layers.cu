@@ -62,7 +62,8 @@ __global__ void encoder_backward_wte_atomic_kernel(float* dwte, const float* dou
     atomicAdd(dwte + (size_t)inp[n] * C + c, scale * dout[i]);
 }
 
-void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, float scale, int B, int Tn, int C) {
+void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, float scale, int B, int Tn, int C,
+                      const int* host_inp) {
     const long N = (long)B * Tn;
     if (N <= 0 || C <= 0) return;
     encoder_backward_wpe_kernel<<<blocks_for((long)Tn * C, 256), 256>>>(dwpe, dout, scale, B, Tn, C);
@@ -75,7 +76,8 @@ void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* in
     // Group positions by token on the host (a counting sort keeps each
     // group's positions in increasing order), then one block per token.
     std::vector<int> ids((size_t)N);
-    download(ids.data(), inp, (size_t)N);
+    if (host_inp) std::copy(host_inp, host_inp + N, ids.begin());
+    else download(ids.data(), inp, (size_t)N);
     int vocab = 0;
     for (int id : ids) vocab = std::max(vocab, id + 1);
     std::vector<int> count((size_t)vocab + 1, 0);

@@ -94,14 +94,13 @@ void set_thread_index(size_t t) {
 }
 
 [[noreturn]] void kernel_fault(const std::string& what) {
-    std::fprintf(stderr, "CUDA emulation: %s (block %u,%u,%u)\n", what.c_str(), block_index.x, block_index.y,
-                 block_index.z);
     g_sticky_failure = true;
     // the fibers are parked inside the failed kernel: drop them (new ones
     // are made by the next launch after clear_fault)
     g_fibers.clear();
     g_stacks.clear();
-    throw std::runtime_error("CUDA emulation: " + what);
+    throw std::runtime_error("CUDA emulation: " + what + " (block " + std::to_string(block_index.x) + "," +
+                             std::to_string(block_index.y) + "," + std::to_string(block_index.z) + ")");
 }
 
 // Runs one block to completion: every runnable thread until it finishes or

@@ -4,7 +4,8 @@
 #
 # Knobs: NO_OMP=1 (single-threaded build), OPT="-O2" (override -O3 -march=native),
 #        NVCC=/path/to/nvcc (CUDA compiler; found automatically when on PATH
-#        or in /usr/local/cuda/bin).
+#        or in /usr/local/cuda/bin; NVCC= builds without CUDA),
+#        CUDA_ARCH="-gencode ..." (the GPUs to compile for).
 
 CXX      ?= g++
 OPT      ?= -O3 -march=native
@@ -141,8 +142,9 @@ build/emu/liblrt.a: $(EMU_LIB_OBJ)
 	ar rcs $@ $^
 build/emu/lrt: build/src/main.o build/emu/liblrt.a
 	$(CXX) $(LDFLAGS) -o $@ $^ -lm
-build/emu/test_lrt: build/tests/test_main.o $(patsubst %.cpp,build/%.o,$(wildcard tests/cuda/*.cpp)) \
-                   build/tests/emu/test_emulation.o build/emu/liblrt.a
+EMU_TEST_OBJ := $(patsubst %.cpp,build/%.o,$(wildcard tests/cuda/*.cpp))
+$(EMU_TEST_OBJ): | catch2
+build/emu/test_lrt: build/tests/test_main.o $(EMU_TEST_OBJ) build/tests/emu/test_emulation.o build/emu/liblrt.a
 	$(CXX) $(LDFLAGS) -o $@ $^ -lm
 
 build/bench_%: bench/bench_%.cpp build/liblrt.a
@@ -155,7 +157,7 @@ bench: $(BENCH_BIN)
 # `make cuda` compiles the CUDA sources alone (a quick check of the GPU code).
 ifeq ($(NVCC),)
 cuda:
-	@echo "cuda: nvcc not found; the CUDA path is not built (cuda/no_cuda.cpp stands in; the CPU build is complete)"
+	@echo "cuda: no usable nvcc; the CUDA path is not built (cuda/no_cuda.cpp stands in; the CPU build is complete)"
 else
 cuda: $(CUDA_OBJ)
 endif
@@ -177,4 +179,4 @@ info:
 clean:
 	rm -rf build $(PROGRAM)
 
--include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) build/src/main.d $(EMU_CUDA_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) build/src/main.d $(EMU_CUDA_OBJ:.o=.d) $(EMU_TEST_OBJ:.o=.d)

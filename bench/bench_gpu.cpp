@@ -400,17 +400,6 @@ void time_training(GpuGPT* g, const std::vector<Batch>& batches, const AdamWConf
     r.loss = loss;
 }
 
-std::string cpu_model() {
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("model name", 0) == 0) {
-            size_t colon = line.find(':');
-            if (colon != std::string::npos) return line.substr(colon + 2);
-        }
-    return "unknown CPU";
-}
-
 std::string mfu_text(double mfu) { return mfu < 0 ? "n/a" : fmt("%.1f%%", 100 * mfu); }
 
 // Writes the CSV after every configuration, so a run stopped part way keeps
@@ -563,7 +552,7 @@ int run(int argc, char** argv) {
 
     std::printf("bench_gpu: training throughput of the CUDA path (cuda/gpt_gpu.h)\n");
     std::printf("device:  %s\n", device.c_str());
-    std::printf("host:    %s; compiled by g++ %s\n", cpu_model().c_str(), __VERSION__);
+    std::printf("host:    %s; compiled by g++ %s\n", cpu_model_name().c_str(), __VERSION__);
     if (peak.label.empty())
         std::printf("peak:    unknown device, MFU n/a (give --peak-tflops fp32,tf32,bf16)\n");
     else

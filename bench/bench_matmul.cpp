@@ -24,17 +24,6 @@
 
 namespace {
 
-std::string cpu_model() {
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.rfind("model name", 0) == 0) {
-            size_t colon = line.find(':');
-            if (colon != std::string::npos) return line.substr(colon + 2);
-        }
-    return "unknown CPU";
-}
-
 // Best GFLOP/s of `fn` (which does `flops` floating-point operations) over
 // at least `min_reps` repetitions lasting at least `min_seconds` in all,
 // after one warm-up call if `warm_up`.
@@ -100,7 +89,7 @@ int main() {
     const int threads = 1;
 #endif
     std::printf("matmul benchmark: %s, %d thread%s, fp32, GFLOP/s (best of repeats)\n",
-                cpu_model().c_str(), threads, threads == 1 ? "" : "s");
+                cpu_model_name().c_str(), threads, threads == 1 ? "" : "s");
     std::printf("fwd: out = inp @ weight^T + bias, dinp = dout @ weight, dweight = dout^T @ inp\n");
     std::printf("naive: the plain loops, timed once at N = 4096; x: blocked / naive\n\n");
     std::printf("%6s %5s %5s | %-23s | %-23s | %s\n", "", "", "", "naive", "blocked", "speedup x");

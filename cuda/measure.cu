@@ -91,10 +91,11 @@ MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, i
     double* partial = (double*)scratch(SCRATCH_PARTIAL, sizeof(double) * 4 * (size_t)K);
     measure_pass1_kernel<<<K, 256>>>(partial, dw, w_before, w_after, K, C, decay);
     LAUNCH_CHECK();
-    sums.w_before_sq = sum_on_host(partial, K);
-    sums.w_after_sq = sum_on_host(partial + K, K);
-    sums.dw_sq = sum_on_host(partial + 2 * (size_t)K, K);
-    sums.step_sq = sum_on_host(partial + 3 * (size_t)K, K);
+    std::vector<double> rows(4 * (size_t)K);  // the four per-row sums, fetched at once
+    download(rows.data(), partial, rows.size());
+    double* sum[4] = {&sums.w_before_sq, &sums.w_after_sq, &sums.dw_sq, &sums.step_sq};
+    for (int q = 0; q < 4; q++)
+        for (int k = 0; k < K; k++) *sum[q] += rows[(size_t)q * K + k];  // in row order, as the CPU
     double ib, di;
     if (chord_coefficients(sums, &ib, &di)) {
         measure_chord_kernel<<<K, 256>>>(partial, w_before, w_after, C, ib, di);

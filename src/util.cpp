@@ -1,5 +1,7 @@
 #include "util.h"
 
+#include <fstream>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -97,4 +99,15 @@ std::vector<std::string> split(const std::string& text, char sep) {
         if (end == std::string::npos) return out;
         start = end + 1;
     }
+}
+
+std::string cpu_model_name() {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("model name", 0) == 0) {
+            size_t colon = line.find(':');
+            if (colon != std::string::npos) return line.substr(colon + 2);
+        }
+    return "unknown CPU";
 }

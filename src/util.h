@@ -31,6 +31,10 @@ double wall_seconds();
 // "1h02m03s" style duration for progress lines.
 std::string format_duration(double seconds);
 
+// The CPU's model name from /proc/cpuinfo ("unknown CPU" where there is
+// none), for the benchmarks' "which machine" line.
+std::string cpu_model_name();
+
 // Creates a directory and its parents (like mkdir -p); fails with the reason.
 void make_dirs(const std::string& path);
 bool is_directory(const std::string& path);

@@ -7,6 +7,9 @@
 #include <cstdlib>
 #include <string>
 #include <vector>
+
+#include "parameterization.h"
+#include "util.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,4 +67,18 @@ inline std::vector<std::string> committed_references() {
     closedir(d);
     std::sort(out.begin(), out.end());
     return out;
+}
+
+// A whole file as text.
+inline std::string text_of(const std::string& path) {
+    std::vector<uint8_t> b = read_file(path);
+    return std::string(b.begin(), b.end());
+}
+
+// A parameterization preset with everything else at its default.
+inline ParamConfig param_preset(const std::string& name, int d_base = 0) {
+    ParamConfig p;
+    p.preset = name;
+    p.d_base = d_base;
+    return p;
 }

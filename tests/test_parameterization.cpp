@@ -26,12 +26,6 @@ ModelConfig small_sizes(int width, int depth = 2, int head_dim = 8) {
     return c;
 }
 
-ParamConfig preset(const std::string& name, int d_base = 0) {
-    ParamConfig p;
-    p.preset = name;
-    p.d_base = d_base;
-    return p;
-}
 
 struct Trajectory {
     std::vector<double> losses;
@@ -112,7 +106,7 @@ TEST_CASE("sp-gpt2, the default, keeps GPT-2's table and forward pass", "[param]
 TEST_CASE("at m = 1, mup is sp: same initial parameters and the same 20 steps, bit for bit", "[param]") {
     ModelConfig sizes = small_sizes(32);
     for (const char* wd_mode : {"coupled", "independent"}) {
-        ParamConfig sp = preset("sp"), mup = preset("mup", 32), completep = preset("completep", 32);
+        ParamConfig sp = param_preset("sp"), mup = param_preset("mup", 32), completep = param_preset("completep", 32);
         sp.wd_mode = mup.wd_mode = completep.wd_mode = wd_mode;
         completep.depth_base = sizes.depth;
         double wd = std::string(wd_mode) == "independent" ? 1e-3 : 0.1;
@@ -127,14 +121,15 @@ TEST_CASE("at m = 1, mup is sp: same initial parameters and the same 20 steps, b
         REQUIRE(a.losses.back() < a.losses.front() - 0.2);  // it did train
     }
     // and likewise on GPT-2's init: mup --init gpt2 at m = 1 is sp-gpt2
-    ParamConfig mup_gpt2 = preset("mup", 32);
+    ParamConfig mup_gpt2 = param_preset("mup", 32);
     mup_gpt2.init = "gpt2";
-    Trajectory a = train(sizes, preset("sp-gpt2"), 20), b = train(sizes, mup_gpt2, 20);
+    Trajectory a = train(sizes, param_preset("sp-gpt2"), 20), b = train(sizes, mup_gpt2, 20);
     REQUIRE(a.initial == b.initial);
     REQUIRE(a.losses == b.losses);
     REQUIRE(a.params == b.params);
     // the same check at m = 2 must see a difference (the test can fail)
-    Trajectory wide_sp = train(small_sizes(64), preset("sp"), 5), wide_mup = train(small_sizes(64), preset("mup", 32), 5);
+    Trajectory wide_sp = train(small_sizes(64), param_preset("sp"), 5),
+               wide_mup = train(small_sizes(64), param_preset("mup", 32), 5);
     REQUIRE(wide_sp.losses != wide_mup.losses);
 }
 
@@ -146,7 +141,7 @@ TEST_CASE("resolved multipliers match SCIENCE.md's formulas for every role, m = 
             ModelConfig sizes = small_sizes(d_base * m, 2, fixed_heads ? 8 * m : 8);
             const double hd = sizes.head_dim, hd_base = 8;
             for (const char* name : {"sp", "sp-gpt2", "mup", "mup-table3"}) {
-                ParamConfig pc = preset(name, d_base);
+                ParamConfig pc = param_preset(name, d_base);
                 pc.head_dim_base = hd_base;
                 pc.wd_mode = "width-scaled";
                 GPT<float> model;
@@ -197,7 +192,7 @@ TEST_CASE("resolved multipliers match SCIENCE.md's formulas for every role, m = 
             }
         }
         // completep: depth scaling on top of mup
-        ParamConfig cp = preset("completep", d_base);
+        ParamConfig cp = param_preset("completep", d_base);
         cp.depth_base = 2;
         cp.completep_alpha = 0.5;
         GPT<float> model;
@@ -206,7 +201,7 @@ TEST_CASE("resolved multipliers match SCIENCE.md's formulas for every role, m = 
         for (const TensorInfo& t : model.table.tensors)
             if (t.role == TensorRole::HiddenMatrix) REQUIRE(t.lr_multiplier == Approx(std::pow(4.0, -0.5) / m));
         // ε scaling divides hidden ε by m
-        ParamConfig eps = preset("mup", d_base);
+        ParamConfig eps = param_preset("mup", d_base);
         eps.eps_scaling = true;
         GPT<float> e;
         gpt_build_parameterized(e, small_sizes(d_base * m), eps);
@@ -217,7 +212,7 @@ TEST_CASE("resolved multipliers match SCIENCE.md's formulas for every role, m = 
 
 TEST_CASE("overrides: multipliers, per-role LR, zero init, decayed sets", "[param]") {
     ModelConfig sizes = small_sizes(64);
-    ParamConfig pc = preset("mup", 32);
+    ParamConfig pc = param_preset("mup", 32);
     pc.readout_multiplier = 3;
     pc.embedding_multiplier = 2;
     pc.attention_multiplier = 0.5;
@@ -268,13 +263,14 @@ TEST_CASE("overrides: multipliers, per-role LR, zero init, decayed sets", "[para
     ModelConfig tied = sizes;
     tied.tie_embeddings = true;
     REQUIRE_THROWS_WITH(gpt_build_parameterized(model, tied, pc), Catch::Contains("untied readout"));
-    REQUIRE_THROWS_WITH(gpt_build_parameterized(model, sizes, preset("mu-p")), Catch::Contains("--param must be"));
+    REQUIRE_THROWS_WITH(gpt_build_parameterized(model, sizes, param_preset("mu-p")),
+                        Catch::Contains("--param must be"));
 }
 
 TEST_CASE("mup-table3 trains like mup at m = 4 (Table 3 and Table 8 forms)", "[param]") {
     ModelConfig sizes = small_sizes(128);
     for (const char* wd_mode : {"independent", "width-scaled", "none"}) {
-        ParamConfig a = preset("mup", 32), b = preset("mup-table3", 32);
+        ParamConfig a = param_preset("mup", 32), b = param_preset("mup-table3", 32);
         a.wd_mode = b.wd_mode = wd_mode;
         double wd = std::string(wd_mode) == "independent" ? 1e-3 : 0.1;
         // no clipping: the global norm sees the readout's gradient m times
@@ -295,8 +291,8 @@ TEST_CASE("mup-table3 trains like mup at m = 4 (Table 3 and Table 8 forms)", "[p
     // Under coupled decay the two forms are not the same dynamics: the readout's
     // decay follows its own LR, which Table 3 divides by m.
     GPT<float> a, b;
-    Parameterization pa = gpt_build_parameterized(a, sizes, preset("mup", 32));
-    Parameterization pb = gpt_build_parameterized(b, sizes, preset("mup-table3", 32));
+    Parameterization pa = gpt_build_parameterized(a, sizes, param_preset("mup", 32));
+    Parameterization pb = gpt_build_parameterized(b, sizes, param_preset("mup-table3", 32));
     AdamWConfig adam;
     adam.weight_decay = 0.1;
     double da = decay_per_step(a.table.get("lm_head.weight"), adam, 1e-2, 1.0);
@@ -311,7 +307,7 @@ TEST_CASE("each weight-decay mode shrinks a tensor by its formula", "[param][opt
     for (int m : {1, 2, 4, 8}) {
         ModelConfig sizes = small_sizes(32 * m);
         for (const char* mode : {"coupled", "independent", "width-scaled", "none"}) {
-            ParamConfig pc = preset("mup", 32);
+            ParamConfig pc = param_preset("mup", 32);
             pc.wd_mode = mode;
             GPT<double> model;
             Parameterization p = gpt_build_parameterized(model, sizes, pc);
@@ -345,7 +341,7 @@ TEST_CASE("each weight-decay mode shrinks a tensor by its formula", "[param][opt
     // decay shrinks by m
     for (int m : {1, 2, 4, 8}) {
         GPT<float> ws, ind, co;
-        ParamConfig a = preset("mup", 32), b = a, c = a;
+        ParamConfig a = param_preset("mup", 32), b = a, c = a;
         a.wd_mode = "width-scaled";
         b.wd_mode = "independent";
         c.wd_mode = "coupled";

@@ -12,10 +12,6 @@
 
 namespace {
 
-std::string text_of(const std::string& path) {
-    std::vector<uint8_t> b = read_file(path);
-    return std::string(b.begin(), b.end());
-}
 
 RunResult result(const std::string& config, int width, double lr, double loss, const std::string& status = "done") {
     RunResult r;

@@ -29,14 +29,6 @@ struct Csv {
     double num(size_t row, const std::string& name) const { return std::atof(rows[row][col(name)].c_str()); }
 };
 
-std::vector<std::string> split(const std::string& line) {
-    std::vector<std::string> out;
-    std::string item;
-    std::istringstream in(line);
-    while (std::getline(in, item, ',')) out.push_back(item);
-    if (!line.empty() && line.back() == ',') out.push_back("");
-    return out;
-}
 
 Csv read_csv(const std::string& path) {
     std::vector<uint8_t> b = read_file(path);
@@ -44,16 +36,12 @@ Csv read_csv(const std::string& path) {
     Csv c;
     std::string line;
     std::getline(in, line);
-    c.header = split(line);
+    c.header = split(line, ',');
     while (std::getline(in, line))
-        if (!line.empty()) c.rows.push_back(split(line));
+        if (!line.empty()) c.rows.push_back(split(line, ','));
     return c;
 }
 
-std::string text_of(const std::string& path) {
-    std::vector<uint8_t> b = read_file(path);
-    return std::string(b.begin(), b.end());
-}
 
 }  // namespace
 

@@ -32,10 +32,6 @@ const std::string TINY =
 
 CommandResult train(const std::string& flags) { return run_command(lrt_binary() + " train" + flags); }
 
-std::string text_of(const std::string& path) {
-    std::vector<uint8_t> b = read_file(path);
-    return std::string(b.begin(), b.end());
-}
 
 std::vector<std::string> lines_of(const std::string& path) {
     std::vector<std::string> out;
@@ -46,27 +42,19 @@ std::vector<std::string> lines_of(const std::string& path) {
     return out;
 }
 
-std::vector<std::string> split(const std::string& line) {
-    std::vector<std::string> out;
-    std::string item;
-    std::istringstream in(line);
-    while (std::getline(in, item, ',')) out.push_back(item);
-    if (!line.empty() && line.back() == ',') out.push_back("");
-    return out;
-}
 
 // The train_loss column of log.csv, one value per step (the final
 // validation row has none).
 std::vector<double> train_losses(const std::string& log_path) {
     std::vector<std::string> lines = lines_of(log_path);
     REQUIRE(!lines.empty());
-    const std::vector<std::string> header = split(lines[0]);
+    const std::vector<std::string> header = split(lines[0], ',');
     size_t col = 0;
     while (col < header.size() && header[col] != "train_loss") col++;
     REQUIRE(col < header.size());
     std::vector<double> out;
     for (size_t i = 1; i < lines.size(); i++) {
-        const std::vector<std::string> row = split(lines[i]);
+        const std::vector<std::string> row = split(lines[i], ',');
         if (col < row.size() && !row[col].empty()) out.push_back(std::atof(row[col].c_str()));
     }
     return out;
@@ -145,7 +133,7 @@ TEST_CASE("lrt train --device cuda: a tiny run writes every output file and foll
     REQUIRE(mg.size() == mc.size());
     CHECK(mg[0] == mc[0]);
     for (size_t row = 1; row < mg.size(); row++) {
-        const std::vector<std::string> g = split(mg[row]), c = split(mc[row]);
+        const std::vector<std::string> g = split(mg[row], ','), c = split(mc[row], ',');
         INFO("measure.csv row " << row << "\ncuda: " << mg[row] << "\ncpu:  " << mc[row]);
         REQUIRE(g.size() == c.size());
         for (size_t col = 0; col < 7; col++) CHECK(g[col] == c[col]);  // step,tensor,role,layer,lr,lr_multiplier,decay
@@ -243,7 +231,7 @@ TEST_CASE("lrt sweep --device cuda finds the CPU sweep's optimal LR at each widt
     // optimum.csv: config,width,best_lr,best_loss,fitted_lr,fitted_loss,fitted,at_edge,diverged,runs
     std::map<std::pair<std::string, std::string>, std::vector<std::string>> rows;
     for (const std::string& line : lines_of(sweep + "/optimum.csv")) {
-        std::vector<std::string> f = split(line);
+        std::vector<std::string> f = split(line, ',');
         if (f.size() >= 8 && f[0] != "config") rows[{f[0], f[1]}] = f;
     }
     for (const char* width : {"16", "32"}) {

@@ -114,12 +114,6 @@ ModelConfig small_sizes(bool bias = true, bool tied = false) {
     return c;
 }
 
-ParamConfig preset(const std::string& name, int d_base = 0) {
-    ParamConfig p;
-    p.preset = name;
-    p.d_base = d_base;
-    return p;
-}
 
 struct Setup {
     std::string label;
@@ -132,10 +126,10 @@ struct Setup {
 // where it is SP; and µP at m = 3, whose readout multiplier 1/3, attention
 // scale and per-tensor learning rates differ from SP's.
 std::vector<Setup> setups() {
-    return {{"sp", small_sizes(), preset("sp")},
-            {"sp, no biases, tied embeddings", small_sizes(false, true), preset("sp")},
-            {"mup at m = 1", small_sizes(), preset("mup", 48)},
-            {"mup at m = 3", small_sizes(), preset("mup", 16)}};
+    return {{"sp", small_sizes(), param_preset("sp")},
+            {"sp, no biases, tied embeddings", small_sizes(false, true), param_preset("sp")},
+            {"mup at m = 1", small_sizes(), param_preset("mup", 48)},
+            {"mup at m = 3", small_sizes(), param_preset("mup", 16)}};
 }
 
 // The model of a setup with initial parameters drawn as lrt train draws them.

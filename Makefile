@@ -38,18 +38,36 @@ CUDA_SRC := $(wildcard cuda/*.cu)
 # SASS for Hopper (H100/H200), PTX for any GPU from Ampere (sm_80) on.
 CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80
 CXXFLAGS += -Icuda
-# A found nvcc is used only if it builds a kernel for CUDA_ARCH and links
-# cuBLAS: an old toolkit, or one without cuBLAS, must not break the CPU build.
+# Where nvcc's toolkit lives: nvcc itself says (its --dryrun prints TOP=...),
+# so a wrapper script on PATH (/usr/local/bin/nvcc -> exec .../cuda-13.0/bin/nvcc)
+# still finds the right include/ and lib64/. (A CUDA_HOME in the environment
+# is not trusted for this; `make CUDA_HOME=... CUDA_LIB=...` overrides.)
+ifneq ($(NVCC),)
+ ifneq ($(origin CUDA_HOME),command line)
+  CUDA_HOME := $(shell top=$$($(NVCC) --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^\#\$$ TOP=//p' | head -n 1); \
+    [ -n "$$top" ] || top=$$(dirname "$$(readlink -f "$$(command -v $(NVCC))")")/..; \
+    cd "$$top" 2>/dev/null && pwd -P)
+ endif
+ ifneq ($(origin CUDA_LIB),command line)
+  CUDA_LIB  := $(firstword $(foreach d,lib64 targets/x86_64-linux/lib targets/sbsa-linux/lib lib,$(if $(wildcard $(CUDA_HOME)/$(d)/libcudart.so),$(CUDA_HOME)/$(d))))
+ endif
+  CUDA_LDLIBS := -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcublas -lcudart
+endif
+# A found nvcc is used only if it builds a kernel for CUDA_ARCH and the program
+# links cuBLAS the way the real build does ($(CXX) with CUDA_LDLIBS): an old
+# toolkit, or one without cuBLAS, must not break the CPU build.
 # The answer is kept in build/cuda_probe until `make clean`.
 ifneq ($(NVCC),)
-  CUDA_PROBE := ok $(NVCC) $(CUDA_ARCH)
+  CUDA_PROBE := ok $(NVCC) $(CUDA_ARCH) $(CXX) $(CUDA_LDLIBS)
   CUDA_USABLE := $(shell mkdir -p build; \
     if [ "$$(cat build/cuda_probe 2>/dev/null)" = "$(CUDA_PROBE)" ]; then echo yes; \
-    else printf '__global__ void k() {}\nint main() { k<<<1, 1>>>(); return 0; }\n' > build/cuda_probe.cu && \
-      $(NVCC) $(CUDA_ARCH) build/cuda_probe.cu -o build/cuda_probe.out -lcublas > build/cuda_probe.log 2>&1 && \
+    else printf '#include <cublas_v2.h>\n__global__ void k() {}\nint main() { cublasHandle_t h; k<<<1, 1>>>(); return cublasCreate(&h) == CUBLAS_STATUS_SUCCESS ? 0 : 1; }\n' > build/cuda_probe.cu && \
+      { [ -n "$(CUDA_LIB)" ] || { echo "no libcudart.so under CUDA_HOME=$(CUDA_HOME)"; false; }; } > build/cuda_probe.log 2>&1 && \
+      $(NVCC) $(CUDA_ARCH) -c build/cuda_probe.cu -o build/cuda_probe.o >> build/cuda_probe.log 2>&1 && \
+      $(CXX) build/cuda_probe.o -o build/cuda_probe.out $(CUDA_LDLIBS) >> build/cuda_probe.log 2>&1 && \
       echo "$(CUDA_PROBE)" > build/cuda_probe && echo yes; fi)
   ifneq ($(CUDA_USABLE),yes)
-    $(info cuda: $(NVCC) cannot build for CUDA_ARCH or link cuBLAS (see build/cuda_probe.log); building without the CUDA path)
+    $(info cuda: $(NVCC) cannot build for CUDA_ARCH or link cuBLAS with $(CXX) (see build/cuda_probe.log); building without the CUDA path)
     override NVCC :=
   endif
 endif
@@ -63,10 +81,9 @@ ifeq ($(NVCC),)
   BENCH_SRC := $(filter-out bench/bench_gpu.cpp,$(BENCH_SRC))
   CUDA_OBJ  :=
 else
-  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
   CUDA_OBJ  := $(CUDA_SRC:%.cu=build/%.o)
   CXXFLAGS  += -I$(CUDA_HOME)/include
-  LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
+  LDLIBS    += $(CUDA_LDLIBS)
   TEST_SRC  += $(wildcard tests/cuda/*.cpp)
 endif
 LIB_OBJ   := $(LIB_SRC:%.cpp=build/%.o) $(CUDA_OBJ)
@@ -175,6 +192,7 @@ reference: $(PROGRAM)
 
 info:
 	@echo "CXX=$(CXX)  OpenMP: $(OMP_STATE)  NVCC=$(or $(NVCC),none)  CUDA_ARCH=$(CUDA_ARCH)"
+	@echo "CUDA_HOME=$(or $(CUDA_HOME),none)  CUDA_LIB=$(or $(CUDA_LIB),none)"
 
 clean:
 	rm -rf build $(PROGRAM)

@@ -45,8 +45,8 @@ CXXFLAGS += -Icuda
 ifneq ($(NVCC),)
  ifneq ($(origin CUDA_HOME),command line)
   CUDA_HOME := $(shell top=$$($(NVCC) --dryrun -x cu -c /dev/null -o /dev/null 2>&1 | sed -n 's/^\#\$$ TOP=//p' | head -n 1); \
-    [ -n "$$top" ] || top=$$(dirname "$$(readlink -f "$$(command -v $(NVCC))")")/..; \
-    cd "$$top" 2>/dev/null && pwd -P)
+    [ -n "$$top" ] || { p=$$(command -v $(NVCC)) && top=$$(dirname "$$(readlink -f "$$p")")/..; }; \
+    [ -n "$$top" ] && cd "$$top" 2>/dev/null && pwd -P)
  endif
  ifneq ($(origin CUDA_LIB),command line)
   CUDA_LIB  := $(firstword $(foreach d,lib64 targets/x86_64-linux/lib targets/sbsa-linux/lib lib,$(if $(wildcard $(CUDA_HOME)/$(d)/libcudart.so),$(CUDA_HOME)/$(d))))

@@ -211,6 +211,7 @@ int coordcheck_command(int argc, char** argv) {
     f.add("threads", &threads, "OpenMP threads; 0 = all cores", between(0, 256));
     f.add("quiet", &cfg.quiet, "print only the summary");
     if (!f.parse(argc, argv, 2)) return 0;
+    check_model_flags(f, cfg.model);
     if (out_dir.empty()) fail("--out-dir must not be empty");
 #ifdef _OPENMP
     if (threads > 0) omp_set_num_threads(threads);

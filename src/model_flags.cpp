@@ -17,6 +17,12 @@ void declare_model_flags(FlagSet& f, ModelFlags& c, bool with_width) {
     f.add("tie-embeddings", &c.tie_embeddings, "readout shares the token embedding matrix");
 }
 
+void check_model_flags(const FlagSet& f, const ModelFlags& c) {
+    if (c.num_heads > 0 && f.was_set("head-dim") && f.was_set("num-heads"))
+        fail("--head-dim " + std::to_string(c.head_dim) + " and --num-heads " + std::to_string(c.num_heads) +
+             " both set the head size; give one of them");
+}
+
 ModelConfig model_sizes(const ModelFlags& c, int seq_len) {
     ModelConfig m;
     m.vocab_size = c.vocab_size;

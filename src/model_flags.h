@@ -21,6 +21,11 @@ struct ModelFlags {
 // commands that take a list of widths).
 void declare_model_flags(FlagSet& flags, ModelFlags& m, bool with_width = true);
 
+// After parsing: --head-dim and --num-heads both fix the head size, so
+// giving both (with --num-heads > 0) is an error rather than one silently
+// winning.
+void check_model_flags(const FlagSet& flags, const ModelFlags& m);
+
 // The sizes (forward multipliers left at their defaults) for sequences of
 // seq_len tokens; fails with a clear message if they do not fit together.
 ModelConfig model_sizes(const ModelFlags& m, int seq_len);

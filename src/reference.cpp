@@ -207,6 +207,7 @@ int reference_command(int argc, char** argv) {
               "See README.md (Reference states) for every tensor name and a PyTorch example.");
     declare_reference_flags(f, c);
     if (!f.parse(argc, argv, 2)) return 0;
+    check_model_flags(f, c.model);
     if (c.out.empty()) fail("--out is required (the safetensors file to write)");
     const double t0 = wall_seconds();
     SafeTensors st = make_reference(c, flags_without_out(f));

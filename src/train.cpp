@@ -688,6 +688,7 @@ int train_command(int argc, char** argv) {
                   "token files, printing progress and writing <out-dir>/log.csv, <out-dir>/run_info.txt and <out-dir>/checkpoint.safetensors.");
     declare_train_flags(flags, cfg);
     if (!flags.parse(argc, argv, 2)) return 0;
+    check_model_flags(flags, cfg.model);
     run_training(cfg, flags);
     return 0;
 }

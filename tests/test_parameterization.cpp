@@ -399,6 +399,21 @@ TEST_CASE("lrt train: one flag switches the parameterization; the table and wd m
     CommandResult odd = run_command(lrt + " train --print-table --param mup --width 256 --d-base 96 --num-heads 64");
     REQUIRE(odd.exit_code == 1);
     REQUIRE(odd.output.find("--d-base 96 is not a multiple of --num-heads 64") != std::string::npos);
+    // --head-dim and --num-heads both fix the head size: giving both is an
+    // error in every command that builds a model (one used to be ignored)
+    const std::vector<std::string> commands = {" train --print-table",
+                                               " reference --out " + dir.file("unused.safetensors"),
+                                               " coordcheck --out-dir " + dir.file("unused")};
+    for (const std::string& cmd : commands) {
+        CommandResult both = run_command(lrt + cmd + " --head-dim 16 --num-heads 4");
+        INFO(cmd << "\n" << both.output);
+        REQUIRE(both.exit_code == 1);
+        REQUIRE(both.output.find("--head-dim 16 and --num-heads 4 both set the head size") != std::string::npos);
+    }
+    REQUIRE_FALSE(file_exists(dir.file("unused.safetensors")));
+    CommandResult one = run_command(lrt + " train --print-table --head-dim 16 --num-heads 0");
+    INFO(one.output);
+    REQUIRE(one.exit_code == 0);
     CommandResult table3 = run_command(lrt + " train --print-table --param mup-table3 --tie-embeddings");
     REQUIRE(table3.exit_code == 1);
     REQUIRE(table3.output.find("mup-table3 needs an untied readout") != std::string::npos);

@@ -5,7 +5,9 @@
 # Knobs: NO_OMP=1 (single-threaded build), OPT="-O2" (override -O3 -march=native),
 #        NVCC=/path/to/nvcc (CUDA compiler; found automatically when on PATH
 #        or in /usr/local/cuda/bin; NVCC= builds without CUDA),
-#        CUDA_ARCH="-gencode ..." (the GPUs to compile for).
+#        CUDA_ARCH="-gencode ..." (the GPUs to compile for),
+#        CUDA_HOME=... CUDA_LIB=... (the toolkit and its libraries; by default
+#        what nvcc itself reports).
 
 CXX      ?= g++
 OPT      ?= -O3 -march=native

@@ -1,12 +1,15 @@
 #include "util.h"
 
+#include <algorithm>
 #include <fstream>
+#include <iterator>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,17 +45,107 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
     }
 }
 
-std::vector<uint8_t> read_file(const std::string& path) {
-    FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) fail("cannot open " + path + ": " + std::strerror(errno));
+// Opens `path` for reading; a directory is named as such (fopen would succeed
+// on it and the read fail with a less helpful EISDIR).
+static int open_for_reading(const std::string& path) {
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail("cannot open " + path + ": " + std::strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        fail(path + " is a directory, not a file");
+    }
+    return fd;
+}
+
+// Reads from fd until EOF or until more than `limit` bytes have come
+// (then returns limit + 1 bytes, so the caller can tell "longer than").
+static std::vector<uint8_t> read_up_to(int fd, const std::string& path, size_t limit) {
     std::vector<uint8_t> bytes;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        bytes.reserve((size_t)std::min<uint64_t>((uint64_t)st.st_size, limit) + 1);
     uint8_t buf[1 << 16];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) bytes.insert(bytes.end(), buf, buf + n);
-    bool bad = std::ferror(f);
-    std::fclose(f);
-    if (bad) fail("error while reading " + path);
+    while (bytes.size() <= limit) {
+        size_t want = std::min(sizeof buf, limit + 1 - bytes.size());
+        ssize_t n = read(fd, buf, want);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            close(fd);
+            fail("error while reading " + path + ": " + std::strerror(e));
+        }
+        if (n == 0) break;
+        bytes.insert(bytes.end(), buf, buf + n);
+    }
+    close(fd);
     return bytes;
+}
+
+std::vector<uint8_t> read_file(const std::string& path, size_t max_bytes) {
+    std::vector<uint8_t> bytes = read_up_to(open_for_reading(path), path, max_bytes);
+    if (bytes.size() > max_bytes)
+        fail(path + " is larger than " + std::to_string(max_bytes) + " bytes, more than this kind of file can hold "
+             "(a wrong file, or a device such as /dev/zero?)");
+    return bytes;
+}
+
+std::vector<uint8_t> read_file_prefix(const std::string& path, size_t n) {
+    std::vector<uint8_t> bytes = read_up_to(open_for_reading(path), path, n);
+    if (bytes.size() > n) bytes.resize(n);
+    return bytes;
+}
+
+// ---- directory locks
+
+static std::string own_command_line() {
+    std::ifstream in("/proc/self/cmdline", std::ios::binary);
+    std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), out;
+    for (char ch : raw) out += ch == '\0' ? ' ' : (ch == '\n' ? ' ' : ch);
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    if (out.size() > 300) out = out.substr(0, 300) + "...";
+    return out.empty() ? "?" : out;
+}
+
+DirLock::DirLock(const std::string& dir, const std::string& what) {
+    const std::string path = dir + "/.lock";
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) fail("cannot lock " + what + " " + dir + " (" + path + "): " + std::strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        std::string holder;
+        char buf[512];
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        if (n > 0) holder.assign(buf, (size_t)n);
+        while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+        close(fd);
+        if (e == EWOULDBLOCK)
+            fail(what + " " + dir + " is in use by another process (" + (holder.empty() ? "pid unknown" : holder) +
+                 "); wait for it to finish or stop it, or use another directory");
+        fail("cannot lock " + what + " " + dir + " (" + path + "): " + std::strerror(e));
+    }
+    std::string me = "pid " + std::to_string(getpid()) + ": " + own_command_line() + "\n";
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, me.data(), me.size(), 0) != (ssize_t)me.size()) {
+        int e = errno;
+        close(fd);
+        fail("cannot write " + path + ": " + std::strerror(e));
+    }
+    fd_ = fd;
+}
+
+DirLock::~DirLock() {
+    if (fd_ >= 0) close(fd_);  // closing the last descriptor releases the lock
+}
+
+DirLock::DirLock(DirLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+
+DirLock& DirLock::operator=(DirLock&& other) noexcept {
+    if (this != &other) {
+        if (fd_ >= 0) close(fd_);
+        fd_ = other.fd_;
+        other.fd_ = -1;
+    }
+    return *this;
 }
 
 bool file_exists(const std::string& path) {

@@ -20,10 +20,39 @@ inline void write_file_atomic(const std::string& path, const std::string& text) 
     write_file_atomic(path, text.data(), text.size());
 }
 
-// Reads a whole file; fails with "cannot open <path>: <reason>" if it can't.
-std::vector<uint8_t> read_file(const std::string& path);
+// Reads a whole file; fails with "cannot open <path>: <reason>" if it can't,
+// "<path> is a directory, not a file" for a directory, and "<path> is larger
+// than <max_bytes> bytes" when it holds more than max_bytes (so /dev/zero or a
+// wrong file given by mistake fails at once instead of exhausting memory).
+// Readers that know how large their file can be pass a tighter bound.
+constexpr size_t READ_FILE_DEFAULT_MAX = size_t(1) << 30;  // 1 GiB
+std::vector<uint8_t> read_file(const std::string& path, size_t max_bytes = READ_FILE_DEFAULT_MAX);
+
+// The first `n` bytes of a file, or all of it if it is shorter (for reading a
+// header before deciding how much more to read). Same errors as read_file.
+std::vector<uint8_t> read_file_prefix(const std::string& path, size_t n);
 
 bool file_exists(const std::string& path);
+
+// An advisory lock (flock) on "<dir>/.lock", held until the object is
+// destroyed or the process ends (also by kill -9: the kernel releases it).
+// The lock file holds the holder's pid and command line, so a second process
+// fails with a message naming the holder:
+//   "<dir> is in use by another process (pid 123: lrt train ...); ..."
+// `what` names the directory's kind in that message ("run directory").
+class DirLock {
+public:
+    DirLock() = default;
+    DirLock(const std::string& dir, const std::string& what);
+    ~DirLock();
+    DirLock(const DirLock&) = delete;
+    DirLock& operator=(const DirLock&) = delete;
+    DirLock(DirLock&& other) noexcept;
+    DirLock& operator=(DirLock&& other) noexcept;
+    bool held() const { return fd_ >= 0; }
+private:
+    int fd_ = -1;
+};
 
 // Seconds on a monotonic clock, for timing and ETAs.
 double wall_seconds();

@@ -1,6 +1,9 @@
 #include "checkpoint.h"
 
+#include <cerrno>
 #include <cinttypes>
+#include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cctype>
 #include <cstdlib>
@@ -27,10 +30,18 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const std
     save_safetensors(path, st);
 }
 
-static uint64_t parse_u64(const std::string& path, const std::string& key, const std::string& text, int base) {
+// A metadata number, at most `max` (values past it are no state this
+// program writes: a step of 2^64-1 would resume "at step -1").
+static uint64_t parse_u64(const std::string& path, const std::string& key, const std::string& text, int base,
+                          uint64_t max) {
     char* end = nullptr;
+    errno = 0;
     unsigned long long x = std::strtoull(text.c_str(), &end, base);
-    if (text.empty() || !std::isxdigit((unsigned char)text[0]) || *end != '\0') fail(path + ": metadata " + key + " = '" + text + "' is not a number");
+    if (text.empty() || !std::isxdigit((unsigned char)text[0]) || *end != '\0')
+        fail(path + ": metadata " + key + " = '" + text + "' is not a number");
+    if (errno == ERANGE || x > max)
+        fail(path + ": metadata " + key + " = " + text + " is out of range (at most " + std::to_string(max) +
+             "); the checkpoint is corrupt");
     return (uint64_t)x;
 }
 
@@ -44,26 +55,48 @@ Checkpoint load_checkpoint(const std::string& path) {
         fail(path + ": checkpoint format version " + c.file.meta("format_version") + " is not supported (expected 1)");
     c.config = model_config_from_json(c.file.meta("model_config"));
     c.train_flags_json = c.file.meta("train_flags");
-    c.state.step = (int64_t)parse_u64(path, "step", c.file.meta("step"), 10);
-    c.state.data_epoch = parse_u64(path, "data_epoch", c.file.meta("data_epoch"), 10);
-    c.state.data_window = parse_u64(path, "data_window", c.file.meta("data_window"), 10);
+    const uint64_t max_count = (uint64_t)1 << 53;  // steps and epochs: far beyond any run
+    c.state.step = (int64_t)parse_u64(path, "step", c.file.meta("step"), 10, max_count);
+    c.state.data_epoch = parse_u64(path, "data_epoch", c.file.meta("data_epoch"), 10, max_count);
+    c.state.data_window = parse_u64(path, "data_window", c.file.meta("data_window"), 10, max_count);
     std::string rng = c.file.meta("rng_state");
     size_t start = 0;
     for (int i = 0; i < 4; i++) {
         size_t comma = rng.find(',', start);
         if ((i < 3) != (comma != std::string::npos)) fail(path + ": metadata rng_state is malformed");
-        c.state.rng_state[i] = parse_u64(path, "rng_state", rng.substr(start, comma - start), 16);
+        c.state.rng_state[i] = parse_u64(path, "rng_state", rng.substr(start, comma - start), 16, UINT64_MAX);
         start = comma + 1;
     }
+    // xoshiro's one state it never leaves (and never reaches from a seed)
+    if ((c.state.rng_state[0] | c.state.rng_state[1] | c.state.rng_state[2] | c.state.rng_state[3]) == 0)
+        fail(path + ": metadata rng_state is all zero, which no run produces; the checkpoint is corrupt");
     return c;
+}
+
+// Copies one tensor out after checking its dtype and its exact shape (not
+// only the element count: [6, 4] must not be read into a [4, 6] matrix), and
+// that every value is finite (and, for Adam's second moment, not negative).
+static void read_tensor(const Checkpoint& c, const std::string& name, const std::vector<int64_t>& shape, float* dst,
+                        bool non_negative) {
+    size_t numel = 1;
+    for (int64_t d : shape) numel *= (size_t)d;
+    const StTensor& t = c.file.get_checked(name, Dtype::F32, numel);
+    if (t.shape != shape)
+        fail(c.file.source + ": tensor \"" + name + "\" has shape " + format_shape(t.shape) + ", expected " +
+             format_shape(shape));
+    if (numel) std::memcpy(dst, t.bytes.data(), numel * sizeof(float));
+    for (size_t i = 0; i < numel; i++)
+        if (!std::isfinite(dst[i]) || (non_negative && dst[i] < 0))
+            fail(c.file.source + ": tensor \"" + name + "\" holds " + std::to_string(dst[i]) + " at element " +
+                 std::to_string(i) + "; the checkpoint is corrupt (a run never saves a non-finite state)");
 }
 
 void restore_checkpoint(const Checkpoint& c, GPT<float>& model, std::vector<float>& adam_m, std::vector<float>& adam_v) {
     adam_m.assign(model.table.total, 0.0f);
     adam_v.assign(model.table.total, 0.0f);
     for (const auto& t : model.table.tensors) {
-        c.file.read_into(t.name, model.params.data() + t.offset, t.numel);
-        c.file.read_into("optimizer.m." + t.name, adam_m.data() + t.offset, t.numel);
-        c.file.read_into("optimizer.v." + t.name, adam_v.data() + t.offset, t.numel);
+        read_tensor(c, t.name, t.shape64(), model.params.data() + t.offset, false);
+        read_tensor(c, "optimizer.m." + t.name, t.shape64(), adam_m.data() + t.offset, false);
+        read_tensor(c, "optimizer.v." + t.name, t.shape64(), adam_v.data() + t.offset, true);
     }
 }

@@ -1,14 +1,17 @@
 #include "sweep.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <set>
@@ -86,6 +89,22 @@ static std::string fmt_g(double x) {
     return buf;
 }
 
+// What the runner adds to every line: quiet, divergence recorded, finished
+// runs skipped, and an interrupted run resumed from its checkpoint (or
+// started over where it has none). Plans written before --if-exists end with
+// the older suffix; run_plan brings them up to date.
+static const std::string RUN_SUFFIX = " --quiet --on-divergence record --skip-if-done --if-exists resume";
+static const std::string OLD_RUN_SUFFIX = " --quiet --on-divergence record --skip-if-done";
+
+static bool ends_with(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// A plan line as this version writes it.
+static std::string upgrade_plan_line(const std::string& command) {
+    return ends_with(command, OLD_RUN_SUFFIX) ? command + " --if-exists resume" : command;
+}
+
 std::vector<PlanEntry> make_plan(const SweepSpec& s) {
     if (s.configs.empty() || s.widths.empty() || s.lrs.empty() || s.seeds.empty())
         fail("a sweep needs at least one configuration, width, learning rate and seed");
@@ -109,8 +128,7 @@ std::vector<PlanEntry> make_plan(const SweepSpec& s) {
                     std::snprintf(lrtext, sizeof lrtext, "%.17g", lr);
                     e.command = s.lrt + " train" + (s.common.empty() ? "" : " " + s.common) +
                                 (c.flags.empty() ? "" : " " + c.flags) + " --width " + std::to_string(w) + " --lr " +
-                                lrtext + " --seed " + std::to_string(seed) + " --out-dir " + e.out_dir +
-                                " --quiet --on-divergence record --skip-if-done";
+                                lrtext + " --seed " + std::to_string(seed) + " --out-dir " + e.out_dir + RUN_SUFFIX;
                     plan.push_back(e);
                 }
     std::set<std::string> ids;
@@ -148,28 +166,36 @@ std::vector<PlanEntry> read_plan(const std::string& dir) {
         fail(dir + "/plan.csv has " + std::to_string(rows.size() - 1) + " runs but plan.txt has " +
              std::to_string(cmds.size()) + " lines");
     std::vector<PlanEntry> plan;
+    std::set<std::string> ids;
     for (size_t i = 1; i < rows.size(); i++) {
+        const std::string where = dir + "/plan.csv:" + std::to_string(i + 1);
         std::vector<std::string> f = split(rows[i], ',');
-        if (f.size() != 6) fail(dir + "/plan.csv:" + std::to_string(i + 1) + ": expected 6 fields");
+        if (f.size() != 6) fail(where + ": " + std::to_string(f.size()) + " fields, expected 6");
         PlanEntry e;
         e.id = f[0];
         e.config = f[1];
-        e.width = std::atoi(f[2].c_str());
-        e.lr = std::atof(f[3].c_str());
-        e.seed = std::atoll(f[4].c_str());
+        char* end = nullptr;
+        errno = 0;
+        long width = std::strtol(f[2].c_str(), &end, 10);
+        if (f[2].empty() || *end || errno || width < 1 || width > (1 << 16)) fail(where + ": width '" + f[2] + "' is not a width");
+        e.width = (int)width;
+        e.lr = std::strtod(f[3].c_str(), &end);
+        if (f[3].empty() || *end || !(e.lr > 0) || !std::isfinite(e.lr)) fail(where + ": lr '" + f[3] + "' is not a learning rate");
+        errno = 0;
+        long long seed = std::strtoll(f[4].c_str(), &end, 10);
+        if (f[4].empty() || *end || errno || seed < 0) fail(where + ": seed '" + f[4] + "' is not a seed");
+        e.seed = seed;
         e.out_dir = f[5];
-        e.command = cmds[i - 1];
+        if (e.id.empty() || e.out_dir.empty() || !plain_shell_text(e.id, false) || !plain_shell_text(e.out_dir, false))
+            fail(where + ": the id and out_dir must be non-empty plain paths");
+        if (!ids.insert(e.id).second) fail(where + ": run " + e.id + " appears twice");
+        e.command = upgrade_plan_line(cmds[i - 1]);
         plan.push_back(e);
     }
     return plan;
 }
 
 // ---------------------------------------------------------------- results
-
-static double json_num(const JsonValue& j, const char* key) {
-    const JsonValue* v = j.find(key);
-    return v && v->type == JsonValue::Number ? v->num : NAN;
-}
 
 std::vector<RunResult> collect_results(const std::string& dir) {
     std::vector<RunResult> out;
@@ -179,20 +205,16 @@ std::vector<RunResult> collect_results(const std::string& dir) {
         r.entry = e;
         r.status = "missing";
         r.final_val_loss = r.min_train_loss = r.elapsed_s = NAN;
-        std::string path = e.out_dir + "/result.json";
-        if (file_exists(path)) {
-            std::vector<uint8_t> bytes = read_file(path);
-            try {
-                JsonValue j = parse_json(std::string(bytes.begin(), bytes.end()));
-                r.status = j.at("status").as_string();
-                r.final_val_loss = json_num(j, "final_val_loss");
-                r.min_train_loss = json_num(j, "min_train_loss");
-                r.elapsed_s = json_num(j, "elapsed_s");
-                double steps = json_num(j, "steps_run");
-                r.steps_run = std::isfinite(steps) ? (int64_t)steps : 0;
-            } catch (const std::exception& ex) {
-                fail(path + ": " + ex.what());
-            }
+        RunOutcome o = read_run_outcome(e.out_dir);
+        r.status = outcome_name(o.state);
+        if (o.state == RunOutcome::Invalid) {
+            // not a result: reported, not counted (the runner reruns the run)
+            std::fprintf(stderr, "warning: %s; run %s is counted as unfinished\n", o.problem.c_str(), e.id.c_str());
+        } else if (o.state != RunOutcome::Missing) {
+            r.final_val_loss = o.final_val_loss;
+            r.min_train_loss = o.min_train_loss;
+            r.elapsed_s = o.elapsed_s;
+            r.steps_run = o.steps_run;
         }
         out.push_back(r);
         char line[512];
@@ -224,7 +246,7 @@ static std::map<double, double> loss_curve(const std::vector<RunResult>& results
     std::map<double, std::pair<double, int>> acc;
     for (const auto& r : results) {
         if (r.entry.config != config || r.entry.width != width) continue;
-        if (r.status == "missing" || r.status == "stopped") continue;
+        if (r.status != "done" && r.status != "diverged") continue;  // unfinished, or not a valid result
         (*runs)++;
         double loss = r.status == "diverged" || !std::isfinite(r.final_val_loss) ? INFINITY : r.final_val_loss;
         if (r.status == "diverged") (*diverged)++;
@@ -368,7 +390,44 @@ std::vector<Optimum> report_sweep(const std::string& dir, bool print) {
 static volatile sig_atomic_t g_interrupted = 0;
 static void on_signal(int) { g_interrupted = 1; }
 
+// In the child of fork(): runs one plan line with its output in `log`. A
+// plan line is plain words (make_plan allows no shell syntax), so it is run
+// directly, and the child's parent-death signal, which survives exec, stops
+// it when the runner dies; a line edited into real shell syntax goes
+// through /bin/sh, and lrt train sets the same signal itself (it sees
+// LRT_SWEEP_RUNNER). Never returns.
+[[noreturn]] static void exec_plan_line(const std::string& command, const std::string& log, int threads,
+                                        pid_t runner) {
+    // its own process group, so that stopping the sweep stops everything
+    // the line started
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != runner) _exit(127);  // the runner died before the line above
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        dup2(fd, 1);  // dup2's copies do not inherit O_CLOEXEC
+        dup2(fd, 2);
+        close(fd);
+    }
+    setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
+    setenv("LRT_SWEEP_RUNNER", std::to_string(runner).c_str(), 1);
+    if (plain_shell_text(command, true)) {
+        std::vector<std::string> words;
+        for (const std::string& w : split(command, ' '))
+            if (!w.empty()) words.push_back(w);
+        std::vector<char*> argv;
+        for (std::string& w : words) argv.push_back(&w[0]);
+        argv.push_back(nullptr);
+        if (!words.empty()) execvp(argv[0], argv.data());
+    } else {
+        execl("/bin/sh", "sh", "-c", command.c_str(), (char*)nullptr);
+    }
+    dprintf(2, "lrt sweep: cannot run '%s': %s\n", command.c_str(), std::strerror(errno));
+    _exit(127);
+}
+
 int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
+    DirLock lock(dir, "sweep directory");  // one runner per sweep: no run started twice
     std::vector<PlanEntry> plan = read_plan(dir);
     if (jobs < 1) jobs = 1;
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -401,22 +460,11 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
         while ((int)running.size() < jobs && next < todo.size() && !g_interrupted) {
             size_t i = todo[next++];
             std::string log = dir + "/logs/" + plan[i].id + ".txt";
+            const pid_t runner = getpid();
+            std::fflush(nullptr);  // nothing buffered is written twice by the child
             pid_t pid = fork();
             if (pid < 0) fail("cannot start a process for " + plan[i].id);
-            if (pid == 0) {
-                // its own process group, so that stopping the sweep stops the
-                // shell and the lrt it runs, not only the shell
-                setpgid(0, 0);
-                int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-                if (fd >= 0) {
-                    dup2(fd, 1);
-                    dup2(fd, 2);
-                    close(fd);
-                }
-                setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
-                execl("/bin/sh", "sh", "-c", plan[i].command.c_str(), (char*)nullptr);
-                _exit(127);
-            }
+            if (pid == 0) exec_plan_line(plan[i].command, log, threads, runner);
             setpgid(pid, pid);  // also here, in case the parent gets to kill() first
             running[pid] = i;
         }
@@ -446,10 +494,8 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
                      "/logs/" + plan[todo[0]].id + ".txt");
             }
         } else {
-            std::vector<uint8_t> bytes = read_file(e.out_dir + "/result.json");
-            JsonValue j = parse_json(std::string(bytes.begin(), bytes.end()));
-            double v = json_num(j, "final_val_loss");
-            what = j.at("status").as_string() == "diverged" ? "diverged" : "val " + fmt_g(v);
+            RunOutcome o = read_run_outcome(e.out_dir);
+            what = o.state == RunOutcome::Diverged ? "diverged" : "val " + fmt_g(o.final_val_loss);
         }
         if (!quiet) {
             double elapsed = wall_seconds() - t0;
@@ -523,6 +569,8 @@ int sweep_command(int argc, char** argv) {
     if (dir.empty()) fail("--dir is required (see `lrt sweep --help`)");
 
     if (sub == "plan" || sub == "all") {
+        make_dirs(dir);
+        DirLock lock(dir, "sweep directory");  // released before run_plan takes it again
         bool have_plan = file_exists(dir + "/plan.txt");
         if (have_plan && !f.was_set("configs") && (f.was_set("widths") || f.was_set("lrs") || f.was_set("seeds") || f.was_set("common")))
             fail(dir + " has a plan already; give --configs too (with the same grid) or leave out --widths, --lrs, "
@@ -601,7 +649,11 @@ int demo_command(int argc, char** argv) {
     spec.lrt = lrt;
     // the demo's plan is fixed by this code: (re)written every time; runs that
     // finished before are skipped
-    write_plan(dir, make_plan(spec));
+    {
+        make_dirs(dir);
+        DirLock lock(dir, "sweep directory");
+        write_plan(dir, make_plan(spec));
+    }
     int failed = run_plan(dir, jobs, 0, false);
     report_sweep(dir, true);
     if (failed) fail(std::to_string(failed) + " run(s) failed; their logs are in " + dir + "/logs/");

@@ -54,7 +54,7 @@ std::vector<PlanEntry> read_plan(const std::string& dir);
 
 struct RunResult {
     PlanEntry entry;
-    std::string status;  // done | diverged | stopped | missing
+    std::string status;  // done | diverged | stopped | missing | invalid (result.json is not a valid result: read_run_outcome)
     double final_val_loss = 0, min_train_loss = 0, elapsed_s = 0;
     int64_t steps_run = 0;
 };

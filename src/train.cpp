@@ -1,13 +1,20 @@
 #include "train.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
+#include <cstring>
+#include <dirent.h>
 #include <memory>
 #include <set>
 #include <sstream>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "data.h"
@@ -15,6 +22,7 @@
 #include "json.h"
 #include "model.h"
 #include "measure.h"
+#include "memory_estimate.h"
 #include "optimizer.h"
 #include "rng.h"
 #include "schedule.h"
@@ -86,24 +94,98 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("deterministic", &c.deterministic,
           "cuda: repeat runs bit for bit (--no-deterministic: atomics in the embedding gradient)");
     f.section("Divergence and sweeps");
-    f.add("diverge-loss", &c.diverge_loss, "a training loss above this counts as diverged; 0 = only NaN/inf",
-          at_least(0));
+    f.add("diverge-loss", &c.diverge_loss,
+          "a training (or final validation) loss above this counts as diverged, like NaN/inf; 0 = 2 ln V "
+          "(1e30: only NaN/inf)", at_least(0));
     f.add("on-divergence", &c.on_divergence, "fail: stop with an error | record: stop, write result.json, exit 0",
           {"fail", "record"});
     f.add("skip-if-done", &c.skip_if_done, "do nothing if <out-dir>/result.json says the run finished (for sweeps)");
+    f.add("if-exists", &c.if_exists,
+          "<out-dir> holds a run already: refuse (error) | overwrite (start over) | resume (from its checkpoint, "
+          "or start over where it has none)", {"refuse", "overwrite", "resume"});
+}
+
+const char* outcome_name(RunOutcome::State state) {
+    switch (state) {
+        case RunOutcome::Missing: return "missing";
+        case RunOutcome::Invalid: return "invalid";
+        case RunOutcome::Done: return "done";
+        case RunOutcome::Diverged: return "diverged";
+        case RunOutcome::Stopped: return "stopped";
+    }
+    return "?";
+}
+
+// A number field of result.json: absent or null gives NaN when `nullable`;
+// otherwise it must be a finite number in [lo, hi].
+static double checked_number(const JsonValue& j, const char* key, bool nullable, double lo, double hi) {
+    const JsonValue* v = j.find(key);
+    if ((!v || v->type == JsonValue::Null) && nullable) return NAN;
+    if (!v) fail(std::string("no \"") + key + "\"");
+    if (v->type != JsonValue::Number) fail(std::string("\"") + key + "\" is " + json_type_name(v->type) + ", not a number");
+    if (!(v->num >= lo && v->num <= hi))
+        fail(std::string("\"") + key + "\" = " + to_json(*v) + " is outside [" + to_json(JsonValue::make_number(lo)) +
+             ", " + to_json(JsonValue::make_number(hi)) + "]");
+    return v->num;
+}
+
+static int64_t checked_count(const JsonValue& j, const char* key, int64_t lo) {
+    const JsonValue* v = j.find(key);
+    if (!v) fail(std::string("no \"") + key + "\"");
+    int64_t n;
+    try {
+        n = v->as_int();
+    } catch (const std::exception& e) {
+        fail(std::string("\"") + key + "\": " + e.what());
+    }
+    if (n < lo) fail(std::string("\"") + key + "\" = " + std::to_string(n) + " is below " + std::to_string(lo));
+    return n;
+}
+
+RunOutcome read_run_outcome(const std::string& out_dir) {
+    RunOutcome r;
+    const std::string path = out_dir + "/result.json";
+    if (!file_exists(path)) return r;
+    try {
+        std::vector<uint8_t> bytes = read_file(path, 1 << 16);
+        JsonValue j = parse_json(std::string(bytes.begin(), bytes.end()));
+        if (j.type != JsonValue::Object) fail("not a JSON object");
+        const std::string status = j.at("status").as_string();
+        r.steps_run = checked_count(j, "steps_run", 1);
+        r.elapsed_s = checked_number(j, "elapsed_s", false, 0, 1e12);
+        r.last_train_loss = checked_number(j, "last_train_loss", true, -INFINITY, INFINITY);
+        r.min_train_loss = checked_number(j, "min_train_loss", true, -INFINITY, INFINITY);
+        if (status == "done") {
+            r.state = RunOutcome::Done;
+            r.final_val_loss = checked_number(j, "final_val_loss", false, 0, MAX_SANE_LOSS);
+        } else if (status == "diverged") {
+            r.state = RunOutcome::Diverged;
+            r.final_val_loss = NAN;
+            r.diverged_at = checked_count(j, "diverged_at", 0);
+            if (r.diverged_at + 1 != r.steps_run)
+                fail("\"diverged_at\" = " + std::to_string(r.diverged_at) + " does not match \"steps_run\" = " +
+                     std::to_string(r.steps_run));
+        } else if (status == "stopped") {
+            r.state = RunOutcome::Stopped;
+            r.final_val_loss = NAN;
+        } else {
+            fail("status \"" + status + "\" is not a finished run's (done, diverged or stopped)");
+        }
+    } catch (const std::exception& e) {
+        r = RunOutcome();
+        r.state = RunOutcome::Invalid;
+        r.problem = path + ": " + e.what();
+    }
+    return r;
 }
 
 bool run_is_finished(const std::string& out_dir) {
-    std::string path = out_dir + "/result.json";
-    if (!file_exists(path)) return false;
-    std::vector<uint8_t> bytes = read_file(path);
-    try {
-        JsonValue j = parse_json(std::string(bytes.begin(), bytes.end()));
-        const JsonValue* st = j.find("status");
-        return st && st->type == JsonValue::String && (st->str == "done" || st->str == "diverged");
-    } catch (const std::exception&) {
-        return false;  // unreadable: run it again
-    }
+    RunOutcome r = read_run_outcome(out_dir);
+    return r.state == RunOutcome::Done || r.state == RunOutcome::Diverged;
+}
+
+double diverge_threshold(const TrainConfig& c) {
+    return c.diverge_loss > 0 ? c.diverge_loss : 2 * std::log((double)std::max(2, c.model.vocab_size));
 }
 
 static std::string json_number_or_null(double x) {
@@ -127,7 +209,7 @@ static const TensorInfo* representative(const TensorTable& table, TensorRole rol
 // one of them: samples draw from the RNG whose state the checkpoint carries.)
 static const std::set<std::string> RESUME_CHANGEABLE = {
     "resume", "threads", "log-every", "checkpoint-every", "stop-after", "out-dir", "quiet", "print-table", "skip-if-done",
-    "device", "deterministic"};
+    "if-exists", "device", "deterministic"};
 static const std::set<std::string> RESUME_KEEPS_UNLESS_GIVEN = {"device", "deterministic"};
 
 // The settings of a resumed run: the checkpoint's, with only the harmless
@@ -220,23 +302,127 @@ static std::string sample_text(GPT<float>& model, Rng& rng, int length, int max_
 // Writes to `dst` the header and the rows of steps before `step` from the log
 // `src` (the run being resumed): rows after its checkpoint are redone by the
 // resumed run, so they must not appear twice. A missing `src` gives a log
-// with only the header.
+// with only the header. A last line without its newline is a row torn by an
+// interrupted write (kill, full disk): it is dropped (its step is redone).
+// Any other row that is not "step,..." with the header's number of fields,
+// or whose steps go backwards, is an error naming the line.
 static void copy_log_until(const std::string& src, const std::string& dst, int64_t step, const char* header) {
     std::string kept = header;
     if (file_exists(src)) {
         std::vector<uint8_t> bytes = read_file(src);
-        std::istringstream in(std::string(bytes.begin(), bytes.end()));
-        std::string line;
-        std::getline(in, line);  // header
-        for (int lineno = 2; std::getline(in, line); lineno++) {
+        std::string text(bytes.begin(), bytes.end());
+        std::vector<std::string> lines = split(text, '\n');
+        if (!lines.empty()) lines.pop_back();  // after the last newline: "" or a torn row
+        const size_t fields = split(std::string(header, std::strlen(header) - 1), ',').size();
+        if (!lines.empty() && lines[0] + "\n" != header)
+            fail(src + ":1: not this program's header (expected " + std::string(header, std::strlen(header) - 1) + ")");
+        long long previous = -1;
+        for (size_t i = 1; i < lines.size(); i++) {
+            const std::string& line = lines[i];
+            const std::string where = src + ":" + std::to_string(i + 1);
             char* end = nullptr;
+            errno = 0;
             long long row_step = std::strtoll(line.c_str(), &end, 10);
-            if (end == line.c_str() || *end != ',')
-                fail(src + ":" + std::to_string(lineno) + ": not a log row (expected 'step,...'): " + line);
+            if (end == line.c_str() || *end != ',' || errno != 0 || row_step < 0)
+                fail(where + ": not a log row (expected 'step,...'): " + line);
+            if (split(line, ',').size() != fields)
+                fail(where + ": " + std::to_string(split(line, ',').size()) + " fields, expected " + std::to_string(fields));
+            if (row_step < previous)
+                fail(where + ": step " + std::to_string(row_step) + " comes after step " + std::to_string(previous));
+            previous = row_step;
             if (row_step < step) kept += line + "\n";
         }
     }
     write_file_atomic(dst, kept);
+}
+
+// A CSV file the run appends rows to, every write checked: a full disk or a
+// file-size limit stops the run with the reason instead of silently dropping
+// rows. Each row is flushed, so a kill loses at most the row being written.
+class LogAppender {
+public:
+    LogAppender(const std::string& path) : path_(path) {
+        f_ = std::fopen(path.c_str(), "a");
+        if (!f_) fail("cannot append to " + path + ": " + std::strerror(errno));
+    }
+    ~LogAppender() {
+        if (f_) std::fclose(f_);
+    }
+    LogAppender(const LogAppender&) = delete;
+    LogAppender& operator=(const LogAppender&) = delete;
+    void row(const std::string& text) {
+        errno = 0;
+        if (std::fwrite(text.data(), 1, text.size(), f_) != text.size() || std::fflush(f_) != 0 || std::ferror(f_)) {
+            int e = errno;
+            std::clearerr(f_);
+            fail("cannot write " + path_ + ": " + (e ? std::strerror(e) : "write error") +
+                 "; the run stops here and keeps its last checkpoint (free space, then resume it with --resume)");
+        }
+    }
+    void close() {
+        FILE* f = f_;
+        f_ = nullptr;
+        if (f && std::fclose(f) != 0) fail("cannot write " + path_ + ": " + std::strerror(errno));
+    }
+
+private:
+    std::string path_;
+    FILE* f_ = nullptr;
+};
+
+// printf into a std::string (for log rows)
+static std::string strprintf(const char* format, ...) __attribute__((format(printf, 1, 2)));
+static std::string strprintf(const char* format, ...) {
+    va_list args, copy;
+    va_start(args, format);
+    va_copy(copy, args);
+    int n = std::vsnprintf(nullptr, 0, format, copy);
+    va_end(copy);
+    std::string out(n > 0 ? (size_t)n : 0, '\0');
+    if (n > 0) std::vsnprintf(&out[0], (size_t)n + 1, format, args);
+    va_end(args);
+    return out;
+}
+
+// The first non-finite value of the parameters or moments, as a message
+// ("" when every value is finite).
+static std::string first_non_finite(const TensorTable& table, const std::vector<float>& params,
+                                    const std::vector<float>& m, const std::vector<float>& v) {
+    for (const TensorInfo& t : table.tensors)
+        for (const auto& part : {std::make_pair("", &params), std::make_pair("optimizer.m.", &m),
+                                 std::make_pair("optimizer.v.", &v)})
+            for (size_t i = 0; i < t.numel; i++)
+                if (!std::isfinite((*part.second)[t.offset + i]))
+                    return std::string(part.first) + t.name + "[" + std::to_string(i) + "] = " +
+                           std::to_string((*part.second)[t.offset + i]);
+    return "";
+}
+
+// The files a run writes into its directory; any of them means the directory
+// holds a run.
+static const char* RUN_FILES[] = {"result.json", "checkpoint.safetensors", "log.csv", "measure.csv", "run_info.txt"};
+
+static std::vector<std::string> existing_run_files(const std::string& dir) {
+    std::vector<std::string> found;
+    for (const char* f : RUN_FILES)
+        if (file_exists(dir + "/" + f)) found.push_back(f);
+    return found;
+}
+
+// Temporaries of atomic writes ("<file>.tmp.<pid>") left by a process killed
+// mid-write. Called with the directory locked, so none is being written now.
+static void remove_stale_temporaries(const std::string& dir) {
+    DIR* d = opendir(dir.c_str());
+    if (!d) return;
+    std::vector<std::string> stale;
+    while (struct dirent* e = readdir(d)) {
+        std::string name = e->d_name;
+        size_t at = name.rfind(".tmp.");
+        if (at == std::string::npos || at + 5 >= name.size()) continue;
+        if (name.find_first_not_of("0123456789", at + 5) == std::string::npos) stale.push_back(name);
+    }
+    closedir(d);
+    for (const std::string& name : stale) unlink((dir + "/" + name).c_str());
 }
 
 TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
@@ -246,6 +432,11 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         r.status = "skipped";
         return r;
     }
+    // --if-exists resume: continue the run in --out-dir from its checkpoint
+    // (a sweep rerun after an interruption); with no checkpoint it starts over
+    if (cfg.resume.empty() && cfg.if_exists == "resume" && !cfg.out_dir.empty() &&
+        file_exists(cfg.out_dir + "/checkpoint.safetensors"))
+        cfg.resume = cfg.out_dir;
     Checkpoint ckpt;
     std::string ckpt_in;
     const bool resuming = !cfg.resume.empty();
@@ -257,12 +448,25 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     FlagSet own("train", "");
     declare_train_flags(own, cfg);  // the settings as run, saved with checkpoints
     const bool verbose = !cfg.quiet;
+    MemoryEstimate memory_estimate;
 #ifdef _OPENMP
     // --threads 0 means the OpenMP default (OMP_NUM_THREADS or all cores), even
     // after an earlier run in this process asked for fewer
     static const int default_threads = omp_get_max_threads();
     omp_set_num_threads(cfg.threads > 0 ? cfg.threads : default_threads);
 #endif
+    const bool on_gpu = cfg.device == "cuda";
+    {
+        // the memory the run needs, before anything large is allocated
+        const ModelConfig sizes = model_sizes(cfg.model, cfg.seq_len);
+        const ModelConfig planned =
+            parameterized_config(sizes, resolve_parameterization(sizes, with_head_dim_base(cfg.param, cfg.model)));
+        planned.validate();
+        const size_t data_tokens = cfg.train_data.empty() ? (size_t)(cfg.synth_train_tokens + cfg.synth_val_tokens) : 0;
+        memory_estimate = estimate_train_memory(planned, build_tensor_table(planned).total, cfg.batch_size, cfg.seq_len,
+                                                cfg.measure_every > 0, data_tokens, on_gpu);
+        check_memory_fits(memory_estimate);
+    }
     GPT<float> model;
     const Parameterization param =
         gpt_build_parameterized(model, model_sizes(cfg.model, cfg.seq_len), with_head_dim_base(cfg.param, cfg.model));
@@ -279,7 +483,6 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     sched.min_lr_fraction = cfg.min_lr_fraction;
     sched.wsd_decay_fraction = cfg.wsd_decay_fraction;
     validate_schedule(sched);
-    const bool on_gpu = cfg.device == "cuda";
     if (!on_gpu && cfg.precision != "fp32")
         fail(resuming ? ckpt_in + " was trained with --precision " + cfg.precision +
                             " on the GPU; it can be resumed only with --device cuda (the CPU path computes in fp32)"
@@ -343,6 +546,9 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     if (resuming) {
         restore_checkpoint(ckpt, model, adam_m, adam_v);
         start_step = ckpt.state.step;
+        if (start_step < 1 || start_step > cfg.steps)
+            fail(ckpt_in + ": metadata step = " + std::to_string(ckpt.state.step) + " is outside the run's 1.." +
+                 std::to_string(cfg.steps) + " (--steps); the checkpoint is corrupt");
         train_loader.set_position(ckpt.state.data_epoch, ckpt.state.data_window);
         for (int i = 0; i < 4; i++) sample_rng.s[i] = ckpt.state.rng_state[i];
     } else {
@@ -377,22 +583,6 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         fail("nothing to do: the checkpoint is at step " + std::to_string(start_step) + " and the run stops at step " +
              std::to_string(end_step) + (cfg.stop_after > 0 ? " (--stop-after)" : " (--steps)"));
     if (cfg.out_dir.empty()) fail("--out-dir must not be empty");
-
-    make_dirs(cfg.out_dir);
-    TrainResult result;
-    result.first_step = start_step;
-    result.checkpoint_path = cfg.out_dir + "/checkpoint.safetensors";
-    result.log_path = cfg.out_dir + "/log.csv";
-    const std::string measure_path = cfg.out_dir + "/measure.csv";
-    if (resuming) {
-        size_t slash = ckpt_in.find_last_of('/');
-        std::string source_dir = slash == std::string::npos ? "." : ckpt_in.substr(0, slash);
-        copy_log_until(source_dir + "/log.csv", result.log_path, start_step, LOG_HEADER);
-        copy_log_until(source_dir + "/measure.csv", measure_path, start_step, MEASURE_HEADER);
-    } else {
-        write_file_atomic(result.log_path, std::string(LOG_HEADER));
-        write_file_atomic(measure_path, std::string(MEASURE_HEADER));
-    }
 
     // ---- the replacement warmup: a factor on each hidden matrix's step size
     const size_t n_tensors = model.table.tensors.size();
@@ -446,8 +636,6 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     const std::vector<int> sample = sample_rows(B * T, cfg.measure_tokens);
     std::vector<float> params_before, x_sample;
     double measure_seconds = 0, step_seconds = 0;  // measurements; whole training steps (measurements included)
-    FILE* measure_log = std::fopen(measure_path.c_str(), "a");
-    if (!measure_log) fail("cannot append to " + measure_path);
     // How far weight decay gets in this run: per-step decay at the peak LR and
     // the run's length in equilibrium timescales, sum over steps of d_t
     // (SCIENCE.md §3: the norm equilibrium needs several 1/(eta*lambda)).
@@ -491,13 +679,53 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         if (warm.m == 1.0)
             decay_summary += "warning: m = 1, so the replacement warmup does nothing (give --d-base or --replacement-m)\n";
     }
+    // ---- the run directory: everything above is checked, so only now is it
+    // touched. It is locked for this process's life (a second run into it
+    // fails naming this one), and an earlier run in it is replaced only when
+    // --if-exists says so.
+    make_dirs(cfg.out_dir);
+    DirLock lock(cfg.out_dir, "run directory");
+    remove_stale_temporaries(cfg.out_dir);
+    TrainResult result;
+    result.first_step = start_step;
+    result.checkpoint_path = cfg.out_dir + "/checkpoint.safetensors";
+    result.log_path = cfg.out_dir + "/log.csv";
+    const std::string measure_path = cfg.out_dir + "/measure.csv";
+    std::string source_dir;
+    if (resuming) {
+        size_t slash = ckpt_in.find_last_of('/');
+        source_dir = slash == std::string::npos ? "." : ckpt_in.substr(0, slash);
+    }
+    if (!resuming || !same_directory(source_dir, cfg.out_dir)) {
+        std::vector<std::string> found = existing_run_files(cfg.out_dir);
+        if (!found.empty() && cfg.if_exists == "refuse") {
+            std::string list;
+            for (const std::string& f : found) list += (list.empty() ? "" : ", ") + f;
+            fail(cfg.out_dir + " holds a run already (" + list + "); continue it with --resume " + cfg.out_dir +
+                 ", start it over with --if-exists overwrite, or give another --out-dir");
+        }
+        // the old run's checkpoint goes, so that an interruption from here on
+        // cannot leave it beside this run's logs
+        if (!found.empty() && unlink(result.checkpoint_path.c_str()) != 0 && errno != ENOENT)
+            fail("cannot remove " + result.checkpoint_path + ": " + std::strerror(errno));
+    }
+    // result.json describes a run that ended; this one is starting or going on
+    if (unlink((cfg.out_dir + "/result.json").c_str()) != 0 && errno != ENOENT)
+        fail("cannot remove " + cfg.out_dir + "/result.json: " + std::strerror(errno));
+    if (resuming) {
+        copy_log_until(source_dir + "/log.csv", result.log_path, start_step, LOG_HEADER);
+        copy_log_until(source_dir + "/measure.csv", measure_path, start_step, MEASURE_HEADER);
+    } else {
+        write_file_atomic(result.log_path, std::string(LOG_HEADER));
+        write_file_atomic(measure_path, std::string(MEASURE_HEADER));
+    }
+
     // the settings as run, next to the log: flags, parameterization, weight
     // decay mode and decayed set, and the resolved per-tensor table
     write_file_atomic(cfg.out_dir + "/run_info.txt", "flags: " + own.to_json() + "\n" + "device: " + device_note +
                                                           "\n" + describe_parameterization(param, mc) + decay_summary +
                                                           describe_tensor_table(model.table));
-    FILE* log = std::fopen(result.log_path.c_str(), "a");
-    if (!log) fail("cannot append to " + result.log_path);
+    LogAppender log(result.log_path), measure_log(measure_path);
 
     if (verbose) {
         std::printf("lrt train: %s\n", resuming ? ("resuming " + ckpt_in + " at step " + std::to_string(start_step)).c_str() : "new run");
@@ -528,14 +756,45 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         }
         return sum / cfg.val_batches;
     };
-    auto save = [&](int64_t steps_done) {
+    // Writes the checkpoint, unless a parameter or moment is not finite: a
+    // run's checkpoint is always a state it can go on from, so a broken one
+    // keeps the last good file (and returns what is wrong).
+    auto save = [&](int64_t steps_done) -> std::string {
         TrainState st;
         st.step = steps_done;
         st.data_epoch = train_loader.epoch();
         st.data_window = train_loader.window_index();
         for (int i = 0; i < 4; i++) st.rng_state[i] = sample_rng.s[i];
         sync_to_host();
+        std::string bad = first_non_finite(model.table, model.params, adam_m, adam_v);
+        if (!bad.empty()) {
+            std::fprintf(stderr, "warning: not writing the checkpoint after step %lld: %s; %s keeps the last finite "
+                         "state\n", (long long)steps_done, bad.c_str(), result.checkpoint_path.c_str());
+            return bad;
+        }
         save_checkpoint(result.checkpoint_path, model, adam_m, adam_v, st, own.to_json());
+        return "";
+    };
+    const double diverge_above = diverge_threshold(cfg);
+    double min_train_loss = INFINITY, last_loss = NAN;
+    const double t_start = wall_seconds();
+    // A diverged run: an error (--on-divergence fail) or a result.json that
+    // says so. `step` is the last step run.
+    auto diverged = [&](int64_t step, const std::string& what) {
+        log.close();
+        measure_log.close();
+        if (cfg.on_divergence != "record") fail("training diverged: " + what + " (try a smaller --lr)");
+        result.status = "diverged";
+        result.last_step = step + 1;
+        write_file_atomic(cfg.out_dir + "/result.json",
+                          "{\"status\":\"diverged\",\"steps_run\":" + std::to_string(step + 1) +
+                              ",\"final_val_loss\":null,\"last_train_loss\":" + json_number_or_null(last_loss) +
+                              ",\"min_train_loss\":" + json_number_or_null(min_train_loss) +
+                              ",\"diverged_at\":" + std::to_string(step) +
+                              ",\"elapsed_s\":" + json_number_or_null(wall_seconds() - t_start) + "}\n");
+        std::printf("diverged at step %lld (%s); recorded in %s/result.json\n", (long long)step, what.c_str(),
+                    cfg.out_dir.c_str());
+        return result;
     };
     auto print_sample = [&](int64_t step) {
         if (cfg.sample_length <= 0) return;
@@ -547,8 +806,6 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         if (verbose) std::printf("---- sample at step %lld ----\n%s\n----\n", (long long)step, text.c_str());
     };
 
-    const double t_start = wall_seconds();
-    double min_train_loss = INFINITY, last_loss = NAN;
     for (int64_t step = start_step; step < end_step; step++) {
         double val = NAN;
         if (cfg.val_every > 0 && step % cfg.val_every == 0) {
@@ -584,6 +841,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         if (gpu_model) gpu::synchronize();  // the step's GPU work is done: time it, not the next call that waits
         double t_step_end = wall_seconds();
         if (measuring) {
+            std::string measure_rows;
             for (size_t index : measured) {
                 const TensorInfo& t = model.table.tensors[index];
                 const int K = t.fan_out, C = t.fan_in;
@@ -597,7 +855,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
                     st = measure_matrix(params_before.data() + t.offset, model.params.data() + t.offset, K, C,
                                         x_sample.data(), (int)sample.size(), lr_i, d, cfg.beta1);
                 }
-                std::fprintf(measure_log,
+                measure_rows += strprintf(
                              "%lld,%s,%s,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,"
                              "%.9g,%.9g,%.9g\n",
                              (long long)step, t.name.c_str(), role_name(t.role), t.layer, lr_i, lr_i / cfg.lr, d, st.w_norm,
@@ -605,7 +863,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
                              st.alpha_dw, st.alignment_ratio, st.w_rms, st.u_rms, st.w_rms_equilibrium,
                              st.rel_update_equilibrium, st.angular_update, st.angular_equilibrium);
             }
-            std::fflush(measure_log);
+            measure_log.row(measure_rows);
             measure_seconds += wall_seconds() - t_step_end;
         }
         double now = wall_seconds(), tok_per_s = B * T / std::max(1e-9, now - t0), elapsed = now - t_start;
@@ -613,28 +871,12 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         result.train_losses.push_back(loss);
         last_loss = loss;
         double hidden_lr = hidden0 ? lr_t * hidden0->lr_multiplier * lr_extra[hidden0 - model.table.tensors.data()] : lr_t;
-        std::fprintf(log, "%lld,%.6g,%.6g,%.9g,%s,%.6g,%.1f,%.3f\n", (long long)step, lr_t, hidden_lr, loss,
-                     std::isnan(val) ? "" : std::to_string(val).c_str(), norm, tok_per_s, elapsed);
-        std::fflush(log);
+        log.row(strprintf("%lld,%.6g,%.6g,%.9g,%s,%.6g,%.1f,%.3f\n", (long long)step, lr_t, hidden_lr, loss,
+                          std::isnan(val) ? "" : std::to_string(val).c_str(), norm, tok_per_s, elapsed));
         min_train_loss = std::min(min_train_loss, loss);
-        if (!std::isfinite(loss) || (cfg.diverge_loss > 0 && loss > cfg.diverge_loss)) {
-            std::fclose(log);
-            std::fclose(measure_log);
-            std::string what = "training diverged: the loss is " + std::to_string(loss) + " at step " +
-                               std::to_string(step);
-            if (cfg.on_divergence != "record") fail(what + " (try a smaller --lr)");
-            result.status = "diverged";
-            result.last_step = step + 1;
-            write_file_atomic(cfg.out_dir + "/result.json",
-                              "{\"status\":\"diverged\",\"steps_run\":" + std::to_string(step + 1) +
-                                  ",\"final_val_loss\":null,\"last_train_loss\":" + json_number_or_null(loss) +
-                                  ",\"min_train_loss\":" + json_number_or_null(min_train_loss) +
-                                  ",\"diverged_at\":" + std::to_string(step) +
-                                  ",\"elapsed_s\":" + json_number_or_null(wall_seconds() - t_start) + "}\n");
-            std::printf("diverged at step %lld (loss %g); recorded in %s/result.json\n", (long long)step, loss,
-                        cfg.out_dir.c_str());
-            return result;
-        }
+        if (!std::isfinite(loss) || loss > diverge_above)
+            return diverged(step, "the loss is " + std::to_string(loss) + " at step " + std::to_string(step) +
+                                      (std::isfinite(loss) ? " (above --diverge-loss " + std::to_string(diverge_above) + ")" : ""));
         if (verbose && (step % cfg.log_every == 0 || step == end_step - 1 || !std::isnan(val))) {
             double eta = elapsed / (step - start_step + 1) * (end_step - step - 1);
             char valtxt[32] = "";
@@ -651,15 +893,18 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     if (end_step == cfg.steps) {
         result.final_val_loss = evaluate();
         result.val_losses.push_back({end_step, result.final_val_loss});
-        std::fprintf(log, "%lld,,,,%.6f,,,%.3f\n", (long long)end_step, result.final_val_loss, wall_seconds() - t_start);
+        if (!std::isfinite(result.final_val_loss) || result.final_val_loss > diverge_above)
+            return diverged(end_step - 1, "the final validation loss is " + std::to_string(result.final_val_loss));
+        log.row(strprintf("%lld,,,,%.6f,,,%.3f\n", (long long)end_step, result.final_val_loss, wall_seconds() - t_start));
     }
-    std::fclose(log);
-    std::fclose(measure_log);
+    log.close();
+    measure_log.close();
     if (verbose && cfg.measure_every > 0)
         std::printf("measurements (every %lld steps, %zu tokens, %zu matrices) took %.1f%% of the training steps' time\n",
                     (long long)cfg.measure_every, sample.size(), measured.size(),
                     100 * measure_seconds / std::max(1e-9, step_seconds));
-    save(end_step);
+    std::string broken = save(end_step);
+    if (!broken.empty()) return diverged(end_step - 1, broken + " after step " + std::to_string(end_step));
     result.status = end_step == cfg.steps ? "done" : "stopped";
     const double measure_fraction = measure_seconds / std::max(1e-9, step_seconds);
     write_file_atomic(cfg.out_dir + "/result.json",
@@ -682,6 +927,10 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
 }
 
 int train_command(int argc, char** argv) {
+    // Started by `lrt sweep run` (through a shell, perhaps): stop when the
+    // process that started this one dies, so that a killed sweep leaves no
+    // run behind writing into a directory its rerun will use.
+    if (std::getenv("LRT_SWEEP_RUNNER")) prctl(PR_SET_PDEATHSIG, SIGTERM);
     TrainConfig cfg;
     FlagSet flags("train",
                   "lrt train [flags]\n\nTrains a GPT with AdamW on the built-in synthetic corpus (default) or on llm.c "

@@ -56,10 +56,16 @@ struct TrainConfig {
     std::string precision = "fp32";   // cuda: fp32 | tf32 | bf16 matmuls
     bool deterministic = true;        // cuda: bitwise-repeatable runs (the CPU always is)
     // divergence and sweeps
-    double diverge_loss = 0;            // stop when the training loss exceeds this; 0: only NaN/inf
+    double diverge_loss = 0;            // stop when the training loss exceeds this; 0: 2 ln V (diverge_threshold)
     std::string on_divergence = "fail"; // fail (error, exit 1) | record (result.json says diverged, exit 0)
     bool skip_if_done = false;          // exit at once if <out-dir>/result.json says done or diverged
+    std::string if_exists = "refuse";   // <out-dir> holds a run already: refuse | overwrite | resume
 };
+
+// The training loss above which a run counts as diverged: --diverge-loss, or
+// when that is 0, 2 ln V (a model twice as surprised as one that guesses
+// uniformly; a healthy run starts at ln V and only goes down).
+double diverge_threshold(const TrainConfig& config);
 
 // Declares every flag of `lrt train`, bound to the fields of `config`.
 void declare_train_flags(FlagSet& flags, TrainConfig& config);
@@ -80,6 +86,24 @@ struct TrainResult {
 //    "measure_fraction": x (done and stopped runs)}
 // A sweep treats a run as finished when this file says done or diverged.
 bool run_is_finished(const std::string& out_dir);
+
+// A run's result.json, read and checked field by field. Only a file whose
+// status is done, diverged or stopped with every field in range counts;
+// anything else (a "running" status, a misspelling, a negative or absurd
+// loss, a steps_run that is not an integer) is Invalid, with the reason.
+struct RunOutcome {
+    enum State { Missing, Invalid, Done, Diverged, Stopped };
+    State state = Missing;
+    std::string problem;  // Invalid: what is wrong, naming the file
+    double final_val_loss = 0, last_train_loss = 0, min_train_loss = 0, elapsed_s = 0;  // NaN where null
+    int64_t steps_run = 0, diverged_at = -1;
+};
+// A done run's final validation loss must lie in [0, MAX_SANE_LOSS]: a
+// cross-entropy beyond that is no trained model's (and no diverged run's
+// either, which records null).
+constexpr double MAX_SANE_LOSS = 1e6;
+RunOutcome read_run_outcome(const std::string& out_dir);
+const char* outcome_name(RunOutcome::State state);  // "done", "invalid", ...
 
 // Runs (or resumes) training as `config` says. `flags` is the FlagSet the
 // config was parsed with; it is saved in checkpoints and used to refuse

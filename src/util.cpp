@@ -113,10 +113,14 @@ DirLock::DirLock(const std::string& dir, const std::string& what) {
     if (fd < 0) fail("cannot lock " + what + " " + dir + " (" + path + "): " + std::strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
+        // the holder writes its name just after taking the lock: give it a moment
         std::string holder;
         char buf[512];
-        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-        if (n > 0) holder.assign(buf, (size_t)n);
+        for (int tries = 0; tries < 50 && holder.empty(); tries++) {
+            if (tries) usleep(10000);
+            ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+            if (n > 0) holder.assign(buf, (size_t)n);
+        }
         while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
         close(fd);
         if (e == EWOULDBLOCK)
@@ -171,6 +175,11 @@ std::string format_duration(double seconds) {
 bool is_directory(const std::string& path) {
     struct stat st;
     return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool same_directory(const std::string& a, const std::string& b) {
+    struct stat sa, sb;
+    return stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 void make_dirs(const std::string& path) {

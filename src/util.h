@@ -67,6 +67,8 @@ std::string cpu_model_name();
 // Creates a directory and its parents (like mkdir -p); fails with the reason.
 void make_dirs(const std::string& path);
 bool is_directory(const std::string& path);
+// Whether two paths name the same existing file or directory (./x and x).
+bool same_directory(const std::string& a, const std::string& b);
 
 // Splits at every `sep`, keeping empty fields: "a,,b," gives {"a", "", "b", ""};
 // "" gives {} (for CSV rows and comma-separated flag lists).

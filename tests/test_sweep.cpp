@@ -52,7 +52,7 @@ TEST_CASE("sweep configurations and plans", "[sweep]") {
     REQUIRE(plan[0].id == "mup_w32_lr0.001_s1");
     REQUIRE(plan[0].command ==
             "./lrt train --steps 10 --param mup --d-base 32 --width 32 --lr 0.001 --seed 1 --out-dir "
-            "/tmp/s/runs/mup_w32_lr0.001_s1 --quiet --on-divergence record --skip-if-done");
+            "/tmp/s/runs/mup_w32_lr0.001_s1 --quiet --on-divergence record --skip-if-done --if-exists resume");
     REQUIRE(plan.back().id == "sp_w64_lr0.01_s2");
     spec.dir = "/tmp/a b";
     REQUIRE_THROWS_WITH(make_plan(spec), Catch::Contains("may only use letters"));

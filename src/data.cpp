@@ -3,6 +3,8 @@
 #include <cmath>
 #include <utility>
 
+#include <sys/stat.h>
+
 #include "rng.h"
 #include "tokens.h"
 #include "util.h"
@@ -43,7 +45,10 @@ void write_token_file(const std::string& path, const std::vector<uint16_t>& toke
 std::vector<uint16_t> read_token_file(const std::string& path) {
     if (!file_exists(path))
         fail("token file " + path + " does not exist (make one with `lrt tokenize` or data/get_brown.sh)");
-    std::vector<uint8_t> bytes = read_file(path);
+    // The header first: it says how large the file must be, so the body is
+    // read bounded by that, and a wrong file (or /dev/zero) fails on its
+    // magic number without being read any further.
+    std::vector<uint8_t> bytes = read_file_prefix(path, TOKEN_FILE_HEADER_BYTES);
     if (bytes.size() < TOKEN_FILE_HEADER_BYTES)
         fail(path + ": file is " + std::to_string(bytes.size()) + " bytes, shorter than the " +
              std::to_string(TOKEN_FILE_HEADER_BYTES) + "-byte header of a token file (truncated, or not a token file)");
@@ -71,12 +76,24 @@ std::vector<uint16_t> read_token_file(const std::string& path) {
     if (count < 0) fail(path + ": header says " + std::to_string(count) + " tokens (corrupt header)");
     if (count == 0) fail(path + ": header says the file holds 0 tokens (an empty corpus?)");
 
-    size_t expected = 2 * (size_t)count;
-    size_t actual = bytes.size() - TOKEN_FILE_HEADER_BYTES;
-    if (actual != expected)
+    // One byte more than the header promises, to tell "trailing data" from
+    // an exact fit without reading the rest of a longer file.
+    const size_t expected = 2 * (size_t)count;
+    bytes = read_file_prefix(path, TOKEN_FILE_HEADER_BYTES + expected + 1);
+    size_t actual = bytes.size() < TOKEN_FILE_HEADER_BYTES ? 0 : bytes.size() - TOKEN_FILE_HEADER_BYTES;
+    if (actual != expected) {
+        std::string has = std::to_string(actual);
+        if (actual > expected) {
+            // the real length, for the message, where the file system knows it
+            struct stat st;
+            has = stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size >= bytes.size()
+                      ? std::to_string((uint64_t)st.st_size - TOKEN_FILE_HEADER_BYTES)
+                      : "more than " + std::to_string(expected);
+        }
         fail(path + ": header says " + std::to_string(count) + " tokens = " + std::to_string(expected) +
-             " bytes but the file has " + std::to_string(actual) + " bytes after the header: " +
+             " bytes but the file has " + has + " bytes after the header: " +
              (actual < expected ? "the file is truncated" : "the file has trailing data"));
+    }
 
     std::vector<uint16_t> tokens((size_t)count);
     const uint8_t* body = bytes.data() + TOKEN_FILE_HEADER_BYTES;

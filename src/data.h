@@ -20,7 +20,9 @@ constexpr int TOKEN_FILE_HEADER_INTS = 256;
 void write_token_file(const std::string& path, const std::vector<uint16_t>& tokens);
 
 // Reads and validates a token file; every failure names the file and says
-// what is wrong with it (missing, truncated, not a token file, ...).
+// what is wrong with it (missing, truncated, not a token file, ...). Reads
+// the header first and then no more than it declares (plus one byte), so a
+// huge wrong file or /dev/zero fails at once.
 std::vector<uint16_t> read_token_file(const std::string& path);
 
 // A token file does not record its vocabulary, so the caller checks the ids

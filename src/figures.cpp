@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
+#include "csv.h"
 #include "flags.h"
 #include "schedule.h"
 #include "svg.h"
@@ -14,58 +16,33 @@
 
 namespace {
 
-// A CSV file as columns by name (numbers; text columns come back as NaN).
-struct Table {
-    std::vector<std::string> header;
-    std::vector<std::vector<std::string>> rows;
-    int col(const std::string& name, const std::string& path) const {
-        for (size_t i = 0; i < header.size(); i++)
-            if (header[i] == name) return (int)i;
-        fail(path + ": no column '" + name + "'");
-    }
-};
-
-Table read_csv(const std::string& path) {
-    std::vector<uint8_t> bytes = read_file(path);
-    std::istringstream in(std::string(bytes.begin(), bytes.end()));
-    Table t;
-    std::string line;
-    if (!std::getline(in, line)) fail(path + ": empty file");
-    t.header = split(line, ',');
-    while (std::getline(in, line))
-        if (!line.empty()) t.rows.push_back(split(line, ','));
-    return t;
-}
-
-double num(const std::string& s) {
-    if (s.empty()) return NAN;
-    char* end = nullptr;
-    double v = std::strtod(s.c_str(), &end);
-    return *end == '\0' ? v : NAN;
-}
-
 // One layer's measurements over training.
 struct Trace {
     std::vector<double> step, rrc, align, w_rms, w_eq, rel_update, lr, decay;
 };
 
+// Every field read is checked (csv.h): a damaged measure.csv fails naming
+// its file and line, a torn last row is skipped with a warning. Never returns
+// an empty trace, so callers may use front(), back() and [0].
 Trace read_trace(const std::string& run_dir, const std::string& layer) {
     std::string path = run_dir + "/measure.csv";
-    Table t = read_csv(path);
-    int c_step = t.col("step", path), c_tensor = t.col("tensor", path), c_rrc = t.col("rrc", path),
-        c_align = t.col("alignment_ratio", path), c_w = t.col("w_rms", path), c_eq = t.col("w_rms_equilibrium", path),
-        c_rel = t.col("rel_update", path), c_lr = t.col("lr", path), c_d = t.col("decay", path);
+    CsvTable t = read_csv(path);
+    int c_step = t.col("step"), c_tensor = t.col("tensor"), c_rrc = t.col("rrc"), c_align = t.col("alignment_ratio"),
+        c_w = t.col("w_rms"), c_eq = t.col("w_rms_equilibrium"), c_rel = t.col("rel_update"), c_lr = t.col("lr"),
+        c_d = t.col("decay");
     Trace tr;
-    for (const auto& r : t.rows) {
-        if ((int)r.size() <= c_d || r[c_tensor] != layer) continue;
-        tr.step.push_back(num(r[c_step]));
-        tr.rrc.push_back(num(r[c_rrc]));
-        tr.align.push_back(num(r[c_align]));
-        tr.w_rms.push_back(num(r[c_w]));
-        tr.w_eq.push_back(num(r[c_eq]));
-        tr.rel_update.push_back(num(r[c_rel]));
-        tr.lr.push_back(num(r[c_lr]));
-        tr.decay.push_back(num(r[c_d]));
+    for (const CsvRow& r : t.rows) {
+        if (t.text(r, c_tensor) != layer) continue;
+        // the step orders and keys the points (mean_between, the closed
+        // form's map), so it must be a real number
+        tr.step.push_back(t.finite_number(r, c_step));
+        tr.rrc.push_back(t.number(r, c_rrc));
+        tr.align.push_back(t.number(r, c_align));
+        tr.w_rms.push_back(t.number(r, c_w));
+        tr.w_eq.push_back(t.number(r, c_eq));
+        tr.rel_update.push_back(t.number(r, c_rel));
+        tr.lr.push_back(t.number(r, c_lr));
+        tr.decay.push_back(t.number(r, c_d));
     }
     if (tr.step.empty()) fail(path + ": no measurements of " + layer + " (was --measure-every 0?)");
     return tr;
@@ -91,13 +68,26 @@ std::string run_info_of(const std::string& run_dir) {
     return std::string(b.begin(), b.end());
 }
 
-// "width multiplier m = 4" in a run's run_info.txt
+// "width multiplier m = 4" in a run's run_info.txt; m divides LRs and scales
+// the closed form, so anything but a finite positive number is an error.
 double width_multiplier_of(const std::string& run_dir) {
+    const std::string path = run_dir + "/run_info.txt";
     std::string info = run_info_of(run_dir);
     const std::string key = "width multiplier m = ";
     size_t at = info.find(key);
-    if (at == std::string::npos) fail(run_dir + "/run_info.txt: no width multiplier");
-    return std::atof(info.c_str() + at + key.size());
+    if (at == std::string::npos) fail(path + ": no width multiplier");
+    const int line = 1 + (int)std::count(info.begin(), info.begin() + (long)at, '\n');
+    const char* start = info.c_str() + at + key.size();
+    char* end = nullptr;
+    double m = std::strtod(start, &end);
+    // the number ends the line or is followed by " (width ...)"
+    bool whole = end != start && (*end == '\0' || *end == ' ' || *end == '\n' || *end == '\r');
+    if (!whole || !std::isfinite(m) || !(m > 0)) {
+        std::string value = info.substr(at + key.size());
+        value = value.substr(0, std::min<size_t>(20, value.find_first_of(" \r\n")));
+        fail(path + ":" + std::to_string(line) + ": width multiplier '" + value + "' is not a positive number");
+    }
+    return m;
 }
 
 }  // namespace
@@ -107,6 +97,7 @@ std::string make_figures(const FiguresConfig& fc) {
     const std::string out = fc.out_dir.empty() ? dir : fc.out_dir;
     make_dirs(out);
     std::vector<RunResult> results = collect_results(dir);
+    if (results.empty()) fail(dir + "/plan.csv: the sweep has no runs; nothing to draw");
     std::vector<Optimum> optima = find_optima(results);
     std::vector<std::string> configs;
     std::map<std::string, std::vector<int>> widths;
@@ -248,13 +239,15 @@ std::string make_figures(const FiguresConfig& fc) {
                 fail("figures: --sp-config " + fc.sp_config + " has a replacement warmup; give a plain SP configuration");
             // the closed form with SP's own LR and decay, stepped through
             // every step (the SP run's log has the LR of each step)
-            Table log = read_csv(sp->entry.out_dir + "/log.csv");
-            int c_step = log.col("step", "log.csv"), c_hlr = log.col("hidden_lr", "log.csv");
+            CsvTable log = read_csv(sp->entry.out_dir + "/log.csv");
+            int c_step = log.col("step"), c_hlr = log.col("hidden_lr");
+            if (log.rows.empty()) fail(log.path + ": no steps logged; no closed form");
+            // ts is never empty (read_trace), so its first measurement exists
             ClosedFormTracker tr{ts.w_rms[0], ts.decay[0] > 0 && ts.lr[0] > 0 ? ts.decay[0] / ts.lr[0] : 0, m};
             if (!(tr.lambda > 0)) fail("figures: the SP run has no weight decay on " + fc.layer + "; no closed form");
             std::map<double, double> predicted;
-            for (const auto& row : log.rows) {
-                double step = num(row[c_step]), eta = num(row[c_hlr]);
+            for (const CsvRow& row : log.rows) {
+                double step = log.finite_number(row, c_step), eta = log.optional_number(row, c_hlr);
                 if (!std::isfinite(eta)) continue;
                 predicted[step] = tr.factor();
                 tr.advance(eta);

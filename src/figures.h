@@ -10,6 +10,10 @@
 // and figures_summary.csv with the numbers EXPERIMENTS.md quotes: the
 // alignment ratio early and late, and the spread of RRC across widths early
 // and late, per configuration.
+//
+// The CSV files are read checked (csv.h): a damaged row fails naming the file
+// and line; a last row cut short by a run killed mid-write is skipped with a
+// warning on stderr.
 #pragma once
 #include <string>
 #include <vector>

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include "coordcheck.h"
 #include "data.h"
 #include "figures.h"
@@ -32,6 +34,27 @@ static const char* USAGE =
     "  synth      write the built-in corpus to token files, or print a sample of it\n"
     "  tokenize   turn text files into byte-level train/val token files (llm.c format)\n";
 
+// Whether two output paths name the same directory entry: the same file name
+// in the same directory, the directory compared by device and inode (so "X",
+// "./X" and "sub/../X" match, as do paths through a symlinked directory).
+// The entry, not the file's inode, is what counts: the writer renames a
+// temporary over the entry, so two hard links to one file end up as two
+// separate files, while one entry written twice keeps only the second write.
+static bool same_output_entry(const std::string& a, const std::string& b) {
+    auto split_entry = [](const std::string& p, std::string* dir, std::string* name) {
+        size_t slash = p.find_last_of('/');
+        *dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : p.substr(0, slash));
+        *name = slash == std::string::npos ? p : p.substr(slash + 1);
+    };
+    std::string dir_a, name_a, dir_b, name_b;
+    split_entry(a, &dir_a, &name_a);
+    split_entry(b, &dir_b, &name_b);
+    if (name_a != name_b) return false;
+    struct stat sa, sb;
+    if (stat(dir_a.c_str(), &sa) != 0 || stat(dir_b.c_str(), &sb) != 0) return dir_a == dir_b;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 // lrt tokenize: each input file is one document.
 static int tokenize_command(int argc, char** argv) {
     std::string train_out, val_out;
@@ -48,6 +71,9 @@ static int tokenize_command(int argc, char** argv) {
     if (!flags.parse(argc, argv, 2, &inputs)) return 0;
     if (train_out.empty() || val_out.empty()) fail("--train-out and --val-out are required (see `lrt tokenize --help`)");
     if (inputs.empty()) fail("no input text files given (see `lrt tokenize --help`)");
+    if (same_output_entry(train_out, val_out))
+        fail("--train-out " + train_out + " and --val-out " + val_out +
+             " name the same file; the validation tokens would overwrite the training tokens");
     std::vector<std::string> docs;
     for (const auto& path : inputs) {
         std::vector<uint8_t> bytes = read_file(path);
@@ -82,6 +108,9 @@ static int synth_command(int argc, char** argv) {
     flags.add("show", &show, "print this many bytes of validation text", at_least(0));
     if (!flags.parse(argc, argv, 2)) return 0;
     if (train_out.empty() != val_out.empty()) fail("give both --train-out and --val-out, or neither");
+    if (!train_out.empty() && same_output_entry(train_out, val_out))
+        fail("--train-out " + train_out + " and --val-out " + val_out +
+             " name the same file; the validation tokens would overwrite the training tokens");
     if (train_out.empty() && show == 0) show = 600;
     SynthStats val_stats;
     std::vector<uint16_t> val = synth_generate(synth_val_seed(seed), (size_t)val_tokens, &val_stats);

@@ -1,7 +1,10 @@
 #include "safetensors.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <set>
+
+#include <sys/stat.h>
 
 #include "json.h"
 #include "util.h"
@@ -172,6 +175,15 @@ const StTensor& SafeTensors::get_checked(const std::string& name, Dtype dtype, s
     if (t.numel() != expected_numel)
         fail(prefix(source) + "tensor " + quoted(name) + ": shape " + format_shape(t.shape) + " has " +
              std::to_string(t.numel()) + " elements, expected " + std::to_string(expected_numel));
+    return t;
+}
+
+const StTensor& SafeTensors::get_checked(const std::string& name, Dtype dtype,
+                                         const std::vector<int64_t>& expected_shape) const {
+    const StTensor& t = get_typed(name, dtype);
+    if (t.shape != expected_shape)
+        fail(prefix(source) + "tensor " + quoted(name) + " has shape " + format_shape(t.shape) + ", expected " +
+             format_shape(expected_shape));
     return t;
 }
 
@@ -404,4 +416,69 @@ SafeTensors parse_safetensors(const std::vector<uint8_t>& file, const std::strin
     return st;
 }
 
-SafeTensors load_safetensors(const std::string& path) { return parse_safetensors(read_file(path), path); }
+// The data-section size a header declares: the largest end of the entries'
+// data_offsets that are well formed. It only bounds the read; malformed
+// entries are left for parse_safetensors to report (their messages do not
+// depend on the data size, and a well-formed entry never ends past this).
+static uint64_t declared_data_size(const JsonValue& header) {
+    uint64_t size = 0;
+    if (header.type != JsonValue::Object) return 0;
+    for (const auto& member : header.obj) {
+        if (member.first == "__metadata__" || member.second.type != JsonValue::Object) continue;
+        const JsonValue* offsets = member.second.find("data_offsets");
+        uint64_t begin, end;
+        if (offsets && offsets->type == JsonValue::Array && offsets->arr.size() == 2 &&
+            json_count(offsets->arr[0], &begin) && json_count(offsets->arr[1], &end))
+            size = std::max(size, end);
+    }
+    return size;
+}
+
+// The file's size where the file system knows it (a regular file), for the
+// trailing-bytes message; false for devices and pipes.
+static bool regular_file_size(const std::string& path, uint64_t* size) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    *size = (uint64_t)st.st_size;
+    return true;
+}
+
+// Reads no more than the file declares: the length field, then the header,
+// then the data section the header describes, plus one byte to notice
+// trailing data. So /dev/zero or a large unrelated file fails after a few
+// bytes instead of being read until memory runs out. Every message about the
+// content still comes from parse_safetensors, the one validator.
+SafeTensors load_safetensors(const std::string& path) {
+    std::vector<uint8_t> head = read_file_prefix(path, 8);
+    if (head.size() < 8) return parse_safetensors(head, path);  // fails: too short
+    uint64_t n = 0;
+    for (int i = 0; i < 8; i++) n |= (uint64_t)head[i] << (8 * i);
+    if (n > MAX_HEADER_BYTES) return parse_safetensors(head, path);  // fails: over the header limit
+
+    std::vector<uint8_t> bytes = read_file_prefix(path, 8 + (size_t)n);
+    if (bytes.size() < 8 + n) return parse_safetensors(bytes, path);  // fails: truncated header
+    uint64_t declared = 0;
+    try {
+        declared = declared_data_size(parse_json(std::string(bytes.begin() + 8, bytes.end())));
+    } catch (const std::runtime_error&) {
+        return parse_safetensors(bytes, path);  // fails: not JSON, with the validator's message
+    }
+    // declared < 2^53 (json_count), so the sum does not overflow
+    const uint64_t expected = 8 + n + declared;
+    if (expected + 1 > (uint64_t)SIZE_MAX) fail(path + ": header declares " + std::to_string(declared) +
+                                                 " bytes of tensors, more than this machine can address");
+    bytes = read_file_prefix(path, (size_t)expected + 1);
+    if (bytes.size() <= expected) return parse_safetensors(bytes, path);
+
+    // Longer than declared. Validate what the header describes first (a
+    // gap or a bad entry is the more useful message), then report the rest.
+    bytes.resize((size_t)expected);
+    parse_safetensors(bytes, path);
+    uint64_t file_size;
+    if (regular_file_size(path, &file_size) && file_size > expected)
+        fail(path + ": " + std::to_string(file_size - expected) +
+             " trailing bytes after the last tensor (the data section is " + std::to_string(file_size - 8 - n) +
+             " bytes, the tensors cover " + std::to_string(declared) + ")");
+    fail(path + ": trailing bytes after the last tensor (the data section is longer than the " +
+         std::to_string(declared) + " bytes the tensors cover)");
+}

@@ -105,6 +105,16 @@ struct SafeTensors {
         const StTensor& t = get_checked(name, dtype_of<T>(), expected_numel);
         if (!t.bytes.empty()) std::memcpy(dst, t.bytes.data(), t.bytes.size());
     }
+    // The same with the exact shape checked, not just the element count: a
+    // [6, 4] tensor has the 24 elements of a [4, 6] parameter but in another
+    // layout, so reading it would silently transpose garbage in. Fails
+    // "<file>: tensor "X" has shape [6, 4], expected [4, 6]". (Pass a
+    // std::vector: a braced {6} would pick the element-count overload.)
+    template <typename T>
+    void read_into(const std::string& name, T* dst, const std::vector<int64_t>& expected_shape) const {
+        const StTensor& t = get_checked(name, dtype_of<T>(), expected_shape);
+        if (!t.bytes.empty()) std::memcpy(dst, t.bytes.data(), t.bytes.size());
+    }
     template <typename T>
     std::vector<T> read_vector(const std::string& name) const {
         const StTensor& t = get_typed(name, dtype_of<T>());
@@ -114,6 +124,8 @@ struct SafeTensors {
     }
     // get_typed() plus the element-count check that read_into needs.
     const StTensor& get_checked(const std::string& name, Dtype dtype, size_t expected_numel) const;
+    // get_typed() plus the exact-shape check of the read_into above.
+    const StTensor& get_checked(const std::string& name, Dtype dtype, const std::vector<int64_t>& expected_shape) const;
 };
 
 // Writes atomically (a crash leaves the old file or the new one, never half of
@@ -127,7 +139,8 @@ std::vector<uint8_t> serialize_safetensors(const SafeTensors& st);
 
 // Reads and validates a file: every malformed header, inconsistent shape or
 // offset, gap, overlap or trailing byte fails with a message naming the file
-// and the problem.
+// and the problem. Reads only as much as the header declares (plus one byte),
+// so a huge wrong file or /dev/zero fails promptly.
 SafeTensors load_safetensors(const std::string& path);
 
 // The same on bytes already in memory; `source` names them in messages.

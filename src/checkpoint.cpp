@@ -78,13 +78,8 @@ Checkpoint load_checkpoint(const std::string& path) {
 // that every value is finite (and, for Adam's second moment, not negative).
 static void read_tensor(const Checkpoint& c, const std::string& name, const std::vector<int64_t>& shape, float* dst,
                         bool non_negative) {
-    size_t numel = 1;
-    for (int64_t d : shape) numel *= (size_t)d;
-    const StTensor& t = c.file.get_checked(name, Dtype::F32, numel);
-    if (t.shape != shape)
-        fail(c.file.source + ": tensor \"" + name + "\" has shape " + format_shape(t.shape) + ", expected " +
-             format_shape(shape));
-    if (numel) std::memcpy(dst, t.bytes.data(), numel * sizeof(float));
+    c.file.read_into(name, dst, shape);
+    const size_t numel = c.file.get(name).numel();
     for (size_t i = 0; i < numel; i++)
         if (!std::isfinite(dst[i]) || (non_negative && dst[i] < 0))
             fail(c.file.source + ": tensor \"" + name + "\" holds " + std::to_string(dst[i]) + " at element " +

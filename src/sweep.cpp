@@ -70,7 +70,7 @@ std::vector<SweepConfig> parse_sweep_configs(const std::string& text, const std:
 }
 
 std::vector<SweepConfig> read_sweep_configs(const std::string& path) {
-    std::vector<uint8_t> bytes = read_file(path);
+    std::vector<uint8_t> bytes = read_file(path, 1 << 20);  // a page of configurations, not a data file
     return parse_sweep_configs(std::string(bytes.begin(), bytes.end()), path);
 }
 

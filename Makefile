@@ -1,5 +1,8 @@
 # lrtransfer — `make` builds the program, `make test` runs the tests,
 # `make bench` prints speed figures, `make reference` regenerates data/reference/,
+# `make sanitize` runs the file readers' tests and their fuzzing (tests/test_fuzz.cpp)
+# under AddressSanitizer and UBSan (a separate CPU-only build in build/sanitize/,
+# several minutes on 2 cores; any sanitizer report fails it),
 # `make clean` removes build outputs.
 #
 # Knobs: NO_OMP=1 (single-threaded build), OPT="-O2" (override -O3 -march=native),
@@ -94,7 +97,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.cpp=build/%)
 
 PROGRAM := lrt
 
-.PHONY: all test bench clean catch2 cuda info reference reproduce-quick reproduce
+.PHONY: all test bench clean catch2 cuda info reference reproduce-quick reproduce sanitize
 all: $(PROGRAM) cuda
 
 $(PROGRAM): build/src/main.o build/liblrt.a
@@ -166,6 +169,41 @@ $(EMU_TEST_OBJ): | catch2
 build/emu/test_lrt: build/tests/test_main.o $(EMU_TEST_OBJ) build/tests/emu/test_emulation.o build/emu/liblrt.a
 	$(CXX) $(LDFLAGS) -o $@ $^ -lm
 
+# --- make sanitize: the readers under AddressSanitizer + UBSan ----------------
+# The library and the test binary again, instrumented, in build/sanitize/ (its
+# own object tree, so the normal build/ objects stay as they are). CPU only:
+# the CUDA code is not instrumented (cuda/no_cuda.cpp stands in, as in a build
+# without nvcc); OpenMP stays on, as in the real program. -O1 keeps the
+# stacks readable and the run bearable. GCC leaves float-cast-overflow out of
+# -fsanitize=undefined, so it is named too: the fuzzer writes 1e308 into
+# fields that readers convert to integers, and that conversion is undefined.
+# The run: the fuzz tests ([fuzz]) and the readers' own tests (SAN_TESTS),
+# without those that run ./lrt (not instrumented). Leaks are checked (libgomp's
+# thread pool reports none with this toolchain). max_allocation_size_mb makes
+# ASan report, with its stack, any single allocation over 256 MB (a corrupt
+# size field believed; test_fuzz.cpp's own guard does this in the normal
+# build). Every sanitizer report ends the run with a failure.
+SAN_DIR      := build/sanitize
+SAN_FLAGS    := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -g -O1
+SAN_CXXFLAGS := -std=c++17 $(SAN_FLAGS) -Wall -Wextra -MMD -MP $(OMP_FLAGS) -Icuda -Isrc
+SAN_LIB_OBJ  := $(patsubst %.cpp,$(SAN_DIR)/%.o,$(filter-out src/main.cpp,$(wildcard src/*.cpp)) cuda/options.cpp cuda/no_cuda.cpp)
+SAN_TEST_OBJ := $(patsubst %.cpp,$(SAN_DIR)/%.o,$(wildcard tests/*.cpp))
+SAN_TESTS    ?= [fuzz],[safetensors],[json],[data],[checkpoint]~[cli],[reference]~[cli],[sweep]~[cli]
+SAN_ENV      := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:max_allocation_size_mb=256:allocator_may_return_null=0 \
+                UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+$(SAN_DIR)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(SAN_CXXFLAGS) -c $< -o $@
+$(SAN_DIR)/src/optimizer.o: SAN_CXXFLAGS += -ffp-contract=off
+$(SAN_TEST_OBJ): | catch2
+$(SAN_DIR)/liblrt.a: $(SAN_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(SAN_DIR)/test_lrt: $(SAN_TEST_OBJ) $(SAN_DIR)/liblrt.a
+	$(CXX) $(SAN_FLAGS) $(OMP_FLAGS) -o $@ $^ -lm
+sanitize: $(SAN_DIR)/test_lrt
+	$(SAN_ENV) ./$(SAN_DIR)/test_lrt "$(SAN_TESTS)"
+
 build/bench_%: bench/bench_%.cpp build/liblrt.a
 	@mkdir -p build
 	$(CXX) $(CXXFLAGS) -Isrc -o $@ $^ $(LDFLAGS) $(LDLIBS)
@@ -200,3 +238,4 @@ clean:
 	rm -rf build $(PROGRAM)
 
 -include $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) build/src/main.d $(EMU_CUDA_OBJ:.o=.d) $(EMU_TEST_OBJ:.o=.d)
+-include $(SAN_LIB_OBJ:.o=.d) $(SAN_TEST_OBJ:.o=.d)

@@ -188,7 +188,7 @@ SAN_FLAGS    := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame
 SAN_CXXFLAGS := -std=c++17 $(SAN_FLAGS) -Wall -Wextra -MMD -MP $(OMP_FLAGS) -Icuda -Isrc
 SAN_LIB_OBJ  := $(patsubst %.cpp,$(SAN_DIR)/%.o,$(filter-out src/main.cpp,$(wildcard src/*.cpp)) cuda/options.cpp cuda/no_cuda.cpp)
 SAN_TEST_OBJ := $(patsubst %.cpp,$(SAN_DIR)/%.o,$(wildcard tests/*.cpp))
-SAN_TESTS    ?= [fuzz],[safetensors],[json],[data],[checkpoint]~[cli],[reference]~[cli],[sweep]~[cli]
+SAN_TESTS    ?= [fuzz],[safetensors],[json],[data],[readers]~[cli],[checkpoint]~[cli],[reference]~[cli],[sweep]~[cli]
 SAN_ENV      := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:max_allocation_size_mb=256:allocator_may_return_null=0 \
                 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 $(SAN_DIR)/%.o: %.cpp

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "tensor_table.h"
 #include "util.h"
 
 void save_checkpoint(const std::string& path, const GPT<float>& model, const std::vector<float>& adam_m,
@@ -54,6 +55,19 @@ Checkpoint load_checkpoint(const std::string& path) {
     if (c.file.meta("format_version") != "1")
         fail(path + ": checkpoint format version " + c.file.meta("format_version") + " is not supported (expected 1)");
     c.config = model_config_from_json(c.file.meta("model_config"));
+    // The model the config describes must be the one whose tensors the file
+    // holds, checked before anyone allocates it: a corrupt config of a few
+    // bytes could otherwise ask for gigabytes.
+    for (const TensorInfo& t : build_tensor_table(c.config).tensors)
+        for (const char* prefix : {"", "optimizer.m.", "optimizer.v."}) {
+            const std::string name = prefix + t.name;
+            const StTensor* found = c.file.find(name);
+            if (!found)
+                fail(path + ": model_config describes a model with tensor \"" + name + "\", which the file lacks");
+            if (found->shape != t.shape64())
+                fail(path + ": tensor \"" + name + "\" has shape " + format_shape(found->shape) +
+                     " but model_config describes " + format_shape(t.shape64()));
+        }
     c.train_flags_json = c.file.meta("train_flags");
     const uint64_t max_count = (uint64_t)1 << 53;  // steps and epochs: far beyond any run
     c.state.step = (int64_t)parse_u64(path, "step", c.file.meta("step"), 10, max_count);

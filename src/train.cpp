@@ -462,6 +462,10 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         const ModelConfig planned =
             parameterized_config(sizes, resolve_parameterization(sizes, with_head_dim_base(cfg.param, cfg.model)));
         planned.validate();
+        // a resumed run's flags must describe the checkpoint's model, checked
+        // before that model is built
+        if (resuming && planned.to_json() != ckpt.config.to_json())
+            fail(ckpt_in + ": model_config does not match the checkpoint's train flags");
         const size_t data_tokens = cfg.train_data.empty() ? (size_t)(cfg.synth_train_tokens + cfg.synth_val_tokens) : 0;
         memory_estimate = estimate_train_memory(planned, build_tensor_table(planned).total, cfg.batch_size, cfg.seq_len,
                                                 cfg.measure_every > 0, data_tokens, on_gpu);

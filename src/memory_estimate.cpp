@@ -18,7 +18,7 @@ std::string format_bytes(double bytes) {
 std::string MemoryEstimate::describe() const {
     return "about " + format_bytes(total()) + " (parameters and gradients " + format_bytes(parameters) +
            ", optimizer state " + format_bytes(optimizer) + ", activations " + format_bytes(activations) + ", data " +
-           format_bytes(data) + ")";
+           format_bytes(data) + ", checkpoint writing " + format_bytes(checkpointing) + ")";
 }
 
 MemoryEstimate estimate_train_memory(const ModelConfig& c, size_t num_params, int batch, int seq_len, bool measuring,
@@ -30,6 +30,9 @@ MemoryEstimate estimate_train_memory(const ModelConfig& c, size_t num_params, in
     e.parameters = 2 * 4 * P;                  // params, grads (the host keeps both on either device)
     e.optimizer = 2 * 4 * P + (measuring ? 4 * P : 0);  // m, v; a measuring step's copy of the parameters
     e.data = 2.0 * data_tokens;                // uint16 tokens
+    // save_checkpoint copies parameters and moments into a SafeTensors
+    // (12 bytes a parameter), then serializes that into one buffer (12 more)
+    e.checkpointing = 2 * 12 * P;
     if (!on_gpu) {
         // model.cpp's activations, in floats: per block ln1, ln2 (N C + 2N
         // each), qkv 3NC, att B NH T^2, attn_out, attn_proj, residual_mid,
@@ -54,6 +57,17 @@ static bool read_u64_file(const std::string& path, uint64_t* value) {
     return true;
 }
 
+// A cgroup's page cache that the kernel can drop when memory runs short
+// (inactive file pages, from memory.stat), not counted as used.
+static uint64_t reclaimable_cache(const std::string& dir, const char* key) {
+    std::ifstream in(dir + "/memory.stat");
+    std::string name;
+    uint64_t value;
+    while (in >> name >> value)
+        if (name == key) return value;
+    return 0;
+}
+
 uint64_t available_memory(std::string* source) {
     uint64_t best = 0;
     std::string why;
@@ -69,21 +83,29 @@ uint64_t available_memory(std::string* source) {
             break;
         }
     }
-    // cgroup v2: "0::/some/path" in /proc/self/cgroup; the limits of that
-    // group and of every group above it apply
+    // the groups this process is in ("0::/path" for v2, "N:memory:/path" for
+    // v1); the limits of the group and of every group above it apply
     std::ifstream cg("/proc/self/cgroup");
     std::string line;
     while (std::getline(cg, line)) {
-        if (line.rfind("0::", 0) != 0) continue;
-        std::string path = line.substr(3);
+        const bool v2 = line.rfind("0::", 0) == 0;
+        const size_t at = line.find(":memory:");
+        if (!v2 && at == std::string::npos) continue;
+        std::string path = v2 ? line.substr(3) : line.substr(at + 8);
+        const std::string root = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
         for (;;) {
-            std::string dir = "/sys/fs/cgroup" + (path == "/" ? std::string() : path);
+            std::string dir = root + (path == "/" ? std::string() : path);
             uint64_t max = 0, current = 0;
-            if (read_u64_file(dir + "/memory.max", &max) && read_u64_file(dir + "/memory.current", &current)) {
+            bool have = v2 ? read_u64_file(dir + "/memory.max", &max) && read_u64_file(dir + "/memory.current", &current)
+                           : read_u64_file(dir + "/memory.limit_in_bytes", &max) &&
+                                 read_u64_file(dir + "/memory.usage_in_bytes", &current);
+            if (have) {
+                uint64_t cache = reclaimable_cache(dir, v2 ? "inactive_file" : "total_inactive_file");
+                current = current > cache ? current - cache : 0;
                 uint64_t room = max > current ? max - current : 0;
                 if (best == 0 || room < best) {
                     best = room;
-                    why = "the memory.max of cgroup " + (path.empty() ? std::string("/") : path);
+                    why = "the memory limit of cgroup " + path;
                 }
             }
             if (path.empty() || path == "/") break;

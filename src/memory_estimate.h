@@ -16,7 +16,8 @@ struct MemoryEstimate {
     double optimizer = 0;    // Adam's two moments, and the copy a measuring step keeps
     double activations = 0;  // what the forward pass saves and the backward pass's scratch (CPU runs)
     double data = 0;         // the token arrays in memory
-    double total() const { return parameters + optimizer + activations + data; }
+    double checkpointing = 0;  // writing a checkpoint: a copy of the state, then the file's bytes
+    double total() const { return parameters + optimizer + activations + data + checkpointing; }
     std::string describe() const;  // "about 1.2 GiB (parameters 10 MiB, ...)"
 };
 
@@ -26,8 +27,11 @@ MemoryEstimate estimate_train_memory(const ModelConfig& config, size_t num_param
                                      bool measuring, size_t data_tokens, bool on_gpu);
 
 // Bytes this process can still allocate: the smaller of the kernel's
-// MemAvailable and the room left under every cgroup (v2) memory.max above
-// it. 0 when neither can be read. `source` says which bound it was.
+// MemAvailable and the room left under the memory limit of every cgroup
+// above it (v2 memory.max or v1 memory.limit_in_bytes, less the usage that
+// is not reclaimable page cache). 0 when none can be read. `source` says
+// which bound it was. (GPU memory is not checked here; nor is the sum over
+// the parallel runs of a sweep, each of which checks alone.)
 uint64_t available_memory(std::string* source);
 
 // Fails ("the run needs about 40 GiB ... but only 20 GiB are available

@@ -398,6 +398,9 @@ static void on_signal(int) { g_interrupted = 1; }
 // LRT_SWEEP_RUNNER). Never returns.
 [[noreturn]] static void exec_plan_line(const std::string& command, const std::string& log, int threads,
                                         pid_t runner) {
+    // the runner's handlers only set a flag: in the child, a SIGTERM (from
+    // the runner, or the parent-death signal below) must end it
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_DFL);
     // its own process group, so that stopping the sweep stops everything
     // the line started
     setpgid(0, 0);
@@ -411,7 +414,8 @@ static void on_signal(int) { g_interrupted = 1; }
     }
     setenv("OMP_NUM_THREADS", std::to_string(threads).c_str(), 1);
     setenv("LRT_SWEEP_RUNNER", std::to_string(runner).c_str(), 1);
-    if (plain_shell_text(command, true)) {
+    // plain words run directly; "NAME=value cmd" (an edited line) needs the shell
+    if (plain_shell_text(command, true) && command.substr(0, command.find(' ')).find('=') == std::string::npos) {
         std::vector<std::string> words;
         for (const std::string& w : split(command, ' '))
             if (!w.empty()) words.push_back(w);

@@ -299,14 +299,14 @@ static std::string sample_text(GPT<float>& model, Rng& rng, int length, int max_
     return s;
 }
 
-// Writes to `dst` the header and the rows of steps before `step` from the log
+// The header and the rows of steps before `step` from the log
 // `src` (the run being resumed): rows after its checkpoint are redone by the
 // resumed run, so they must not appear twice. A missing `src` gives a log
 // with only the header. A last line without its newline is a row torn by an
 // interrupted write (kill, full disk): it is dropped (its step is redone).
 // Any other row that is not "step,..." with the header's number of fields,
 // or whose steps go backwards, is an error naming the line.
-static void copy_log_until(const std::string& src, const std::string& dst, int64_t step, const char* header) {
+static std::string kept_log_rows(const std::string& src, int64_t step, const char* header) {
     std::string kept = header;
     if (file_exists(src)) {
         std::vector<uint8_t> bytes = read_file(src);
@@ -333,7 +333,7 @@ static void copy_log_until(const std::string& src, const std::string& dst, int64
             if (row_step < step) kept += line + "\n";
         }
     }
-    write_file_atomic(dst, kept);
+    return kept;
 }
 
 // A CSV file the run appends rows to, every write checked: a full disk or a
@@ -425,7 +425,23 @@ static void remove_stale_temporaries(const std::string& dir) {
     for (const std::string& name : stale) unlink((dir + "/" + name).c_str());
 }
 
+// The directory a run will write: --out-dir, or when resuming without one,
+// the checkpoint's own directory (resumed_config decides the same).
+static std::string target_dir(const TrainConfig& cfg, const FlagSet& cmdline) {
+    if (cfg.resume.empty() || cmdline.was_set("out-dir")) return cfg.out_dir;
+    if (is_directory(cfg.resume)) return cfg.resume;
+    size_t slash = cfg.resume.find_last_of('/');
+    return slash == std::string::npos ? "." : cfg.resume.substr(0, slash);
+}
+
 TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
+    // An existing run directory is locked before anything in it is read, so
+    // that what this run decides from its files (finished? a checkpoint to
+    // resume?) still holds when it writes. A new one is locked when created.
+    std::unique_ptr<DirLock> lock;
+    const std::string out_target = target_dir(cfg, cmdline);
+    if (!cfg.print_table && !out_target.empty() && is_directory(out_target))
+        lock.reset(new DirLock(out_target, "run directory"));
     if (cfg.skip_if_done && !cfg.out_dir.empty() && cfg.resume.empty() && run_is_finished(cfg.out_dir)) {
         if (!cfg.quiet) std::printf("%s/result.json: finished already; skipping\n", cfg.out_dir.c_str());
         TrainResult r;
@@ -434,9 +450,9 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     }
     // --if-exists resume: continue the run in --out-dir from its checkpoint
     // (a sweep rerun after an interruption); with no checkpoint it starts over
-    if (cfg.resume.empty() && cfg.if_exists == "resume" && !cfg.out_dir.empty() &&
-        file_exists(cfg.out_dir + "/checkpoint.safetensors"))
-        cfg.resume = cfg.out_dir;
+    const bool implicit_resume = cfg.resume.empty() && cfg.if_exists == "resume" && !cfg.out_dir.empty() &&
+                                 file_exists(cfg.out_dir + "/checkpoint.safetensors");
+    if (implicit_resume) cfg.resume = cfg.out_dir;
     Checkpoint ckpt;
     std::string ckpt_in;
     const bool resuming = !cfg.resume.empty();
@@ -466,7 +482,11 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         // before that model is built
         if (resuming && planned.to_json() != ckpt.config.to_json())
             fail(ckpt_in + ": model_config does not match the checkpoint's train flags");
-        const size_t data_tokens = cfg.train_data.empty() ? (size_t)(cfg.synth_train_tokens + cfg.synth_val_tokens) : 0;
+        size_t data_tokens = (size_t)(cfg.synth_train_tokens + cfg.synth_val_tokens);
+        if (!cfg.train_data.empty()) {  // token files: 2 bytes a token after the header
+            data_tokens = 0;
+            for (const std::string& f : {cfg.train_data, cfg.val_data}) data_tokens += (size_t)(file_size(f) / 2);
+        }
         memory_estimate = estimate_train_memory(planned, build_tensor_table(planned).total, cfg.batch_size, cfg.seq_len,
                                                 cfg.measure_every > 0, data_tokens, on_gpu);
         check_memory_fits(memory_estimate);
@@ -583,7 +603,10 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         if (gpu_model) gpu_gpt_download_state(gpu_model.get(), model.params.data(), adam_m.data(), adam_v.data());
     };
     const int64_t end_step = cfg.stop_after > 0 ? std::min(cfg.stop_after, cfg.steps) : cfg.steps;
-    if (end_step <= start_step)
+    // (a run resumed by --if-exists resume whose checkpoint is already at its
+    // end only redoes the ending: the final evaluation and result.json, lost
+    // when the earlier process died between its last checkpoint and them)
+    if (end_step < start_step || (end_step == start_step && !implicit_resume))
         fail("nothing to do: the checkpoint is at step " + std::to_string(start_step) + " and the run stops at step " +
              std::to_string(end_step) + (cfg.stop_after > 0 ? " (--stop-after)" : " (--steps)"));
     if (cfg.out_dir.empty()) fail("--out-dir must not be empty");
@@ -688,7 +711,14 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     // fails naming this one), and an earlier run in it is replaced only when
     // --if-exists says so.
     make_dirs(cfg.out_dir);
-    DirLock lock(cfg.out_dir, "run directory");
+    if (!lock) {
+        lock.reset(new DirLock(cfg.out_dir, "run directory"));
+        // created (or appeared) after this run looked for a checkpoint to resume
+        if (!resuming && cfg.if_exists == "resume" && file_exists(cfg.out_dir + "/checkpoint.safetensors"))
+            fail(cfg.out_dir + " gained a checkpoint while this run was starting; run the command again");
+    } else if (!same_directory(out_target, cfg.out_dir)) {
+        fail("internal error: locked " + out_target + " but writing " + cfg.out_dir);
+    }
     remove_stale_temporaries(cfg.out_dir);
     TrainResult result;
     result.first_step = start_step;
@@ -700,9 +730,15 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         size_t slash = ckpt_in.find_last_of('/');
         source_dir = slash == std::string::npos ? "." : ckpt_in.substr(0, slash);
     }
-    if (!resuming || !same_directory(source_dir, cfg.out_dir)) {
+    // the logs' rows before the checkpoint, read and checked in full before
+    // anything in the directory changes (a bad row refuses the resume)
+    const std::string log_rows = resuming ? kept_log_rows(source_dir + "/log.csv", start_step, LOG_HEADER) : LOG_HEADER;
+    const std::string measure_rows =
+        resuming ? kept_log_rows(source_dir + "/measure.csv", start_step, MEASURE_HEADER) : MEASURE_HEADER;
+    const bool own_run = resuming && same_directory(source_dir, cfg.out_dir);
+    if (!own_run) {
         std::vector<std::string> found = existing_run_files(cfg.out_dir);
-        if (!found.empty() && cfg.if_exists == "refuse") {
+        if (!found.empty() && (cfg.if_exists == "refuse" || (cfg.if_exists == "resume" && resuming))) {
             std::string list;
             for (const std::string& f : found) list += (list.empty() ? "" : ", ") + f;
             fail(cfg.out_dir + " holds a run already (" + list + "); continue it with --resume " + cfg.out_dir +
@@ -716,13 +752,8 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     // result.json describes a run that ended; this one is starting or going on
     if (unlink((cfg.out_dir + "/result.json").c_str()) != 0 && errno != ENOENT)
         fail("cannot remove " + cfg.out_dir + "/result.json: " + std::strerror(errno));
-    if (resuming) {
-        copy_log_until(source_dir + "/log.csv", result.log_path, start_step, LOG_HEADER);
-        copy_log_until(source_dir + "/measure.csv", measure_path, start_step, MEASURE_HEADER);
-    } else {
-        write_file_atomic(result.log_path, std::string(LOG_HEADER));
-        write_file_atomic(measure_path, std::string(MEASURE_HEADER));
-    }
+    write_file_atomic(result.log_path, log_rows);
+    write_file_atomic(measure_path, measure_rows);
 
     // the settings as run, next to the log: flags, parameterization, weight
     // decay mode and decayed set, and the resolved per-tensor table
@@ -891,13 +922,16 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
             std::fflush(stdout);
         }
         if (cfg.sample_every > 0 && (step + 1) % cfg.sample_every == 0) print_sample(step + 1);
-        if (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0 && step + 1 < end_step) save(step + 1);
+        if (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0 && step + 1 < end_step) {
+            std::string broken = save(step + 1);
+            if (!broken.empty()) return diverged(step, broken + " after step " + std::to_string(step + 1));
+        }
     }
     result.last_step = end_step;
     if (end_step == cfg.steps) {
         result.final_val_loss = evaluate();
         result.val_losses.push_back({end_step, result.final_val_loss});
-        if (!std::isfinite(result.final_val_loss) || result.final_val_loss > diverge_above)
+        if (!std::isfinite(result.final_val_loss) || result.final_val_loss > std::min(diverge_above, MAX_SANE_LOSS))
             return diverged(end_step - 1, "the final validation loss is " + std::to_string(result.final_val_loss));
         log.row(strprintf("%lld,,,,%.6f,,,%.3f\n", (long long)end_step, result.final_val_loss, wall_seconds() - t_start));
     }
@@ -934,7 +968,12 @@ int train_command(int argc, char** argv) {
     // Started by `lrt sweep run` (through a shell, perhaps): stop when the
     // process that started this one dies, so that a killed sweep leaves no
     // run behind writing into a directory its rerun will use.
-    if (std::getenv("LRT_SWEEP_RUNNER")) prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (const char* runner = std::getenv("LRT_SWEEP_RUNNER")) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        // the runner may have died before that line took effect
+        long pid = std::atol(runner);
+        if (pid > 1 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) fail("the sweep runner (pid " + std::string(runner) + ") is gone");
+    }
     TrainConfig cfg;
     FlagSet flags("train",
                   "lrt train [flags]\n\nTrains a GPT with AdamW on the built-in synthetic corpus (default) or on llm.c "

@@ -33,6 +33,8 @@ std::vector<uint8_t> read_file(const std::string& path, size_t max_bytes = READ_
 std::vector<uint8_t> read_file_prefix(const std::string& path, size_t n);
 
 bool file_exists(const std::string& path);
+// Size in bytes of a regular file; 0 when it is missing or not a regular file.
+uint64_t file_size(const std::string& path);
 
 // An advisory lock (flock) on "<dir>/.lock", held until the object is
 // destroyed or the process ends (also by kill -9: the kernel releases it).

@@ -432,6 +432,7 @@ static void on_signal(int) { g_interrupted = 1; }
 
 int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
     DirLock lock(dir, "sweep directory");  // one runner per sweep: no run started twice
+    remove_stale_temporaries(dir);
     std::vector<PlanEntry> plan = read_plan(dir);
     if (jobs < 1) jobs = 1;
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());

@@ -5,7 +5,6 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <dirent.h>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -409,21 +408,6 @@ static std::vector<std::string> existing_run_files(const std::string& dir) {
     return found;
 }
 
-// Temporaries of atomic writes ("<file>.tmp.<pid>") left by a process killed
-// mid-write. Called with the directory locked, so none is being written now.
-static void remove_stale_temporaries(const std::string& dir) {
-    DIR* d = opendir(dir.c_str());
-    if (!d) return;
-    std::vector<std::string> stale;
-    while (struct dirent* e = readdir(d)) {
-        std::string name = e->d_name;
-        size_t at = name.rfind(".tmp.");
-        if (at == std::string::npos || at + 5 >= name.size()) continue;
-        if (name.find_first_not_of("0123456789", at + 5) == std::string::npos) stale.push_back(name);
-    }
-    closedir(d);
-    for (const std::string& name : stale) unlink((dir + "/" + name).c_str());
-}
 
 // The directory a run will write: --out-dir, or when resuming without one,
 // the checkpoint's own directory (resumed_config decides the same).

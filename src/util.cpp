@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <dirent.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -94,6 +96,24 @@ std::vector<uint8_t> read_file_prefix(const std::string& path, size_t n) {
     std::vector<uint8_t> bytes = read_up_to(open_for_reading(path), path, n);
     if (bytes.size() > n) bytes.resize(n);
     return bytes;
+}
+
+void remove_stale_temporaries(const std::string& dir) {
+    DIR* d = opendir(dir.c_str());
+    if (!d) return;
+    std::vector<std::string> stale;
+    while (struct dirent* e = readdir(d)) {
+        std::string name = e->d_name;
+        size_t at = name.rfind(".tmp.");
+        if (at == std::string::npos || at + 5 >= name.size()) continue;
+        if (name.find_first_not_of("0123456789", at + 5) != std::string::npos) continue;
+        // a process that is still alive may be writing it (a sweep report
+        // next to a runner): only a dead writer's temporary is stale
+        long pid = std::atol(name.c_str() + at + 5);
+        if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) stale.push_back(name);
+    }
+    closedir(d);
+    for (const std::string& name : stale) unlink((dir + "/" + name).c_str());
 }
 
 // ---- directory locks

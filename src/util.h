@@ -42,6 +42,10 @@ uint64_t file_size(const std::string& path);
 // fails with a message naming the holder:
 //   "<dir> is in use by another process (pid 123: lrt train ...); ..."
 // `what` names the directory's kind in that message ("run directory").
+// Removes the temporaries of atomic writes ("<file>.tmp.<pid>") that a
+// process killed mid-write left in `dir`: those whose process is gone.
+void remove_stale_temporaries(const std::string& dir);
+
 class DirLock {
 public:
     DirLock() = default;

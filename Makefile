@@ -178,7 +178,8 @@ build/emu/test_lrt: build/tests/test_main.o $(EMU_TEST_OBJ) build/tests/emu/test
 # -fsanitize=undefined, so it is named too: the fuzzer writes 1e308 into
 # fields that readers convert to integers, and that conversion is undefined.
 # The run: the fuzz tests ([fuzz]) and the readers' own tests (SAN_TESTS),
-# without those that run ./lrt (not instrumented). Leaks are checked (libgomp's
+# mostly without those tagged [cli] (they run ./lrt, which is not
+# instrumented; a few untagged ones do too, so ./lrt is built). Leaks are checked (libgomp's
 # thread pool reports none with this toolchain). max_allocation_size_mb makes
 # ASan report, with its stack, any single allocation over 256 MB (a corrupt
 # size field believed; test_fuzz.cpp's own guard does this in the normal
@@ -188,7 +189,7 @@ SAN_FLAGS    := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame
 SAN_CXXFLAGS := -std=c++17 $(SAN_FLAGS) -Wall -Wextra -MMD -MP $(OMP_FLAGS) -Icuda -Isrc
 SAN_LIB_OBJ  := $(patsubst %.cpp,$(SAN_DIR)/%.o,$(filter-out src/main.cpp,$(wildcard src/*.cpp)) cuda/options.cpp cuda/no_cuda.cpp)
 SAN_TEST_OBJ := $(patsubst %.cpp,$(SAN_DIR)/%.o,$(wildcard tests/*.cpp))
-SAN_TESTS    ?= [fuzz],[safetensors],[json],[data],[readers]~[cli],[checkpoint]~[cli],[reference]~[cli],[sweep]~[cli]
+SAN_TESTS    ?= [fuzz],[safetensors],[json],[data],[readers]~[cli],[safety]~[cli],[checkpoint]~[cli],[reference]~[cli],[sweep]~[cli]
 SAN_ENV      := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:max_allocation_size_mb=256:allocator_may_return_null=0 \
                 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 $(SAN_DIR)/%.o: %.cpp
@@ -201,7 +202,7 @@ $(SAN_DIR)/liblrt.a: $(SAN_LIB_OBJ)
 	ar rcs $@ $^
 $(SAN_DIR)/test_lrt: $(SAN_TEST_OBJ) $(SAN_DIR)/liblrt.a
 	$(CXX) $(SAN_FLAGS) $(OMP_FLAGS) -o $@ $^ -lm
-sanitize: $(SAN_DIR)/test_lrt
+sanitize: $(SAN_DIR)/test_lrt $(PROGRAM)
 	$(SAN_ENV) ./$(SAN_DIR)/test_lrt "$(SAN_TESTS)"
 
 build/bench_%: bench/bench_%.cpp build/liblrt.a

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "csv.h"
 #include "data.h"
 #include "gpt_gpu.h"
 #include "json.h"
@@ -307,29 +308,26 @@ static std::string sample_text(GPT<float>& model, Rng& rng, int length, int max_
 // or whose steps go backwards, is an error naming the line.
 static std::string kept_log_rows(const std::string& src, int64_t step, const char* header) {
     std::string kept = header;
-    if (file_exists(src)) {
-        std::vector<uint8_t> bytes = read_file(src);
-        std::string text(bytes.begin(), bytes.end());
-        std::vector<std::string> lines = split(text, '\n');
-        if (!lines.empty()) lines.pop_back();  // after the last newline: "" or a torn row
-        const size_t fields = split(std::string(header, std::strlen(header) - 1), ',').size();
-        if (!lines.empty() && lines[0] + "\n" != header)
-            fail(src + ":1: not this program's header (expected " + std::string(header, std::strlen(header) - 1) + ")");
-        long long previous = -1;
-        for (size_t i = 1; i < lines.size(); i++) {
-            const std::string& line = lines[i];
-            const std::string where = src + ":" + std::to_string(i + 1);
-            char* end = nullptr;
-            errno = 0;
-            long long row_step = std::strtoll(line.c_str(), &end, 10);
-            if (end == line.c_str() || *end != ',' || errno != 0 || row_step < 0)
-                fail(where + ": not a log row (expected 'step,...'): " + line);
-            if (split(line, ',').size() != fields)
-                fail(where + ": " + std::to_string(split(line, ',').size()) + " fields, expected " + std::to_string(fields));
-            if (row_step < previous)
-                fail(where + ": step " + std::to_string(row_step) + " comes after step " + std::to_string(previous));
-            previous = row_step;
-            if (row_step < step) kept += line + "\n";
+    if (!file_exists(src)) return kept;
+    std::vector<uint8_t> bytes = read_file(src);
+    if (bytes.empty()) return kept;
+    // parse_csv checks every row against the header and drops a torn last line
+    CsvTable t = parse_csv(std::string(bytes.begin(), bytes.end()), src);
+    if (!t.warning.empty()) std::fprintf(stderr, "note: %s; its step is redone\n", t.warning.c_str());
+    const std::string expected(header, std::strlen(header) - 1);
+    std::string got;
+    for (const std::string& h : t.header) got += (got.empty() ? "" : ",") + h;
+    if (got != expected) fail(src + ":1: not this program's header (expected " + expected + ")");
+    double previous = -1;
+    for (const CsvRow& row : t.rows) {
+        const double row_step = t.finite_number(row, 0);
+        if (row_step < 0 || row_step != std::floor(row_step) || row_step < previous)
+            fail(src + ":" + std::to_string(row.line) + ": step " + row.fields[0] + " is not a step after " +
+                 std::to_string((long long)previous));
+        previous = row_step;
+        if (row_step < (double)step) {
+            for (size_t i = 0; i < row.fields.size(); i++) kept += (i ? "," : "") + row.fields[i];
+            kept += "\n";
         }
     }
     return kept;

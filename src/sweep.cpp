@@ -399,8 +399,14 @@ static void on_signal(int) { g_interrupted = 1; }
 [[noreturn]] static void exec_plan_line(const std::string& command, const std::string& log, int threads,
                                         pid_t runner) {
     // the runner's handlers only set a flag: in the child, a SIGTERM (from
-    // the runner, or the parent-death signal below) must end it
+    // the runner, or the parent-death signal below) must end it. The runner
+    // blocked these signals around fork(), so one that came in between is
+    // pending, not lost: unblocking delivers it to the default action.
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_DFL);
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
+    sigprocmask(SIG_UNBLOCK, &stop_signals, nullptr);
     // its own process group, so that stopping the sweep stops everything
     // the line started
     setpgid(0, 0);
@@ -467,9 +473,14 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
             std::string log = dir + "/logs/" + plan[i].id + ".txt";
             const pid_t runner = getpid();
             std::fflush(nullptr);  // nothing buffered is written twice by the child
+            sigset_t stop_signals, before;
+            sigemptyset(&stop_signals);
+            for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
+            sigprocmask(SIG_BLOCK, &stop_signals, &before);
             pid_t pid = fork();
-            if (pid < 0) fail("cannot start a process for " + plan[i].id);
             if (pid == 0) exec_plan_line(plan[i].command, log, threads, runner);
+            sigprocmask(SIG_SETMASK, &before, nullptr);
+            if (pid < 0) fail("cannot start a process for " + plan[i].id);
             setpgid(pid, pid);  // also here, in case the parent gets to kill() first
             running[pid] = i;
         }

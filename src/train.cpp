@@ -1,5 +1,6 @@
 #include "train.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdarg>
@@ -16,7 +17,6 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-#include "csv.h"
 #include "data.h"
 #include "gpt_gpu.h"
 #include "json.h"
@@ -299,35 +299,63 @@ static std::string sample_text(GPT<float>& model, Rng& rng, int length, int max_
     return s;
 }
 
-// The header and the rows of steps before `step` from the log
-// `src` (the run being resumed): rows after its checkpoint are redone by the
-// resumed run, so they must not appear twice. A missing `src` gives a log
-// with only the header. A last line without its newline is a row torn by an
-// interrupted write (kill, full disk): it is dropped (its step is redone).
-// Any other row that is not "step,..." with the header's number of fields,
-// or whose steps go backwards, is an error naming the line.
-static std::string kept_log_rows(const std::string& src, int64_t step, const char* header) {
-    std::string kept = header;
+// The rows of a run's log that a resume keeps, and what they say.
+struct KeptLog {
+    std::string text;                // the header and the rows of steps before the checkpoint
+    double min_train_loss = INFINITY;  // over those rows (log.csv's train_loss column)
+    double last_train_loss = NAN;
+};
+
+// The header and the rows of steps before `step` from the log `src` (the run
+// being resumed): rows after its checkpoint are redone by the resumed run, so
+// they must not appear twice. A missing `src` gives only the header. The rule
+// is src/csv.h's: a last line without its newline is a row torn by an
+// interrupted write and is dropped (its step is redone); any other row must
+// have the header's number of fields and a step, in order, or it is an error
+// naming the line. (Line by line, not through parse_csv: a long run's
+// measure.csv is large, and a table of every field would be several times
+// its size.) `loss_column` >= 0: that column's numbers give the losses.
+static KeptLog kept_log_rows(const std::string& src, int64_t step, const char* header, int loss_column) {
+    KeptLog kept;
+    kept.text = header;
     if (!file_exists(src)) return kept;
     std::vector<uint8_t> bytes = read_file(src);
-    if (bytes.empty()) return kept;
-    // parse_csv checks every row against the header and drops a torn last line
-    CsvTable t = parse_csv(std::string(bytes.begin(), bytes.end()), src);
-    if (!t.warning.empty()) std::fprintf(stderr, "note: %s; its step is redone\n", t.warning.c_str());
-    const std::string expected(header, std::strlen(header) - 1);
-    std::string got;
-    for (const std::string& h : t.header) got += (got.empty() ? "" : ",") + h;
-    if (got != expected) fail(src + ":1: not this program's header (expected " + expected + ")");
-    double previous = -1;
-    for (const CsvRow& row : t.rows) {
-        const double row_step = t.finite_number(row, 0);
-        if (row_step < 0 || row_step != std::floor(row_step) || row_step < previous)
-            fail(src + ":" + std::to_string(row.line) + ": step " + row.fields[0] + " is not a step after " +
-                 std::to_string((long long)previous));
+    const std::string text(bytes.begin(), bytes.end());
+    if (text.empty()) return kept;
+    const size_t header_end = text.find('\n');
+    if (header_end == std::string::npos || text.compare(0, header_end + 1, header) != 0)
+        fail(src + ":1: not this program's header (expected " + std::string(header, std::strlen(header) - 1) + ")");
+    const size_t fields = (size_t)std::count(header, header + std::strlen(header), ',') + 1;
+    long long previous = -1;
+    int lineno = 1;
+    for (size_t start = header_end + 1; start < text.size();) {
+        lineno++;
+        const size_t end = text.find('\n', start);
+        if (end == std::string::npos) {
+            std::fprintf(stderr, "note: %s:%d: the last line has no newline (cut short by an interrupted write); "
+                         "dropped, its step is redone\n", src.c_str(), lineno);
+            break;
+        }
+        const std::string line = text.substr(start, end - start);
+        start = end + 1;
+        const std::string where = src + ":" + std::to_string(lineno);
+        const size_t n = (size_t)std::count(line.begin(), line.end(), ',') + 1;
+        if (n != fields) fail(where + ": " + std::to_string(n) + " fields, but the header has " + std::to_string(fields));
+        char* after = nullptr;
+        errno = 0;
+        long long row_step = std::strtoll(line.c_str(), &after, 10);
+        if (after == line.c_str() || *after != ',' || errno != 0 || row_step < 0 || row_step < previous)
+            fail(where + ": not a step after " + std::to_string(previous) + ": " + line.substr(0, 60));
         previous = row_step;
-        if (row_step < (double)step) {
-            for (size_t i = 0; i < row.fields.size(); i++) kept += (i ? "," : "") + row.fields[i];
-            kept += "\n";
+        if (row_step >= step) continue;
+        kept.text += line + "\n";
+        if (loss_column >= 0) {
+            std::vector<std::string> f = split(line, ',');
+            double loss = f[loss_column].empty() ? NAN : std::strtod(f[loss_column].c_str(), nullptr);
+            if (!f[loss_column].empty()) {
+                kept.last_train_loss = loss;
+                kept.min_train_loss = std::min(kept.min_train_loss, loss);
+            }
         }
     }
     return kept;
@@ -411,6 +439,7 @@ static std::vector<std::string> existing_run_files(const std::string& dir) {
 // the checkpoint's own directory (resumed_config decides the same).
 static std::string target_dir(const TrainConfig& cfg, const FlagSet& cmdline) {
     if (cfg.resume.empty() || cmdline.was_set("out-dir")) return cfg.out_dir;
+    if (!file_exists(cfg.resume)) return "";  // no such checkpoint: loading it says so
     if (is_directory(cfg.resume)) return cfg.resume;
     size_t slash = cfg.resume.find_last_of('/');
     return slash == std::string::npos ? "." : cfg.resume.substr(0, slash);
@@ -588,6 +617,14 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     // (a run resumed by --if-exists resume whose checkpoint is already at its
     // end only redoes the ending: the final evaluation and result.json, lost
     // when the earlier process died between its last checkpoint and them)
+    if (end_step == start_step && implicit_resume && read_run_outcome(cfg.out_dir).state != RunOutcome::Missing &&
+        read_run_outcome(cfg.out_dir).state != RunOutcome::Invalid) {
+        if (!cfg.quiet) std::printf("%s: its checkpoint is at step %lld and result.json says it ended; nothing to redo\n",
+                                    cfg.out_dir.c_str(), (long long)start_step);
+        TrainResult r;
+        r.status = "skipped";
+        return r;
+    }
     if (end_step < start_step || (end_step == start_step && !implicit_resume))
         fail("nothing to do: the checkpoint is at step " + std::to_string(start_step) + " and the run stops at step " +
              std::to_string(end_step) + (cfg.stop_after > 0 ? " (--stop-after)" : " (--steps)"));
@@ -695,9 +732,10 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     make_dirs(cfg.out_dir);
     if (!lock) {
         lock.reset(new DirLock(cfg.out_dir, "run directory"));
-        // created (or appeared) after this run looked for a checkpoint to resume
-        if (!resuming && cfg.if_exists == "resume" && file_exists(cfg.out_dir + "/checkpoint.safetensors"))
-            fail(cfg.out_dir + " gained a checkpoint while this run was starting; run the command again");
+        // the directory appeared after this run decided from its (absent)
+        // files whether it had finished or could be resumed
+        if (!resuming && cfg.if_exists != "overwrite" && !existing_run_files(cfg.out_dir).empty())
+            fail(cfg.out_dir + " gained a run's files while this run was starting; run the command again");
     } else if (!same_directory(out_target, cfg.out_dir)) {
         fail("internal error: locked " + out_target + " but writing " + cfg.out_dir);
     }
@@ -714,9 +752,9 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     }
     // the logs' rows before the checkpoint, read and checked in full before
     // anything in the directory changes (a bad row refuses the resume)
-    const std::string log_rows = resuming ? kept_log_rows(source_dir + "/log.csv", start_step, LOG_HEADER) : LOG_HEADER;
-    const std::string measure_rows =
-        resuming ? kept_log_rows(source_dir + "/measure.csv", start_step, MEASURE_HEADER) : MEASURE_HEADER;
+    const KeptLog kept_log = resuming ? kept_log_rows(source_dir + "/log.csv", start_step, LOG_HEADER, 3) : KeptLog{LOG_HEADER};
+    const KeptLog kept_measure =
+        resuming ? kept_log_rows(source_dir + "/measure.csv", start_step, MEASURE_HEADER, -1) : KeptLog{MEASURE_HEADER};
     const bool own_run = resuming && same_directory(source_dir, cfg.out_dir);
     if (!own_run) {
         std::vector<std::string> found = existing_run_files(cfg.out_dir);
@@ -734,8 +772,8 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     // result.json describes a run that ended; this one is starting or going on
     if (unlink((cfg.out_dir + "/result.json").c_str()) != 0 && errno != ENOENT)
         fail("cannot remove " + cfg.out_dir + "/result.json: " + std::strerror(errno));
-    write_file_atomic(result.log_path, log_rows);
-    write_file_atomic(measure_path, measure_rows);
+    write_file_atomic(result.log_path, kept_log.text);
+    write_file_atomic(measure_path, kept_measure.text);
 
     // the settings as run, next to the log: flags, parameterization, weight
     // decay mode and decayed set, and the resolved per-tensor table
@@ -793,7 +831,8 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
         return "";
     };
     const double diverge_above = diverge_threshold(cfg);
-    double min_train_loss = INFINITY, last_loss = NAN;
+    // (a resumed run's result covers the steps before its checkpoint too)
+    double min_train_loss = kept_log.min_train_loss, last_loss = kept_log.last_train_loss;
     const double t_start = wall_seconds();
     // A diverged run: an error (--on-divergence fail) or a result.json that
     // says so. `step` is the last step run.

@@ -287,6 +287,14 @@ TEST_CASE("--if-exists resume continues an interrupted run from its checkpoint, 
     // the same run as one going straight through, bit for bit
     CHECK(text_of(out + "/measure.csv") == text_of(straight + "/measure.csv"));
     CHECK(read_run_outcome(out).final_val_loss == read_run_outcome(straight).final_val_loss);
+    // the result covers the steps before the checkpoint too
+    CHECK(read_run_outcome(out).min_train_loss == read_run_outcome(straight).min_train_loss);
+    CHECK(read_run_outcome(out).last_train_loss == read_run_outcome(straight).last_train_loss);
+    // a finished run is left as it is (no --skip-if-done needed)
+    const std::string finished = text_of(out + "/result.json");
+    CommandResult again = run_command(lrt + " train" + args + " --out-dir " + out);
+    CHECK(again.exit_code == 0);
+    CHECK(text_of(out + "/result.json") == finished);
     // a checkpoint already at the end (the process died before its
     // result.json): --if-exists resume only redoes the final evaluation
     REQUIRE(unlink((out + "/result.json").c_str()) == 0);
@@ -294,6 +302,7 @@ TEST_CASE("--if-exists resume continues an interrupted run from its checkpoint, 
     INFO(ending.output);
     CHECK(ending.exit_code == 0);
     CHECK(read_run_outcome(out).final_val_loss == read_run_outcome(straight).final_val_loss);
+    CHECK(read_run_outcome(out).min_train_loss == read_run_outcome(straight).min_train_loss);
     CHECK(text_of(out + "/log.csv").substr(0, 100) == text_of(straight + "/log.csv").substr(0, 100));
     CHECK(count_lines(text_of(out + "/log.csv")) == count_lines(text_of(straight + "/log.csv")));
 }

@@ -6,8 +6,6 @@
 #include <string>
 #include <vector>
 
-#include <sys/stat.h>
-
 #include "coordcheck.h"
 #include "data.h"
 #include "figures.h"
@@ -41,18 +39,10 @@ static const char* USAGE =
 // temporary over the entry, so two hard links to one file end up as two
 // separate files, while one entry written twice keeps only the second write.
 static bool same_output_entry(const std::string& a, const std::string& b) {
-    auto split_entry = [](const std::string& p, std::string* dir, std::string* name) {
-        size_t slash = p.find_last_of('/');
-        *dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : p.substr(0, slash));
-        *name = slash == std::string::npos ? p : p.substr(slash + 1);
-    };
-    std::string dir_a, name_a, dir_b, name_b;
-    split_entry(a, &dir_a, &name_a);
-    split_entry(b, &dir_b, &name_b);
-    if (name_a != name_b) return false;
-    struct stat sa, sb;
-    if (stat(dir_a.c_str(), &sa) != 0 || stat(dir_b.c_str(), &sb) != 0) return dir_a == dir_b;
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    auto name_of = [](const std::string& p) { return p.substr(p.find_last_of('/') + 1); };  // npos + 1 == 0
+    if (name_of(a) != name_of(b)) return false;
+    const std::string dir_a = parent_dir(a), dir_b = parent_dir(b);
+    return dir_a == dir_b || same_directory(dir_a, dir_b);
 }
 
 // lrt tokenize: each input file is one document.

@@ -396,6 +396,14 @@ static void on_signal(int) { g_interrupted = 1; }
 // it when the runner dies; a line edited into real shell syntax goes
 // through /bin/sh, and lrt train sets the same signal itself (it sees
 // LRT_SWEEP_RUNNER). Never returns.
+// The signals that stop a sweep (and its runs): the runner catches them.
+static sigset_t stop_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+    return set;
+}
+
 [[noreturn]] static void exec_plan_line(const std::string& command, const std::string& log, int threads,
                                         pid_t runner) {
     // the runner's handlers only set a flag: in the child, a SIGTERM (from
@@ -403,10 +411,8 @@ static void on_signal(int) { g_interrupted = 1; }
     // blocked these signals around fork(), so one that came in between is
     // pending, not lost: unblocking delivers it to the default action.
     for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_DFL);
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
-    sigprocmask(SIG_UNBLOCK, &stop_signals, nullptr);
+    const sigset_t stop = stop_signals();
+    sigprocmask(SIG_UNBLOCK, &stop, nullptr);
     // its own process group, so that stopping the sweep stops everything
     // the line started
     setpgid(0, 0);
@@ -473,10 +479,9 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
             std::string log = dir + "/logs/" + plan[i].id + ".txt";
             const pid_t runner = getpid();
             std::fflush(nullptr);  // nothing buffered is written twice by the child
-            sigset_t stop_signals, before;
-            sigemptyset(&stop_signals);
-            for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
-            sigprocmask(SIG_BLOCK, &stop_signals, &before);
+            const sigset_t stop = stop_signals();
+            sigset_t before;
+            sigprocmask(SIG_BLOCK, &stop, &before);
             pid_t pid = fork();
             if (pid == 0) exec_plan_line(plan[i].command, log, threads, runner);
             sigprocmask(SIG_SETMASK, &before, nullptr);

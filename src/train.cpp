@@ -243,10 +243,7 @@ static TrainConfig resumed_config(const TrainConfig& cmdline_config, const FlagS
         if (!RESUME_KEEPS_UNLESS_GIVEN.count(name) || cmdline.was_set(name))
             merged_flags.set(name, cmdline.value_string(name));
     merged.resume = cmdline_config.resume;
-    if (!cmdline.was_set("out-dir")) {
-        size_t slash = ckpt_path.find_last_of('/');
-        merged.out_dir = slash == std::string::npos ? "." : ckpt_path.substr(0, slash);
-    }
+    if (!cmdline.was_set("out-dir")) merged.out_dir = parent_dir(ckpt_path);
     return merged;
 }
 
@@ -440,9 +437,7 @@ static std::vector<std::string> existing_run_files(const std::string& dir) {
 static std::string target_dir(const TrainConfig& cfg, const FlagSet& cmdline) {
     if (cfg.resume.empty() || cmdline.was_set("out-dir")) return cfg.out_dir;
     if (!file_exists(cfg.resume)) return "";  // no such checkpoint: loading it says so
-    if (is_directory(cfg.resume)) return cfg.resume;
-    size_t slash = cfg.resume.find_last_of('/');
-    return slash == std::string::npos ? "." : cfg.resume.substr(0, slash);
+    return is_directory(cfg.resume) ? cfg.resume : parent_dir(cfg.resume);
 }
 
 TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
@@ -475,7 +470,6 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     FlagSet own("train", "");
     declare_train_flags(own, cfg);  // the settings as run, saved with checkpoints
     const bool verbose = !cfg.quiet;
-    MemoryEstimate memory_estimate;
 #ifdef _OPENMP
     // --threads 0 means the OpenMP default (OMP_NUM_THREADS or all cores), even
     // after an earlier run in this process asked for fewer
@@ -498,16 +492,13 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
             data_tokens = 0;
             for (const std::string& f : {cfg.train_data, cfg.val_data}) data_tokens += (size_t)(file_size(f) / 2);
         }
-        memory_estimate = estimate_train_memory(planned, build_tensor_table(planned).total, cfg.batch_size, cfg.seq_len,
-                                                cfg.measure_every > 0, data_tokens, on_gpu);
-        check_memory_fits(memory_estimate);
+        check_memory_fits(estimate_train_memory(planned, build_tensor_table(planned).total, cfg.batch_size,
+                                                cfg.seq_len, cfg.measure_every > 0, data_tokens, on_gpu));
     }
     GPT<float> model;
     const Parameterization param =
         gpt_build_parameterized(model, model_sizes(cfg.model, cfg.seq_len), with_head_dim_base(cfg.param, cfg.model));
     const ModelConfig& mc = model.config;
-    if (resuming && mc.to_json() != ckpt.config.to_json())
-        fail(ckpt_in + ": model_config does not match the checkpoint's train flags");
     if (cfg.warmup_fraction > 0 && !resuming && cmdline.was_set("warmup-steps"))
         fail("give --warmup-steps or --warmup-fraction, not both");
     Schedule sched;
@@ -617,8 +608,8 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     // (a run resumed by --if-exists resume whose checkpoint is already at its
     // end only redoes the ending: the final evaluation and result.json, lost
     // when the earlier process died between its last checkpoint and them)
-    if (end_step == start_step && implicit_resume && read_run_outcome(cfg.out_dir).state != RunOutcome::Missing &&
-        read_run_outcome(cfg.out_dir).state != RunOutcome::Invalid) {
+    const RunOutcome::State ended = implicit_resume ? read_run_outcome(cfg.out_dir).state : RunOutcome::Missing;
+    if (end_step == start_step && ended != RunOutcome::Missing && ended != RunOutcome::Invalid) {
         if (!cfg.quiet) std::printf("%s: its checkpoint is at step %lld and result.json says it ended; nothing to redo\n",
                                     cfg.out_dir.c_str(), (long long)start_step);
         TrainResult r;
@@ -745,11 +736,7 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     result.checkpoint_path = cfg.out_dir + "/checkpoint.safetensors";
     result.log_path = cfg.out_dir + "/log.csv";
     const std::string measure_path = cfg.out_dir + "/measure.csv";
-    std::string source_dir;
-    if (resuming) {
-        size_t slash = ckpt_in.find_last_of('/');
-        source_dir = slash == std::string::npos ? "." : ckpt_in.substr(0, slash);
-    }
+    const std::string source_dir = resuming ? parent_dir(ckpt_in) : "";
     // the logs' rows before the checkpoint, read and checked in full before
     // anything in the directory changes (a bad row refuses the resume)
     const KeptLog kept_log = resuming ? kept_log_rows(source_dir + "/log.csv", start_step, LOG_HEADER, 3) : KeptLog{LOG_HEADER};

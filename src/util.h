@@ -73,6 +73,8 @@ std::string cpu_model_name();
 // Creates a directory and its parents (like mkdir -p); fails with the reason.
 void make_dirs(const std::string& path);
 bool is_directory(const std::string& path);
+// The directory part of a path: "a/b/c" gives "a/b", "c" gives ".", "/c" gives "/".
+std::string parent_dir(const std::string& path);
 // Whether two paths name the same existing file or directory (./x and x).
 bool same_directory(const std::string& a, const std::string& b);
 

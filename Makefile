@@ -39,7 +39,7 @@ LDFLAGS  += $(OMP_FLAGS)
 # CUDA runtime; `--device cuda` then works wherever a GPU is present and says
 # clearly why not elsewhere. Without nvcc, cuda/no_cuda.cpp stands in.
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
-CUDA_SRC := $(wildcard cuda/*.cu)
+CUDA_SRC := $(wildcard cuda/*.cu cuda/*/*.cu)
 # SASS for Hopper (H100/H200), PTX for any GPU from Ampere (sm_80) on.
 CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80
 CXXFLAGS += -Icuda
@@ -78,7 +78,7 @@ ifneq ($(NVCC),)
 endif
 
 # --- sources ------------------------------------------------------------------
-LIB_SRC   := $(filter-out src/main.cpp,$(wildcard src/*.cpp)) cuda/options.cpp
+LIB_SRC   := $(wildcard src/*/*.cpp) cuda/options.cpp
 TEST_SRC  := $(wildcard tests/*.cpp)
 BENCH_SRC := $(wildcard bench/*.cpp)
 ifeq ($(NVCC),)
@@ -118,9 +118,9 @@ build/%.o: %.cpp
 # AdamW rounds every operation on its own (PyTorch's arithmetic), on both
 # devices: no fused multiply-adds (optimizer.cpp also says so in a pragma,
 # which only g++ reads)
-build/src/optimizer.o: CXXFLAGS += -ffp-contract=off
+build/src/optim/optimizer.o: CXXFLAGS += -ffp-contract=off
 NVCC_FLAGS := -O3 -std=c++17 $(CUDA_ARCH) -Isrc -Icuda -MMD -MP --compiler-options -Wall,-Wextra
-build/cuda/optimizer.o: NVCC_FLAGS += -fmad=false
+build/cuda/optim/optimizer.o: NVCC_FLAGS += -fmad=false
 build/cuda/%.o: cuda/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
@@ -154,7 +154,7 @@ build/emu/cuda/%.cpp: cuda/%.cu
 	sed -E 's/([A-Za-z_][A-Za-z_0-9]*)<<<(.*)>>>\(/EMU_LAUNCH(\1, \2)(/' $< > $@
 build/emu/cuda/%.o: build/emu/cuda/%.cpp
 	$(CXX) $(EMU_FLAGS) $(CXXFLAGS) -Wno-unused-parameter -c $< -o $@
-build/emu/cuda/optimizer.o: CXXFLAGS += -ffp-contract=off
+build/emu/cuda/optim/optimizer.o: CXXFLAGS += -ffp-contract=off
 build/tests/emu/%.o: tests/emu/%.cpp | catch2
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_FLAGS) $(CXXFLAGS) -c $< -o $@
@@ -187,7 +187,7 @@ build/emu/test_lrt: build/tests/test_main.o $(EMU_TEST_OBJ) build/tests/emu/test
 SAN_DIR      := build/sanitize
 SAN_FLAGS    := -fsanitize=address,undefined,float-cast-overflow -fno-omit-frame-pointer -g -O1
 SAN_CXXFLAGS := -std=c++17 $(SAN_FLAGS) -Wall -Wextra -MMD -MP $(OMP_FLAGS) -Icuda -Isrc
-SAN_LIB_OBJ  := $(patsubst %.cpp,$(SAN_DIR)/%.o,$(filter-out src/main.cpp,$(wildcard src/*.cpp)) cuda/options.cpp cuda/no_cuda.cpp)
+SAN_LIB_OBJ  := $(patsubst %.cpp,$(SAN_DIR)/%.o,$(wildcard src/*/*.cpp) cuda/options.cpp cuda/no_cuda.cpp)
 SAN_TEST_OBJ := $(patsubst %.cpp,$(SAN_DIR)/%.o,$(wildcard tests/*.cpp))
 SAN_TESTS    ?= [fuzz],[safetensors],[json],[data],[readers]~[cli],[safety]~[cli],[checkpoint]~[cli],[reference]~[cli],[sweep]~[cli]
 SAN_ENV      := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:max_allocation_size_mb=256:allocator_may_return_null=0 \
@@ -195,7 +195,7 @@ SAN_ENV      := ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:max_allocation_size_
 $(SAN_DIR)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(SAN_CXXFLAGS) -c $< -o $@
-$(SAN_DIR)/src/optimizer.o: SAN_CXXFLAGS += -ffp-contract=off
+$(SAN_DIR)/src/optim/optimizer.o: SAN_CXXFLAGS += -ffp-contract=off
 $(SAN_TEST_OBJ): | catch2
 $(SAN_DIR)/liblrt.a: $(SAN_LIB_OBJ)
 	@rm -f $@

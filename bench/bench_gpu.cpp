@@ -62,15 +62,15 @@
 #include <string>
 #include <vector>
 
-#include "flags.h"
-#include "gpt_gpu.h"
+#include "util/flags.h"
+#include "model/gpt_gpu.h"
 #include "gpu.h"
-#include "model.h"
-#include "model_config.h"
-#include "optimizer.h"
-#include "parameterization.h"
-#include "rng.h"
-#include "util.h"
+#include "model/model.h"
+#include "model/model_config.h"
+#include "optim/optimizer.h"
+#include "param/parameterization.h"
+#include "util/rng.h"
+#include "util/util.h"
 
 namespace {
 

@@ -18,9 +18,9 @@
 #include <omp.h>
 #endif
 
-#include "matmul.h"
-#include "rng.h"
-#include "util.h"
+#include "model/matmul.h"
+#include "util/rng.h"
+#include "util/util.h"
 
 namespace {
 

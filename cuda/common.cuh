@@ -9,7 +9,7 @@
 #include <string>
 
 #include "gpu.h"
-#include "util.h"
+#include "util/util.h"
 
 namespace gpu {
 

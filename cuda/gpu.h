@@ -28,9 +28,9 @@
 #include <string>
 #include <vector>
 
-#include "measure.h"
-#include "optimizer.h"
-#include "tensor_table.h"
+#include "study/measure.h"
+#include "optim/optimizer.h"
+#include "model/tensor_table.h"
 
 namespace gpu {
 

@@ -4,8 +4,8 @@
 // file with g++ only in that case.)
 #include <string>
 
-#include "gpt_gpu.h"
-#include "util.h"
+#include "model/gpt_gpu.h"
+#include "util/util.h"
 
 static const char* NO_CUDA =
     "this lrt was built without CUDA (no usable nvcc at build time; `make info` shows what the Makefile "

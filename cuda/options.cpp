@@ -1,7 +1,7 @@
 // The GPU options that the program parses whether or not this build has the
 // CUDA path (compiled by g++ in every build).
 #include "gpu.h"
-#include "util.h"
+#include "util/util.h"
 
 namespace gpu {
 

@@ -6,16 +6,16 @@
 #include <string>
 #include <vector>
 
-#include "coordcheck.h"
-#include "data.h"
-#include "figures.h"
-#include "flags.h"
-#include "reference.h"
-#include "sweep.h"
-#include "synth.h"
-#include "tokens.h"
-#include "train.h"
-#include "util.h"
+#include "study/coordcheck.h"
+#include "data/data.h"
+#include "study/figures.h"
+#include "util/flags.h"
+#include "study/reference.h"
+#include "study/sweep.h"
+#include "data/synth.h"
+#include "data/tokens.h"
+#include "train/train.h"
+#include "util/util.h"
 
 static const char* USAGE =
     "lrt — GPT training for studying learning-rate transfer across widths\n"

@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "data.h"
+#include "data/data.h"
 #include "test_helpers.h"
-#include "util.h"
+#include "util/util.h"
 
 static void expect_error(const std::string& args, const std::string& message) {
     CommandResult r = run_command(lrt_binary() + " " + args);

@@ -10,9 +10,9 @@
 
 #include <cmath>
 
-#include "coordcheck.h"
+#include "study/coordcheck.h"
 #include "test_helpers.h"
-#include "util.h"
+#include "util/util.h"
 
 namespace {
 

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "data.h"
-#include "tokens.h"
-#include "util.h"
+#include "data/data.h"
+#include "data/tokens.h"
+#include "util/util.h"
 
 using Catch::Contains;
 

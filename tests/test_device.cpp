@@ -5,9 +5,9 @@
 #include <catch2/catch.hpp>
 
 #include "gpu.h"
-#include "safetensors.h"
+#include "io/safetensors.h"
 #include "test_helpers.h"
-#include "util.h"
+#include "util/util.h"
 
 static const std::string TINY = " --steps 2 --depth 1 --width 32 --head-dim 16 --batch-size 2 --seq-len 16"
                                 " --synth-train-tokens 4096 --synth-val-tokens 2048 --val-batches 1 --quiet";

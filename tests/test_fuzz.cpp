@@ -35,19 +35,19 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint.h"
-#include "data.h"
-#include "figures.h"
-#include "json.h"
-#include "model.h"
-#include "reference.h"
-#include "rng.h"
-#include "safetensors.h"
-#include "sweep.h"
-#include "tensor_table.h"
+#include "train/checkpoint.h"
+#include "data/data.h"
+#include "study/figures.h"
+#include "io/json.h"
+#include "model/model.h"
+#include "study/reference.h"
+#include "util/rng.h"
+#include "io/safetensors.h"
+#include "study/sweep.h"
+#include "model/tensor_table.h"
 #include "test_helpers.h"
-#include "train.h"
-#include "util.h"
+#include "train/train.h"
+#include "util/util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define LRT_FUZZ_ASAN 1

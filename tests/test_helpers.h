@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "parameterization.h"
-#include "util.h"
+#include "param/parameterization.h"
+#include "util/util.h"
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "gradcheck.h"
-#include "layers.h"
-#include "matmul.h"
-#include "rng.h"
+#include "model/layers.h"
+#include "model/matmul.h"
+#include "util/rng.h"
 
 using Vec = std::vector<double>;
 

@@ -12,8 +12,8 @@
 #include <omp.h>
 #endif
 
-#include "matmul.h"
-#include "rng.h"
+#include "model/matmul.h"
+#include "util/rng.h"
 
 namespace {
 

@@ -11,8 +11,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "measure.h"
-#include "rng.h"
+#include "study/measure.h"
+#include "util/rng.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif

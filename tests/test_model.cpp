@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "gradcheck.h"
-#include "model.h"
-#include "rng.h"
+#include "model/model.h"
+#include "util/rng.h"
 
 using Mat = std::vector<std::vector<double>>;
 

@@ -8,8 +8,8 @@
 #include <cmath>
 #include <vector>
 
-#include "optimizer.h"
-#include "rng.h"
+#include "optim/optimizer.h"
+#include "util/rng.h"
 
 TEST_CASE("AdamW matches a hand-computed update", "[optimizer]") {
     const double lr = 0.01, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1;

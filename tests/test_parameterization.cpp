@@ -6,13 +6,13 @@
 #include <cmath>
 #include <vector>
 
-#include "model.h"
-#include "optimizer.h"
-#include "parameterization.h"
-#include "rng.h"
-#include "schedule.h"
+#include "model/model.h"
+#include "optim/optimizer.h"
+#include "param/parameterization.h"
+#include "util/rng.h"
+#include "optim/schedule.h"
 #include "test_helpers.h"
-#include "util.h"
+#include "util/util.h"
 
 namespace {
 

@@ -15,11 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "csv.h"
-#include "data.h"
-#include "safetensors.h"
+#include "io/csv.h"
+#include "data/data.h"
+#include "io/safetensors.h"
 #include "test_helpers.h"
-#include "util.h"
+#include "util/util.h"
 
 using Catch::Contains;
 

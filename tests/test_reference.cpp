@@ -10,13 +10,13 @@
 #include <cmath>
 #include <cstring>
 
-#include "json.h"
-#include "model.h"
-#include "parameterization.h"
-#include "reference.h"
-#include "safetensors.h"
+#include "io/json.h"
+#include "model/model.h"
+#include "param/parameterization.h"
+#include "study/reference.h"
+#include "io/safetensors.h"
 #include "test_helpers.h"
-#include "util.h"
+#include "util/util.h"
 
 namespace {
 

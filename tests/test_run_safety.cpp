@@ -13,15 +13,15 @@
 #include <fstream>
 #include <thread>
 
-#include "checkpoint.h"
-#include "json.h"
-#include "memory_estimate.h"
-#include "model.h"
-#include "safetensors.h"
-#include "sweep.h"
+#include "train/checkpoint.h"
+#include "io/json.h"
+#include "train/memory_estimate.h"
+#include "model/model.h"
+#include "io/safetensors.h"
+#include "study/sweep.h"
 #include "test_helpers.h"
-#include "train.h"
-#include "util.h"
+#include "train/train.h"
+#include "util/util.h"
 
 using Catch::Matchers::Contains;
 

@@ -10,9 +10,9 @@
 #include <unistd.h>
 #include <vector>
 
-#include "json.h"
-#include "safetensors.h"
-#include "util.h"
+#include "io/json.h"
+#include "io/safetensors.h"
+#include "util/util.h"
 
 using Catch::Contains;
 

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <vector>
 
-#include "schedule.h"
+#include "optim/schedule.h"
 
 static Schedule make_schedule(const std::string& decay, int64_t total, int64_t warmup, double min_lr) {
     Schedule s;

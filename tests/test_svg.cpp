@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "svg.h"
+#include "io/svg.h"
 #include "test_helpers.h"
-#include "util.h"
+#include "util/util.h"
 
 using Catch::Contains;
 

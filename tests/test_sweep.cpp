@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <cmath>
 
-#include "sweep.h"
+#include "study/sweep.h"
 #include "test_helpers.h"
-#include "train.h"
-#include "util.h"
+#include "train/train.h"
+#include "util/util.h"
 
 namespace {
 

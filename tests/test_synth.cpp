@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "synth.h"
-#include "tokens.h"
+#include "data/synth.h"
+#include "data/tokens.h"
 
 namespace {
 

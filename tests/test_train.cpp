@@ -6,10 +6,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 #include "test_helpers.h"
-#include "train.h"
-#include "util.h"
+#include "train/train.h"
+#include "util/util.h"
 
 // A small, fast configuration; `settings` are flag/value pairs on top.
 static TrainResult train_small(const std::string& out_dir,

@@ -8,9 +8,9 @@
 #include <map>
 #include <sstream>
 
-#include "safetensors.h"
+#include "io/safetensors.h"
 #include "test_helpers.h"
-#include "util.h"
+#include "util/util.h"
 
 namespace {
 

@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "gpu.h"
-#include "measure.h"
-#include "rng.h"
+#include "study/measure.h"
+#include "util/rng.h"
 
 // Catch2 v2 has no SKIP: a test that needs the GPU and finds none says why in
 // a warning (shown in the report, not a failure) and returns. Otherwise the

@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "../test_helpers.h"
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 #include "gpu_test_helpers.h"
-#include "json.h"
-#include "safetensors.h"
-#include "util.h"
+#include "io/json.h"
+#include "io/safetensors.h"
+#include "util/util.h"
 
 namespace {
 

@@ -18,12 +18,12 @@
 #include <vector>
 
 #include "gpu_test_helpers.h"
-#include "layers.h"
-#include "matmul.h"
-#include "measure.h"
-#include "model.h"
-#include "optimizer.h"
-#include "parameterization.h"
+#include "model/layers.h"
+#include "model/matmul.h"
+#include "study/measure.h"
+#include "model/model.h"
+#include "optim/optimizer.h"
+#include "param/parameterization.h"
 
 using gpu_test::check_bitwise;
 using gpu_test::check_close;

@@ -20,16 +20,16 @@
 #include <vector>
 
 #include "../test_helpers.h"
-#include "gpt_gpu.h"
+#include "model/gpt_gpu.h"
 #include "gpu_test_helpers.h"
-#include "measure.h"
-#include "model.h"
-#include "model_flags.h"
-#include "optimizer.h"
-#include "parameterization.h"
-#include "reference.h"
-#include "safetensors.h"
-#include "schedule.h"
+#include "study/measure.h"
+#include "model/model.h"
+#include "model/model_flags.h"
+#include "optim/optimizer.h"
+#include "param/parameterization.h"
+#include "study/reference.h"
+#include "io/safetensors.h"
+#include "optim/schedule.h"
 
 using gpu_test::check_bitwise;
 using gpu_test::check_close;

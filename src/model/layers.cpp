@@ -1,0 +1,314 @@
+#include "model/layers.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+// Parallel loops use static schedules over independent outputs, and every
+// reduction runs in a fixed order, so results are bitwise reproducible and
+// do not depend on the thread count (a resumed run must equal an
+// uninterrupted one bit for bit).
+
+// The calling thread's share [begin, end) of n items, inside a parallel region.
+static void thread_slice(int n, int* begin, int* end) {
+#ifdef _OPENMP
+    int nth = omp_get_num_threads(), id = omp_get_thread_num();
+#else
+    int nth = 1, id = 0;
+#endif
+    *begin = (int)((long)n * id / nth);
+    *end = (int)((long)n * (id + 1) / nth);
+}
+
+// Below this many elements a loop runs faster on one thread than the cost of
+// waking the others (and on a busy machine, much faster). Each element is
+// computed the same way either way, so this never changes results.
+[[maybe_unused]] static bool worth_threads(long elements) { return elements >= 16384; }
+
+// ---------------------------------------------------------------- encoder
+template <typename T>
+void encoder_forward(T* out, const int* inp, const T* wte, const T* wpe, T scale, int B, int Tn, int C) {
+#pragma omp parallel for collapse(2) schedule(static) if (worth_threads((long)B * Tn * C))
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < Tn; t++) {
+            T* o = out + ((size_t)b * Tn + t) * C;
+            const T* te = wte + (size_t)inp[b * Tn + t] * C;
+            const T* pe = wpe + (size_t)t * C;
+            for (int c = 0; c < C; c++) o[c] = scale * (te[c] + pe[c]);
+        }
+}
+
+template <typename T>
+void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, T scale, int B, int Tn, int C) {
+    // Several positions can share a token, so rows of dwte collide; splitting
+    // the work over channels keeps every thread on its own columns and the
+    // sum over positions in one fixed order.
+#pragma omp parallel if (worth_threads((long)B * Tn * C))
+    {
+        int c0, c1;
+        thread_slice(C, &c0, &c1);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < Tn; t++) {
+                const T* d = dout + ((size_t)b * Tn + t) * C;
+                T* dte = dwte + (size_t)inp[b * Tn + t] * C;
+                T* dpe = dwpe + (size_t)t * C;
+                for (int c = c0; c < c1; c++) {
+                    dte[c] += scale * d[c];
+                    dpe[c] += scale * d[c];
+                }
+            }
+    }
+}
+
+// -------------------------------------------------------------- layernorm
+template <typename T>
+void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, int N, int C) {
+    const T eps = (T)1e-5;
+#pragma omp parallel for schedule(static) if (worth_threads((long)N * C))
+    for (int n = 0; n < N; n++) {
+        const T* x = inp + (size_t)n * C;
+        T m = 0;
+        for (int c = 0; c < C; c++) m += x[c];
+        m /= C;
+        T v = 0;  // two-pass variance: no cancellation for large means
+        for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+        v /= C;
+        T s = 1 / std::sqrt(v + eps);
+        T* o = out + (size_t)n * C;
+        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + (bias ? bias[c] : 0);
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+template <typename T>
+void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                        const T* mean, const T* rstd, int N, int C) {
+    // dinp: rows are independent. With xhat = (x - mean) * rstd and
+    // g = dout * weight: dx = rstd * (g - mean(g) - xhat * mean(g * xhat)).
+#pragma omp parallel for schedule(static) if (worth_threads((long)N * C))
+    for (int n = 0; n < N; n++) {
+        const T* x = inp + (size_t)n * C;
+        const T* d = dout + (size_t)n * C;
+        T* dx = dinp + (size_t)n * C;
+        T m = mean[n], s = rstd[n];
+        T g_mean = 0, gx_mean = 0;
+        for (int c = 0; c < C; c++) {
+            T g = d[c] * weight[c];
+            g_mean += g;
+            gx_mean += g * (x[c] - m) * s;
+        }
+        g_mean /= C;
+        gx_mean /= C;
+        for (int c = 0; c < C; c++) {
+            T xhat = (x[c] - m) * s;
+            dx[c] += s * (d[c] * weight[c] - g_mean - xhat * gx_mean);
+        }
+    }
+    // dweight, dbias: sums over rows. Each thread owns a block of channels
+    // and walks the rows in order (fixed summation order).
+#pragma omp parallel if (worth_threads((long)N * C))
+    {
+        int c0, c1;
+        thread_slice(C, &c0, &c1);
+        for (int n = 0; n < N; n++) {
+            const T* x = inp + (size_t)n * C;
+            const T* d = dout + (size_t)n * C;
+            T m = mean[n], s = rstd[n];
+            for (int c = c0; c < c1; c++) {
+                dweight[c] += d[c] * (x[c] - m) * s;
+                if (dbias) dbias[c] += d[c];
+            }
+        }
+    }
+}
+
+// -------------------------------------------------------------- attention
+template <typename T>
+void attention_forward(T* out, T* att, const T* inp, T scale, int B, int Tn, int C, int NH) {
+    const int hs = C / NH;
+    const size_t C3 = (size_t)3 * C;
+#pragma omp parallel for collapse(3) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int t = 0; t < Tn; t++) {
+                const T* q = inp + ((size_t)b * Tn + t) * C3 + h * hs;
+                T* a = att + (((size_t)b * NH + h) * Tn + t) * Tn;
+                // logits over the causal window t2 <= t, then a stable softmax
+                T maxv = -INFINITY;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const T* k = inp + ((size_t)b * Tn + t2) * C3 + C + h * hs;
+                    T dot = 0;
+                    // omp simd lets the compiler vectorize the sum in a fixed
+                    // (compile-time) order, so results stay reproducible
+#pragma omp simd reduction(+ : dot)
+                    for (int i = 0; i < hs; i++) dot += q[i] * k[i];
+                    a[t2] = dot * scale;
+                    maxv = std::max(maxv, a[t2]);
+                }
+                T sum = 0;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    a[t2] = std::exp(a[t2] - maxv);
+                    sum += a[t2];
+                }
+                T inv = 1 / sum;
+                for (int t2 = 0; t2 <= t; t2++) a[t2] *= inv;
+                // out = att @ v
+                T* o = out + ((size_t)b * Tn + t) * C + h * hs;
+                for (int i = 0; i < hs; i++) o[i] = 0;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const T* v = inp + ((size_t)b * Tn + t2) * C3 + 2 * C + h * hs;
+                    T w = a[t2];
+                    for (int i = 0; i < hs; i++) o[i] += w * v[i];
+                }
+            }
+}
+
+template <typename T>
+void attention_backward(T* dinp, const T* dout, const T* inp, const T* att, T scale, int B, int Tn, int C, int NH) {
+    const int hs = C / NH;
+    const size_t C3 = (size_t)3 * C;
+    // One (batch, head) per task: its dq, dk, dv columns belong to no other
+    // task, so there are no write conflicts and the order of sums is fixed.
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            std::vector<T> datt(Tn), dpre(Tn);
+            for (int t = 0; t < Tn; t++) {
+                const T* a = att + (((size_t)b * NH + h) * Tn + t) * Tn;
+                const T* d = dout + ((size_t)b * Tn + t) * C + h * hs;
+                const T* q = inp + ((size_t)b * Tn + t) * C3 + h * hs;
+                T* dq = dinp + ((size_t)b * Tn + t) * C3 + h * hs;
+                // out[t] = sum_t2 a[t2] v[t2]  =>  datt[t2] = d . v[t2],  dv[t2] += a[t2] d
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const T* v = inp + ((size_t)b * Tn + t2) * C3 + 2 * C + h * hs;
+                    T* dv = dinp + ((size_t)b * Tn + t2) * C3 + 2 * C + h * hs;
+                    T s = 0;
+#pragma omp simd reduction(+ : s)
+                    for (int i = 0; i < hs; i++) {
+                        s += d[i] * v[i];
+                        dv[i] += a[t2] * d[i];
+                    }
+                    datt[t2] = s;
+                }
+                // softmax backward: dpre = a * (datt - sum(a * datt))
+                T dot = 0;
+                for (int t2 = 0; t2 <= t; t2++) dot += a[t2] * datt[t2];
+                for (int t2 = 0; t2 <= t; t2++) dpre[t2] = a[t2] * (datt[t2] - dot) * scale;
+                // logits = scale * q . k[t2]
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const T* k = inp + ((size_t)b * Tn + t2) * C3 + C + h * hs;
+                    T* dk = dinp + ((size_t)b * Tn + t2) * C3 + C + h * hs;
+                    T g = dpre[t2];
+                    for (int i = 0; i < hs; i++) {
+                        dq[i] += g * k[i];
+                        dk[i] += g * q[i];
+                    }
+                }
+            }
+        }
+}
+
+// ------------------------------------------------------------------- gelu
+// gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+template <typename T>
+void gelu_forward(T* out, const T* inp, long N) {
+    const T k = (T)0.7978845608028654;  // sqrt(2/pi)
+#pragma omp parallel for schedule(static) if (worth_threads(N))
+    for (long i = 0; i < N; i++) {
+        T x = inp[i];
+        out[i] = (T)0.5 * x * (1 + std::tanh(k * (x + (T)0.044715 * x * x * x)));
+    }
+}
+
+template <typename T>
+void gelu_backward(T* dinp, const T* inp, const T* dout, long N) {
+    const T k = (T)0.7978845608028654;
+#pragma omp parallel for schedule(static) if (worth_threads(N))
+    for (long i = 0; i < N; i++) {
+        T x = inp[i];
+        T u = k * (x + (T)0.044715 * x * x * x);
+        T th = std::tanh(u);
+        T sech2 = 1 - th * th;
+        T grad = (T)0.5 * (1 + th) + (T)0.5 * x * sech2 * k * (1 + 3 * (T)0.044715 * x * x);
+        dinp[i] += grad * dout[i];
+    }
+}
+
+// --------------------------------------------------------------- residual
+template <typename T>
+void residual_forward(T* out, const T* inp1, const T* inp2, T scale, long N) {
+#pragma omp parallel for schedule(static) if (worth_threads(N))
+    for (long i = 0; i < N; i++) out[i] = inp1[i] + scale * inp2[i];
+}
+
+template <typename T>
+void residual_backward(T* dinp1, T* dinp2, const T* dout, T scale, long N) {
+#pragma omp parallel for schedule(static) if (worth_threads(N))
+    for (long i = 0; i < N; i++) {
+        dinp1[i] += dout[i];
+        dinp2[i] += scale * dout[i];
+    }
+}
+
+template <typename T>
+void scale_forward(T* x, T scale, long N) {
+#pragma omp parallel for schedule(static) if (worth_threads(N))
+    for (long i = 0; i < N; i++) x[i] *= scale;
+}
+
+// ------------------------------------------------- softmax + cross-entropy
+template <typename T>
+double softmax_crossentropy_forward(T* losses, T* probs, const T* logits, const int* targets, int N, int V) {
+#pragma omp parallel for schedule(static) if (worth_threads((long)N * V))
+    for (int n = 0; n < N; n++) {
+        const T* l = logits + (size_t)n * V;
+        T* p = probs + (size_t)n * V;
+        T maxv = l[0];
+        for (int v = 1; v < V; v++) maxv = std::max(maxv, l[v]);
+        T sum = 0;
+        for (int v = 0; v < V; v++) {
+            p[v] = std::exp(l[v] - maxv);
+            sum += p[v];
+        }
+        T inv = 1 / sum;
+        for (int v = 0; v < V; v++) p[v] *= inv;
+        // -log p[target] as logsumexp - logit: exact even when p underflows
+        losses[n] = std::log(sum) + maxv - l[targets[n]];
+    }
+    double total = 0;
+    for (int n = 0; n < N; n++) total += losses[n];
+    return total / N;
+}
+
+template <typename T>
+void softmax_crossentropy_backward(T* dlogits, const T* probs, const int* targets, T dloss, int N, int V) {
+#pragma omp parallel for schedule(static) if (worth_threads((long)N * V))
+    for (int n = 0; n < N; n++) {
+        const T* p = probs + (size_t)n * V;
+        T* d = dlogits + (size_t)n * V;
+        for (int v = 0; v < V; v++) d[v] += dloss * p[v];
+        d[targets[n]] -= dloss;
+    }
+}
+
+#define INSTANTIATE(T)                                                                                        \
+    template void encoder_forward<T>(T*, const int*, const T*, const T*, T, int, int, int);                  \
+    template void encoder_backward<T>(T*, T*, const T*, const int*, T, int, int, int);                       \
+    template void layernorm_forward<T>(T*, T*, T*, const T*, const T*, const T*, int, int);                  \
+    template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int,   \
+                                        int);                                                                 \
+    template void attention_forward<T>(T*, T*, const T*, T, int, int, int, int);                             \
+    template void attention_backward<T>(T*, const T*, const T*, const T*, T, int, int, int, int);            \
+    template void gelu_forward<T>(T*, const T*, long);                                                        \
+    template void gelu_backward<T>(T*, const T*, const T*, long);                                             \
+    template void residual_forward<T>(T*, const T*, const T*, T, long);                                       \
+    template void residual_backward<T>(T*, T*, const T*, T, long);                                            \
+    template void scale_forward<T>(T*, T, long);                                                              \
+    template double softmax_crossentropy_forward<T>(T*, T*, const T*, const int*, int, int);                  \
+    template void softmax_crossentropy_backward<T>(T*, const T*, const int*, T, int, int);
+INSTANTIATE(float)
+INSTANTIATE(double)

@@ -1,0 +1,124 @@
+#include "model/tensor_table.h"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "util/util.h"
+
+const char* role_name(TensorRole role) {
+    switch (role) {
+        case TensorRole::TokenEmbedding: return "token_embedding";
+        case TensorRole::PositionEmbedding: return "position_embedding";
+        case TensorRole::HiddenMatrix: return "hidden_matrix";
+        case TensorRole::Readout: return "readout";
+        case TensorRole::Bias: return "bias";
+        case TensorRole::NormGain: return "norm_gain";
+        case TensorRole::NormBias: return "norm_bias";
+    }
+    return "?";
+}
+
+const TensorInfo* TensorTable::find(const std::string& name) const {
+    for (const auto& t : tensors)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+
+const TensorInfo& TensorTable::get(const std::string& name) const {
+    const TensorInfo* t = find(name);
+    if (!t) fail("no parameter tensor named " + name);
+    return *t;
+}
+
+TensorTable build_tensor_table(const ModelConfig& c) {
+    c.validate();
+    TensorTable table;
+    const int C = c.width, H = c.mlp_width();
+    // GPT-2's initialization: N(0, 0.02) for matrices and embeddings, and
+    // 0.02/sqrt(2L) for the two projections that write into the residual
+    // stream, so the stream's variance does not grow with depth.
+    const double std_base = 0.02, std_residual = 0.02 / std::sqrt(2.0 * c.depth);
+
+    auto add = [&](std::string name, std::vector<int> shape, TensorRole role, int layer) -> TensorInfo& {
+        TensorInfo t;
+        t.name = std::move(name);
+        t.shape = std::move(shape);
+        t.role = role;
+        t.layer = layer;
+        t.numel = 1;
+        for (int s : t.shape) t.numel *= (size_t)s;
+        if (t.shape.size() == 2) {
+            t.fan_out = t.shape[0];
+            t.fan_in = t.shape[1];
+        }
+        switch (role) {
+            case TensorRole::TokenEmbedding:
+            case TensorRole::PositionEmbedding: t.init_std = std_base; break;
+            case TensorRole::HiddenMatrix:
+            case TensorRole::Readout:
+                t.init_std = std_base;
+                t.weight_decay_multiplier = 1.0;  // decay matrices only (the default decayed set)
+                break;
+            case TensorRole::Bias:
+            case TensorRole::NormBias: t.init_constant = 0.0; break;
+            case TensorRole::NormGain: t.init_constant = 1.0; break;
+        }
+        t.offset = table.total;
+        table.total += t.numel;
+        table.tensors.push_back(t);
+        return table.tensors.back();
+    };
+
+    add("transformer.wte.weight", {c.vocab_size, C}, TensorRole::TokenEmbedding, -1);
+    add("transformer.wpe.weight", {c.context_length, C}, TensorRole::PositionEmbedding, -1);
+    for (int l = 0; l < c.depth; l++) {
+        std::string p = "transformer.h." + std::to_string(l) + ".";
+        add(p + "ln_1.weight", {C}, TensorRole::NormGain, l);
+        if (c.bias) add(p + "ln_1.bias", {C}, TensorRole::NormBias, l);
+        add(p + "attn.c_attn.weight", {3 * C, C}, TensorRole::HiddenMatrix, l);
+        if (c.bias) add(p + "attn.c_attn.bias", {3 * C}, TensorRole::Bias, l);
+        TensorInfo& attn_proj = add(p + "attn.c_proj.weight", {C, C}, TensorRole::HiddenMatrix, l);
+        attn_proj.residual_output = true;
+        attn_proj.init_std = std_residual;
+        if (c.bias) add(p + "attn.c_proj.bias", {C}, TensorRole::Bias, l);
+        add(p + "ln_2.weight", {C}, TensorRole::NormGain, l);
+        if (c.bias) add(p + "ln_2.bias", {C}, TensorRole::NormBias, l);
+        add(p + "mlp.c_fc.weight", {H, C}, TensorRole::HiddenMatrix, l);
+        if (c.bias) add(p + "mlp.c_fc.bias", {H}, TensorRole::Bias, l);
+        TensorInfo& mlp_proj = add(p + "mlp.c_proj.weight", {C, H}, TensorRole::HiddenMatrix, l);
+        mlp_proj.residual_output = true;
+        mlp_proj.init_std = std_residual;
+        if (c.bias) add(p + "mlp.c_proj.bias", {C}, TensorRole::Bias, l);
+    }
+    add("transformer.ln_f.weight", {C}, TensorRole::NormGain, -1);
+    if (c.bias) add("transformer.ln_f.bias", {C}, TensorRole::NormBias, -1);
+    if (!c.tie_embeddings) add("lm_head.weight", {c.vocab_size, C}, TensorRole::Readout, -1);
+    return table;
+}
+
+std::string describe_tensor_table(const TensorTable& table) {
+    std::ostringstream s;
+    char line[320];
+    std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6s %7s %13s %8s %8s %8s\n", "tensor", "shape", "role",
+                  "fan_in", "fan_out", "init", "lr_mult", "wd_mult", "eps_mult");
+    s << line;
+    for (const auto& t : table.tensors) {
+        std::string shape;
+        for (size_t i = 0; i < t.shape.size(); i++) shape += (i ? "x" : "") + std::to_string(t.shape[i]);
+        char init[40];
+        if (t.init_std > 0) std::snprintf(init, sizeof init, "N(0,%.4g)%s", t.init_std, t.init_zero_rows ? "*" : "");
+        else std::snprintf(init, sizeof init, "const %.4g", t.init_constant);
+        std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6d %7d %13s %8.4g %8.4g %8.4g\n", t.name.c_str(),
+                      shape.c_str(), role_name(t.role), t.fan_in, t.fan_out, init, t.lr_multiplier,
+                      t.weight_decay_multiplier, t.eps_multiplier);
+        s << line;
+    }
+    for (const auto& t : table.tensors)
+        if (t.init_zero_rows) {
+            s << "* the first " << t.init_zero_rows << " rows (the query block) start at 0\n";
+            break;
+        }
+    s << "total parameters: " << table.total << "\n";
+    return s.str();
+}

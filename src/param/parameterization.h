@@ -1,0 +1,128 @@
+// Parameterizations (SP, µP, CompleteP, ...) as data. SCIENCE.md §3–4.
+//
+// A parameterization says, for each tensor role of the tensor table, how the
+// init std, the forward multiplier and Adam's LR and ε multipliers change
+// with the width multiplier m = d / d_base (and, for CompleteP, the depth
+// multiplier L / L_base). Every quantity is written as
+//
+//     value = base_value * m^exponent
+//
+// so a preset is a small table of exponents (RoleRule below), and the only
+// code that knows about presets is resolve_rules(). apply_parameterization()
+// then walks the tensor table once and fills in each row; the layers and the
+// optimizer read the rows and never ask which preset is in use.
+//
+// Base values (what every preset shares at m = 1, so that µP at its base
+// width *is* SP, bit for bit):
+//   init "fan-in": matrices N(0, 1/fan_in_base), embeddings N(0, 1)
+//   init "gpt2":   N(0, 0.02), residual output projections 0.02/sqrt(2L),
+//                  embeddings 0.02
+//   biases and layernorm biases 0, layernorm gains 1; all LR multipliers 1.
+//
+// The width exponents of each preset (init std / forward multiplier / LR / ε):
+//
+//   preset      hidden matrices     readout                 attention logits
+//   sp          -1/2 / - / 0 / 0    -1/2 / 0 / 0 / 0        1/sqrt(d_head)
+//   sp-gpt2     0 / - / 0 / 0       0 / 0 / 0 / 0           1/sqrt(d_head)
+//   mup         -1/2 / - / -1 / 0   0 / -1 / 0 / 0          sqrt(d_head_base)/d_head
+//   mup-table3  -1/2 / - / -1 / 0   -1 / 0 / -1 / +1        sqrt(d_head_base)/d_head
+//   completep   as mup, plus depth: residual branches x (L/L_base)^-alpha,
+//               hidden LR x (L/L_base)^(alpha-1)
+//
+// Embeddings, biases and norms: exponent 0 everywhere (in every preset).
+// "sp" and "mup" use the fan-in init, "sp-gpt2" the GPT-2 init; --init swaps
+// the init family of any preset (e.g. µP on GPT-2's init).
+//
+// mup-table3 is Yang et al.'s Table-3 form of the same dynamics: it moves the
+// readout's 1/m from a forward multiplier into its init and its LR. It is an
+// exact reparameterization of mup (W_table3 = W_mup / m) only if Adam's ε of
+// the readout is multiplied by m too (its gradient is m times larger), which
+// is the +1 above. Weight decay in "coupled" mode multiplies by the tensor's
+// own LR, so under coupled decay the two forms decay the readout differently
+// (by η/m against η); under independent, width-scaled or no decay they agree.
+// Global-norm gradient clipping also tells them apart (Table 3's readout
+// gradient is m times larger), so compare them with clipping off.
+#pragma once
+#include <string>
+
+#include "util/flags.h"
+#include "model/model.h"
+#include "model/model_config.h"
+#include "model/tensor_table.h"
+
+// What the user chose: a preset and overrides (flags of `lrt train`,
+// `lrt coordcheck`, `lrt reference`).
+struct ParamConfig {
+    std::string preset = "sp-gpt2";  // sp | sp-gpt2 | mup | mup-table3 | completep
+    int d_base = 0;                  // base width; 0 = the model's own width (m = 1)
+    int depth_base = 0;              // base depth for completep; 0 = the model's own depth
+    double head_dim_base = 0;        // d_head at the base width; 0 = derived (with_head_dim_base in model_flags.h)
+    std::string init = "preset";     // preset | fan-in | gpt2
+    double embedding_init_std = 0;   // 0 = the init family's (fan-in: 1, gpt2: 0.02)
+    double hidden_init_scale = 1;    // times the hidden matrices' base init std (fan-in gain, or GPT-2's 0.02)
+    double readout_init_scale = 1;   // times the readout's base init std
+    std::string attention = "preset";  // preset | sqrt (1/sqrt(d_head)) | mup (sqrt(d_head_base)/d_head)
+    double attention_multiplier = 1;   // times the attention scale rule
+    double embedding_multiplier = 1;   // alpha_emb: x0 = alpha_emb * (wte + wpe)
+    double readout_multiplier = 1;     // alpha_out: logits = alpha_out * m^exp * (W x)
+    bool zero_init_readout = false;
+    bool zero_init_query = false;
+    bool eps_scaling = false;          // Adam ε / m on hidden matrices (Everett et al. 2024)
+    double lr_mult_embedding = 1, lr_mult_hidden = 1, lr_mult_readout = 1, lr_mult_vector = 1;
+    double completep_alpha = 1.0;      // in [0.5, 1]
+    std::string wd_mode = "coupled";   // coupled | independent | width-scaled | none
+    std::string wd_set = "matrices";   // matrices | matrices+embeddings | all
+};
+
+// Declares the flags above (section "Parameterization and weight decay").
+// for_coordcheck leaves out what `lrt coordcheck` sets itself: the preset
+// (it takes a list) and weight decay (it trains without), and says there
+// that --d-base 0 means the narrowest width.
+void declare_param_flags(FlagSet& flags, ParamConfig& p, bool for_coordcheck = false);
+
+// One role's width exponents: value = base * m^exponent.
+struct RoleRule {
+    double init = 0, lr = 0, eps = 0;
+};
+
+// A preset with the overrides applied: everything apply_parameterization needs.
+struct ParamRules {
+    std::string preset, init_family, attention;  // resolved: fan-in|gpt2, sqrt|mup
+    RoleRule embedding, hidden, readout, vector;  // vector: biases and layernorm gains/biases
+    double readout_multiplier_exp = 0;            // logits scale m^exp
+    bool depth_scaling = false;                   // completep
+};
+ParamRules resolve_rules(const ParamConfig& p);
+
+// The resolved numbers for one model size.
+struct Parameterization {
+    ParamConfig config;
+    ParamRules rules;
+    double m = 1, depth_mult = 1;  // width and depth multipliers
+    double head_dim_base = 0;
+    bool independent_decay = false;  // for AdamWConfig
+};
+
+// Resolves rules and multipliers for a model of these sizes; fails with a
+// clear message on inconsistent choices (e.g. zero-init readout or the
+// Table-3 form with tied embeddings).
+Parameterization resolve_parameterization(const ModelConfig& sizes, const ParamConfig& p);
+
+// The model config with the forward multipliers (embedding, readout,
+// attention scale, residual) the parameterization prescribes.
+ModelConfig parameterized_config(const ModelConfig& sizes, const Parameterization& p);
+
+// Fills every row of the table: init std or constant, zeroed rows, LR, weight
+// decay and ε multipliers.
+void apply_parameterization(TensorTable& table, const ModelConfig& config, const Parameterization& p);
+
+// Lines printed at the start of a run: preset, m, forward multipliers, the
+// weight-decay mode and which tensors are decayed, and notes on settings
+// that have no effect here.
+std::string describe_parameterization(const Parameterization& p, const ModelConfig& config);
+
+// Resolves the parameterization for `sizes`, builds the model with the
+// forward multipliers it prescribes and fills its tensor table. (gpt_init
+// then draws the parameters from the table.)
+template <typename T>
+Parameterization gpt_build_parameterized(GPT<T>& model, const ModelConfig& sizes, const ParamConfig& p);

@@ -1,0 +1,59 @@
+// Reference states for other implementations: one safetensors file per
+// (config, parameterization, weight-decay mode) holding everything needed to
+// check a PyTorch or JAX GPT against ours, step by step:
+//
+//   inputs, targets     I64 (B, T)    token ids; targets are the inputs shifted by one
+//   init.<name>         (shape)       initial parameters, nanoGPT names and shapes
+//   logits              (B, T, V)     at the initial parameters, readout multiplier included
+//   loss                ()            mean cross-entropy at the initial parameters
+//   grad.<name>         (shape)       d loss / d param at the initial parameters (no clipping); the
+//                                     key third of each c_attn.bias is exactly 0 (see reference.cpp)
+//   losses              (k + 1)       loss before each of the k AdamW steps, then after the last
+//   final.<name>        (shape)       parameters after k AdamW steps on the same batch
+//
+// Floating tensors are F32 (or F64 with --dtype f64). The initial parameters
+// are drawn as `lrt train` draws them (in float32); everything after that is
+// computed in float64 from exactly those values and rounded once when
+// stored, so the file is an accurate reference, not a float32 trajectory.
+// AdamW runs with a constant learning rate, no gradient clipping, the
+// resolved per-tensor multipliers and the chosen weight-decay mode; the
+// metadata spells all of it out:
+//   format = "lrtransfer-reference", format_version = "1"
+//   model_config      JSON: sizes and the forward multipliers in effect
+//   parameterization  JSON: preset, m, depth multiplier, init family, attention rule, wd mode, decayed set
+//   optimizer         JSON: lr, beta1, beta2, eps, weight_decay, steps, and the decay formula
+//   tensors           JSON list: per tensor its role, init, lr / wd / eps multipliers, the
+//                     resulting lr, eps and per-step decay factor d (p *= 1 - d)
+//   flags             JSON: every `lrt reference` flag, to regenerate the file
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "util/flags.h"
+#include "model/model_flags.h"
+#include "param/parameterization.h"
+#include "io/safetensors.h"
+
+struct ReferenceConfig {
+    ModelFlags model;
+    ParamConfig param;
+    int batch_size = 2, seq_len = 8;
+    int steps = 3;
+    double lr = 1e-2, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
+    int64_t seed = 1, data_seed = 1;
+    std::string dtype = "f32";  // f32 | f64
+    std::string out;
+};
+
+// Declares every flag (with the small defaults of a reference state).
+void declare_reference_flags(FlagSet& flags, ReferenceConfig& config);
+
+// Computes the reference state; `flags_json` goes into the metadata.
+SafeTensors make_reference(const ReferenceConfig& config, const std::string& flags_json);
+
+// The settings a reference file was made with (its "flags" metadata), for
+// regenerating it.
+ReferenceConfig reference_config_from_json(const std::string& flags_json, std::string* canonical_json);
+
+// `lrt reference`: parses flags, writes --out atomically, prints a summary.
+int reference_command(int argc, char** argv);

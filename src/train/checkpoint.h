@@ -1,0 +1,40 @@
+// Checkpoints: a safetensors file (readable from PyTorch, JAX, numpy) with
+//   <param name>            fp32 parameters, PyTorch/nanoGPT names and shapes
+//   optimizer.m.<name>      Adam first moment, same shape
+//   optimizer.v.<name>      Adam second moment
+// and metadata (all strings, as safetensors requires):
+//   format = "lrtransfer-checkpoint", format_version = "1",
+//   model_config (JSON), train_flags (JSON of every `lrt train` flag),
+//   step (optimizer steps completed), data_epoch, data_window (the training
+//   data loader's position), rng_state (four hex words of the sampling RNG).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "io/safetensors.h"
+
+struct TrainState {
+    int64_t step = 0;
+    uint64_t data_epoch = 0, data_window = 0;
+    uint64_t rng_state[4] = {0, 0, 0, 0};
+};
+
+void save_checkpoint(const std::string& path, const GPT<float>& model, const std::vector<float>& adam_m,
+                     const std::vector<float>& adam_v, const TrainState& state, const std::string& train_flags_json);
+
+struct Checkpoint {
+    ModelConfig config;
+    std::string train_flags_json;
+    TrainState state;
+    SafeTensors file;
+};
+
+// Reads and checks the format; the tensors are checked when restored.
+Checkpoint load_checkpoint(const std::string& path);
+
+// Copies parameters and moments into a model built from ckpt.config; fails
+// if any tensor is missing or has the wrong shape.
+void restore_checkpoint(const Checkpoint& ckpt, GPT<float>& model, std::vector<float>& adam_m,
+                        std::vector<float>& adam_v);

@@ -1,0 +1,42 @@
+// How much memory a training run will need, worked out from its sizes before
+// anything large is allocated, and how much the machine (or the cgroup the
+// process runs in) can give. A run that cannot fit is refused up front with
+// both numbers, instead of failing after allocating gigabytes, or being killed
+// without a message by the kernel under a cgroup limit.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "model/model_config.h"
+
+struct MemoryEstimate {
+    // bytes
+    double parameters = 0;   // parameters and gradients
+    double optimizer = 0;    // Adam's two moments, and the copy a measuring step keeps
+    double activations = 0;  // what the forward pass saves and the backward pass's scratch (CPU runs)
+    double data = 0;         // the token arrays in memory
+    double checkpointing = 0;  // writing a checkpoint: a copy of the state, then the file's bytes
+    double total() const { return parameters + optimizer + activations + data + checkpointing; }
+    std::string describe() const;  // "about 1.2 GiB (parameters 10 MiB, ...)"
+};
+
+// `num_params`: the tensor table's total. `on_gpu`: activations live on the
+// GPU, so the host holds only the parameters, moments and data.
+MemoryEstimate estimate_train_memory(const ModelConfig& config, size_t num_params, int batch, int seq_len,
+                                     bool measuring, size_t data_tokens, bool on_gpu);
+
+// Bytes this process can still allocate: the smaller of the kernel's
+// MemAvailable and the room left under the memory limit of every cgroup
+// above it (v2 memory.max or v1 memory.limit_in_bytes, less the usage that
+// is not reclaimable page cache). 0 when none can be read. `source` says
+// which bound it was. (GPU memory is not checked here; nor is the sum over
+// the parallel runs of a sweep, each of which checks alone.)
+uint64_t available_memory(std::string* source);
+
+// Fails ("the run needs about 40 GiB ... but only 20 GiB are available
+// (MemAvailable)") when the estimate exceeds what is available.
+void check_memory_fits(const MemoryEstimate& estimate);
+
+// "1.5 GiB", "20 MiB", "512 B"
+std::string format_bytes(double bytes);

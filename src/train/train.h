@@ -1,0 +1,114 @@
+// `lrt train`: the training loop, its settings (one flag each) and its
+// outputs (console progress, a CSV log, checkpoints).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "util/flags.h"
+#include "model/model_flags.h"
+#include "param/parameterization.h"
+
+struct TrainConfig {
+    ModelFlags model;
+    ParamConfig param;  // parameterization and weight-decay mode
+    // data
+    std::string train_data, val_data;  // llm.c token files; empty: the built-in corpus
+    int64_t synth_train_tokens = 8000000;
+    int64_t synth_val_tokens = 262144;
+    int64_t data_seed = 1;
+    int batch_size = 16;
+    int seq_len = 128;
+    // optimizer and schedule
+    double lr = 3e-3;
+    double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+    double weight_decay = 0.1;
+    double grad_clip = 1.0;
+    int64_t steps = 1000;
+    int64_t warmup_steps = 100;
+    double warmup_fraction = 0;  // > 0: warmup = this fraction of --steps instead of --warmup-steps
+    std::string lr_decay = "cosine";
+    double min_lr_fraction = 0.1;
+    double wsd_decay_fraction = 0.2;
+    // the replacement warmup of SCIENCE.md §5, on the hidden matrices
+    std::string replacement_warmup = "none";  // none | closed-form | exponential | decay-away
+    double replacement_m = 0;    // 0: the run's width multiplier m
+    double replacement_tau = 0;  // 0: 1/(eta*lambda) of the hidden matrices
+    // measurements (SCIENCE.md §2-3), per weight matrix, into measure.csv
+    int64_t measure_every = 10;  // 0: off
+    int measure_tokens = 256;
+    // evaluation, logging, checkpoints
+    int64_t val_every = 100;
+    int val_batches = 16;
+    int64_t log_every = 10;
+    int64_t checkpoint_every = 0;  // 0: only at the end
+    int64_t stop_after = 0;        // stop (with a checkpoint) after this many steps in total; 0: run to --steps
+    int64_t sample_every = 0;      // 0: only at the end
+    int sample_length = 200;
+    std::string out_dir = "runs/train";
+    std::string resume;
+    int64_t seed = 1;
+    int threads = 0;
+    bool print_table = false;
+    bool quiet = false;
+    // device: the CPU (OpenMP) or the GPU twin of every layer (cuda/)
+    std::string device = "cpu";       // cpu | cuda
+    std::string precision = "fp32";   // cuda: fp32 | tf32 | bf16 matmuls
+    bool deterministic = true;        // cuda: bitwise-repeatable runs (the CPU always is)
+    // divergence and sweeps
+    double diverge_loss = 0;            // stop when the training loss exceeds this; 0: 2 ln V (diverge_threshold)
+    std::string on_divergence = "fail"; // fail (error, exit 1) | record (result.json says diverged, exit 0)
+    bool skip_if_done = false;          // exit at once if <out-dir>/result.json says done or diverged
+    std::string if_exists = "refuse";   // <out-dir> holds a run already: refuse | overwrite | resume
+};
+
+// The training loss above which a run counts as diverged: --diverge-loss, or
+// when that is 0, 2 ln V (a model twice as surprised as one that guesses
+// uniformly; a healthy run starts at ln V and only goes down).
+double diverge_threshold(const TrainConfig& config);
+
+// Declares every flag of `lrt train`, bound to the fields of `config`.
+void declare_train_flags(FlagSet& flags, TrainConfig& config);
+
+struct TrainResult {
+    std::vector<double> train_losses;          // one per step run in this call
+    std::vector<std::pair<int64_t, double>> val_losses;  // (step, loss)
+    int64_t first_step = 0, last_step = 0;     // steps [first, last) were run
+    double final_val_loss = 0;
+    std::vector<std::string> samples;          // text samples printed, in order
+    std::string checkpoint_path, log_path;
+    std::string status;                        // done | stopped (--stop-after) | diverged | skipped
+};
+
+// <out-dir>/result.json, written atomically when a run ends:
+//   {"status": "done"|"stopped"|"diverged", "steps_run": N, "final_val_loss": x|null,
+//    "last_train_loss": x|null, "min_train_loss": x, "diverged_at": step|null, "elapsed_s": x,
+//    "measure_fraction": x (done and stopped runs)}
+// A sweep treats a run as finished when this file says done or diverged.
+bool run_is_finished(const std::string& out_dir);
+
+// A run's result.json, read and checked field by field. Only a file whose
+// status is done, diverged or stopped with every field in range counts;
+// anything else (a "running" status, a misspelling, a negative or absurd
+// loss, a steps_run that is not an integer) is Invalid, with the reason.
+struct RunOutcome {
+    enum State { Missing, Invalid, Done, Diverged, Stopped };
+    State state = Missing;
+    std::string problem;  // Invalid: what is wrong, naming the file
+    double final_val_loss = 0, last_train_loss = 0, min_train_loss = 0, elapsed_s = 0;  // NaN where null
+    int64_t steps_run = 0, diverged_at = -1;
+};
+// A done run's final validation loss must lie in [0, MAX_SANE_LOSS]: a
+// cross-entropy beyond that is no trained model's (and no diverged run's
+// either, which records null).
+constexpr double MAX_SANE_LOSS = 1e6;
+RunOutcome read_run_outcome(const std::string& out_dir);
+const char* outcome_name(RunOutcome::State state);  // "done", "invalid", ...
+
+// Runs (or resumes) training as `config` says. `flags` is the FlagSet the
+// config was parsed with; it is saved in checkpoints and used to refuse
+// setting changes on resume.
+TrainResult run_training(TrainConfig config, const FlagSet& flags);
+
+// The `lrt train` command: parses flags and runs. Returns the exit status.
+int train_command(int argc, char** argv);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/synth.h"
+#include "data/synth_score.h"
 #include "data/tokens.h"
 
 namespace {

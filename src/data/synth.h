@@ -57,6 +57,10 @@
 // data seed, so texts generated with different seeds (train, validation)
 // are samples of one language. All sampling is integer arithmetic on our Rng,
 // so a seed gives the same bytes on every machine.
+//
+// This header is the generator (what training uses). The scorer, which
+// re-derives the entropy from the text for the tests, is synth_score.h; the
+// language both share is synth_language.h.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -84,39 +88,6 @@ struct SynthStats {
 // it happens to end exactly at n_tokens), and stats->tokens runs from token 0
 // up to, not including, the last EOT. synth_score counts exactly the same.
 std::vector<uint16_t> synth_generate(uint64_t seed, size_t n_tokens, SynthStats* stats = nullptr);
-
-// Independent re-derivation of -ln p(tokens) from the tokens alone: parses
-// every complete document (as above: one followed by an EOT; end the stream
-// with an EOT to include the last one) and sums -ln p of the choices the
-// parse reveals. Fails with a message naming the token index on text the
-// grammar cannot produce (unknown word, broken agreement, bad layout, ...).
-double synth_score(const uint16_t* tokens, size_t n);
-
-// What the scorer found while parsing; the tests use it to check that the
-// long-range dependencies really are in the text.
-struct SynthAgreement {
-    size_t subject_position;  // token index of the subject noun's first byte
-    size_t verb_position;     // token index of its agreeing verb's first byte
-};
-struct SynthParse {
-    SynthStats stats;                        // what synth_score returns is stats.nats
-    std::vector<SynthAgreement> agreements;  // every subject-verb agreement checked
-};
-SynthParse synth_parse(const uint16_t* tokens, size_t n);
-
-// Entropy rate estimate in nats per token: stats.nats / stats.tokens of
-// synth_generate(seed, n_tokens). n_tokens must hold at least one complete
-// document (a few thousand tokens; use millions for a precise figure).
-double synth_entropy_rate(uint64_t seed, size_t n_tokens);
-
-// For the tests: the exact entropy needs each sampler to draw with the
-// probabilities the generator and the scorer charge for it. This draws `draws`
-// samples from each word distribution (a noun that may copy a recent one or
-// be a verb's favourite object, a fresh noun, an adjective for a noun, a verb
-// for an object-gap clause) and from a structural choice, and returns the
-// largest |z-score| of an item's count against its claimed probability
-// (about 4-5 when they agree). Fails if some distribution does not sum to 1.
-double synth_check_samplers(uint64_t seed, size_t draws);
 
 // Unigram (order-0) entropy in nats of any token stream, for comparison with
 // the loss: what a model that ignores context entirely can reach.

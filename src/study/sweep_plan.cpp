@@ -1,0 +1,172 @@
+// The plan of a sweep: configurations file, grid, plan.txt and plan.csv (see
+// sweep_plan.h).
+#include "study/sweep_plan.h"
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+#include "util/util.h"
+
+// ---------------------------------------------------------------- configs, plan
+
+bool plain_shell_text(const std::string& text, bool spaces_ok) {
+    for (char ch : text)
+        if (!(std::isalnum((unsigned char)ch) || ch == '.' || ch == '_' || ch == '=' || ch == '/' || ch == ',' ||
+              ch == ':' || ch == '+' || ch == '-' || (ch == ' ' && spaces_ok)))
+            return false;
+    return true;
+}
+
+std::vector<SweepConfig> parse_sweep_configs(const std::string& text, const std::string& source) {
+    std::vector<SweepConfig> out;
+    std::istringstream in(text);
+    std::string line;
+    std::set<std::string> names;
+    for (int lineno = 1; std::getline(in, line); lineno++) {
+        size_t hash = line.find('#');  // a comment runs to the end of the line
+        if (hash != std::string::npos) line = line.substr(0, hash);
+        size_t a = line.find_first_not_of(" \t\r");
+        if (a == std::string::npos) continue;
+        size_t b = line.find_first_of(" \t", a);
+        SweepConfig c;
+        c.name = line.substr(a, b == std::string::npos ? std::string::npos : b - a);
+        if (b != std::string::npos) {
+            size_t f = line.find_first_not_of(" \t", b);
+            size_t e = line.find_last_not_of(" \t\r");
+            if (f != std::string::npos) c.flags = line.substr(f, e + 1 - f);
+        }
+        for (char ch : c.name)
+            if (!(std::isalnum((unsigned char)ch) || ch == '-' || ch == '_' || ch == '.' || ch == '+'))
+                fail(source + ":" + std::to_string(lineno) + ": configuration name '" + c.name +
+                     "' may only use letters, digits and - _ . +");
+        if (!plain_shell_text(c.flags, true))
+            fail(source + ":" + std::to_string(lineno) + ": flags of '" + c.name +
+                 "' may only use letters, digits, spaces and . _ = / , : + - (the plan file is plain shell, unquoted)");
+        if (!names.insert(c.name).second) fail(source + ":" + std::to_string(lineno) + ": configuration '" + c.name + "' appears twice");
+        out.push_back(c);
+    }
+    if (out.empty()) fail(source + ": no configurations (lines of 'name flags...')");
+    return out;
+}
+
+std::vector<SweepConfig> read_sweep_configs(const std::string& path) {
+    std::vector<uint8_t> bytes = read_file(path, 1 << 20);  // a page of configurations, not a data file
+    return parse_sweep_configs(std::string(bytes.begin(), bytes.end()), path);
+}
+
+std::string fmt_g(double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", x);
+    return buf;
+}
+
+// What the runner adds to every line: quiet, divergence recorded, finished
+// runs skipped, and an interrupted run resumed from its checkpoint (or
+// started over where it has none). Plans written before --if-exists end with
+// the older suffix; run_plan brings them up to date.
+static const std::string RUN_SUFFIX = " --quiet --on-divergence record --skip-if-done --if-exists resume";
+static const std::string OLD_RUN_SUFFIX = " --quiet --on-divergence record --skip-if-done";
+
+static bool ends_with(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// A plan line as this version writes it.
+static std::string upgrade_plan_line(const std::string& command) {
+    return ends_with(command, OLD_RUN_SUFFIX) ? command + " --if-exists resume" : command;
+}
+
+std::vector<PlanEntry> make_plan(const SweepSpec& s) {
+    if (s.configs.empty() || s.widths.empty() || s.lrs.empty() || s.seeds.empty())
+        fail("a sweep needs at least one configuration, width, learning rate and seed");
+    // the plan is plain shell: no quoting, so no characters that would need it
+    if (!plain_shell_text(s.dir, false) || !plain_shell_text(s.lrt, false) || !plain_shell_text(s.common, true))
+        fail("--dir, --lrt and --common may only use letters, digits and . _ = / , : + - (and spaces in --common): "
+             "the plan file is plain shell, unquoted");
+    std::vector<PlanEntry> plan;
+    for (const auto& c : s.configs)
+        for (int w : s.widths)
+            for (double lr : s.lrs)
+                for (int64_t seed : s.seeds) {
+                    PlanEntry e;
+                    e.config = c.name;
+                    e.width = w;
+                    e.lr = lr;
+                    e.seed = seed;
+                    e.id = c.name + "_w" + std::to_string(w) + "_lr" + fmt_g(lr) + "_s" + std::to_string(seed);
+                    e.out_dir = s.dir + "/runs/" + e.id;
+                    char lrtext[32];
+                    std::snprintf(lrtext, sizeof lrtext, "%.17g", lr);
+                    e.command = s.lrt + " train" + (s.common.empty() ? "" : " " + s.common) +
+                                (c.flags.empty() ? "" : " " + c.flags) + " --width " + std::to_string(w) + " --lr " +
+                                lrtext + " --seed " + std::to_string(seed) + " --out-dir " + e.out_dir + RUN_SUFFIX;
+                    plan.push_back(e);
+                }
+    std::set<std::string> ids;
+    for (const auto& e : plan)
+        if (!ids.insert(e.id).second)
+            fail("two runs of the sweep would be " + e.id + " (a repeated width, LR or seed, or two LRs that print the same)");
+    return plan;
+}
+
+void write_plan(const std::string& dir, const std::vector<PlanEntry>& plan) {
+    make_dirs(dir);
+    std::string txt, csv = "id,config,width,lr,seed,out_dir\n";
+    for (const auto& e : plan) {
+        txt += e.command + "\n";
+        char lr[32];
+        std::snprintf(lr, sizeof lr, "%.17g", e.lr);
+        csv += e.id + "," + e.config + "," + std::to_string(e.width) + "," + lr + "," + std::to_string(e.seed) + "," +
+               e.out_dir + "\n";
+    }
+    write_file_atomic(dir + "/plan.csv", csv);
+    write_file_atomic(dir + "/plan.txt", txt);
+}
+
+static std::vector<std::string> read_lines(const std::string& path) {
+    std::vector<uint8_t> bytes = read_file(path);
+    std::vector<std::string> lines = split(std::string(bytes.begin(), bytes.end()), '\n');
+    while (!lines.empty() && lines.back().empty()) lines.pop_back();
+    return lines;
+}
+
+std::vector<PlanEntry> read_plan(const std::string& dir) {
+    std::vector<std::string> cmds = read_lines(dir + "/plan.txt"), rows = read_lines(dir + "/plan.csv");
+    if (rows.empty() || rows[0] != "id,config,width,lr,seed,out_dir") fail(dir + "/plan.csv: not a sweep plan");
+    if (rows.size() - 1 != cmds.size())
+        fail(dir + "/plan.csv has " + std::to_string(rows.size() - 1) + " runs but plan.txt has " +
+             std::to_string(cmds.size()) + " lines");
+    std::vector<PlanEntry> plan;
+    std::set<std::string> ids;
+    for (size_t i = 1; i < rows.size(); i++) {
+        const std::string where = dir + "/plan.csv:" + std::to_string(i + 1);
+        std::vector<std::string> f = split(rows[i], ',');
+        if (f.size() != 6) fail(where + ": " + std::to_string(f.size()) + " fields, expected 6");
+        PlanEntry e;
+        e.id = f[0];
+        e.config = f[1];
+        char* end = nullptr;
+        errno = 0;
+        long width = std::strtol(f[2].c_str(), &end, 10);
+        if (f[2].empty() || *end || errno || width < 1 || width > (1 << 16)) fail(where + ": width '" + f[2] + "' is not a width");
+        e.width = (int)width;
+        e.lr = std::strtod(f[3].c_str(), &end);
+        if (f[3].empty() || *end || !(e.lr > 0) || !std::isfinite(e.lr)) fail(where + ": lr '" + f[3] + "' is not a learning rate");
+        errno = 0;
+        long long seed = std::strtoll(f[4].c_str(), &end, 10);
+        if (f[4].empty() || *end || errno || seed < 0) fail(where + ": seed '" + f[4] + "' is not a seed");
+        e.seed = seed;
+        e.out_dir = f[5];
+        if (e.id.empty() || e.out_dir.empty() || !plain_shell_text(e.id, false) || !plain_shell_text(e.out_dir, false))
+            fail(where + ": the id and out_dir must be non-empty plain paths");
+        if (!ids.insert(e.id).second) fail(where + ": run " + e.id + " appears twice");
+        e.command = upgrade_plan_line(cmds[i - 1]);
+        plan.push_back(e);
+    }
+    return plan;
+}

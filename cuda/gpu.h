@@ -185,3 +185,18 @@ MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, i
 void gather_rows(const float* x, int C, const std::vector<int>& rows, float* out);
 
 }  // namespace gpu
+
+// ------------------------------------------------------------------- Muon
+// As src/optim/muon.h, on device matrices (fan_out, fan_in) / (rows, cols).
+// The Newton–Schulz products are always fp32, whatever options().precision;
+// the Frobenius norm is a fixed-order sum in double. Repeats bit for bit;
+// agrees with the CPU to float rounding (the products sum in another order).
+#include "optim/muon.h"
+
+namespace gpu {
+
+void newton_schulz(float* out, const float* in, int rows, int cols, int steps, NSCoefficients coeffs);
+void muon_update(float* params, const float* grads, float* momentum, int fan_out, int fan_in, double lr, double decay,
+                 double beta, bool nesterov, int ns_steps, NSCoefficients coeffs, double scale);
+
+}  // namespace gpu

@@ -119,8 +119,10 @@ build/%.o: %.cpp
 # devices: no fused multiply-adds (optimizer.cpp also says so in a pragma,
 # which only g++ reads)
 build/src/optim/optimizer.o: CXXFLAGS += -ffp-contract=off
+build/src/optim/sgd.o: CXXFLAGS += -ffp-contract=off
 NVCC_FLAGS := -O3 -std=c++17 $(CUDA_ARCH) -Isrc -Icuda -MMD -MP --compiler-options -Wall,-Wextra
 build/cuda/optim/optimizer.o: NVCC_FLAGS += -fmad=false
+build/cuda/optim/sgd.o: NVCC_FLAGS += -fmad=false
 build/cuda/%.o: cuda/%.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCC_FLAGS) -c $< -o $@
@@ -155,6 +157,7 @@ build/emu/cuda/%.cpp: cuda/%.cu
 build/emu/cuda/%.o: build/emu/cuda/%.cpp
 	$(CXX) $(EMU_FLAGS) $(CXXFLAGS) -Wno-unused-parameter -c $< -o $@
 build/emu/cuda/optim/optimizer.o: CXXFLAGS += -ffp-contract=off
+build/emu/cuda/optim/sgd.o: CXXFLAGS += -ffp-contract=off
 build/tests/emu/%.o: tests/emu/%.cpp | catch2
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_FLAGS) $(CXXFLAGS) -c $< -o $@
@@ -196,6 +199,7 @@ $(SAN_DIR)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(SAN_CXXFLAGS) -c $< -o $@
 $(SAN_DIR)/src/optim/optimizer.o: SAN_CXXFLAGS += -ffp-contract=off
+$(SAN_DIR)/src/optim/sgd.o: SAN_CXXFLAGS += -ffp-contract=off
 $(SAN_TEST_OBJ): | catch2
 $(SAN_DIR)/liblrt.a: $(SAN_LIB_OBJ)
 	@rm -f $@

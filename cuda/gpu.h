@@ -184,6 +184,19 @@ MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, i
 // out (rows.size(), C) = the rows (host list) of x (.., C).
 void gather_rows(const float* x, int C, const std::vector<int>& rows, float* out);
 
+// ------------------------- spectral decay and SGD (section added by spectral)
+// As src/optim/spectral_decay.h and src/optim/sgd.h; W (fan_out, fan_in),
+// v (fan_in), params, grads, buf (n) on the device. spectral_decay sums in
+// double in a fixed order (runs repeat bit for bit; the CPU sums in another
+// order, so the two agree to rounding); it reads v back to the host once per
+// call to see whether it is all zeros, and returns sigma1 (a host sync).
+// sgd_update is compiled without fused multiply-adds and matches the CPU bit
+// for bit.
+double power_iteration(const float* W, int fan_out, int fan_in, float* v, int iters, int first_iters = 10);
+double spectral_decay(float* W, int fan_out, int fan_in, float* v, double d, int iters, int first_iters = 10);
+void sgd_update(float* params, const float* grads, float* buf, size_t n, double lr, double decay, double momentum,
+                bool nesterov);
+
 }  // namespace gpu
 
 // ------------------------------------------------------------------- Muon

@@ -1,4 +1,4 @@
-// Training throughput of the CUDA path (cuda/gpt_gpu.h) and its model FLOPs
+// Training throughput of the CUDA path (cuda/model/gpt_gpu.h) and its model FLOPs
 // utilization (MFU), optionally side by side with the same model in PyTorch
 // (bench/torch_gpt.py; bench/gpu_vs_torch.sh runs both).
 //
@@ -13,10 +13,10 @@
 // What is timed. For each width d and each matmul precision (fp32, tf32,
 // bf16) the model is built on the host exactly as `lrt train` builds it
 // (gpt_build_parameterized with the sp-gpt2 preset, then gpt_init), copied to
-// the GPU with gpu_gpt_create, and trained on random tokens: a few warm-up
-// steps (cuBLAS heuristics, first allocations), then K timed training steps,
-// each forward, zero_grad, backward, clip_grad_norm, AdamW step, the order
-// train.cpp uses. The clock is read after gpu::synchronize(), so the figure is
+// the GPU (train/backend.h's GpuBackend), and trained on random tokens: a few
+// warm-up steps (cuBLAS heuristics, first allocations), then K timed steps of
+// lrt train's own training step (train/step.h: forward, backward, clip,
+// AdamW). The clock is read after gpu::synchronize(), so the figure is
 // the GPU's work, not the launch rate. The batch's tokens are host arrays
 // copied up every step, as in training. The host model is built once per
 // width and shared by the three precisions, so each starts from the same
@@ -33,7 +33,7 @@
 // keeps its (B, NH, T, T) probabilities for every layer (2 GiB per layer at
 // d = 2048, B = 16, as floats), and the logits, their softmax and their
 // gradient are three (B*T, V) float arrays (9.2 GiB at B*T = 16384). The
-// table's "est GiB" column adds up the buffers of src/model.h and four
+// table's "est GiB" column adds up the buffers of src/model/model.h and four
 // copies of the parameters: 13, 17, 26 and 45 GiB for d = 256 ... 2048,
 // which leaves room on an 80 GB H100 for what it cannot see (the attention's
 // scratch, e.g. a (B, NH, T, T) gradient of the probabilities, and cuBLAS's
@@ -69,6 +69,8 @@
 #include "model/model_config.h"
 #include "optim/optimizer.h"
 #include "param/parameterization.h"
+#include "train/backend.h"
+#include "train/step.h"
 #include "util/rng.h"
 #include "util/util.h"
 
@@ -316,7 +318,7 @@ double flops_per_token(const GPT<float>& model, int Tn) {
     return 6.0 * p + 12.0 * c.depth * (double)Tn * c.width;
 }
 
-// GiB of the buffers src/model.h's GPT keeps for a (B, T) batch, which the
+// GiB of the buffers src/model/model.h's GPT keeps for a (B, T) batch, which the
 // GPU twin mirrors, plus parameters, gradients and the two Adam moments. It
 // leaves out the attention's scratch (per-head q, k, v copies and the
 // probabilities' gradient), cuBLAS's workspace and the parameter snapshot
@@ -357,7 +359,6 @@ std::vector<Batch> random_batches(int count, int B, int Tn, int V, uint64_t seed
     return out;
 }
 
-using GpuModel = std::unique_ptr<GpuGPT, void (*)(GpuGPT*)>;
 
 struct Settings {
     std::string widths = "256,512,1024,2048";
@@ -370,20 +371,18 @@ struct Settings {
 };
 
 // Trains `steps` steps after `warmup` steps; fills the timing fields of r.
-void time_training(GpuGPT* g, const std::vector<Batch>& batches, const AdamWConfig& adam, const Settings& s,
+// (lrt train's own step, train/step.h, at a constant LR: the schedule costs
+// nothing on the GPU)
+void time_training(Backend& g, const TensorTable& table, const std::vector<Batch>& batches, const Settings& s,
                    Result& r) {
     int64_t step = 0;
     double loss = 0;
     auto one_step = [&] {
         const Batch& b = batches[(size_t)step % batches.size()];
-        ++step;  // AdamW's step count is 1-based
-        loss = gpu_gpt_forward(g, b.inputs.data(), b.targets.data(), s.batch, s.seq_len);
-        gpu_gpt_zero_grad(g);
-        gpu_gpt_backward(g);
-        // always, as train.cpp: it returns the norm that training logs (0 = measure, do not clip)
-        gpu_gpt_clip_grad_norm(g, adam.grad_clip);
-        // constant LR (schedule factor 1): the schedule costs nothing on the GPU
-        gpu_gpt_adamw_step(g, adam, adam.lr, 1.0, step, nullptr);
+        StepPlan plan;
+        plan.step = ++step;  // 1-based
+        plan.grad_clip = s.grad_clip;
+        loss = training_step(g, table, b.inputs.data(), b.targets.data(), s.batch, s.seq_len, plan).loss;
     };
     gpu::synchronize();
     const double w0 = wall_seconds();
@@ -550,7 +549,7 @@ int run(int argc, char** argv) {
     }
     const int tokens_per_step = s.batch * s.seq_len;
 
-    std::printf("bench_gpu: training throughput of the CUDA path (cuda/gpt_gpu.h)\n");
+    std::printf("bench_gpu: training throughput of the CUDA path (cuda/model/gpt_gpu.h)\n");
     std::printf("device:  %s\n", device.c_str());
     std::printf("host:    %s; compiled by g++ %s\n", cpu_model_name().c_str(), __VERSION__);
     if (peak.label.empty())
@@ -559,7 +558,7 @@ int run(int argc, char** argv) {
         std::printf("peak:    %s, dense TFLOP/s: fp32 %g, tf32 %g, bf16 %g\n", peak.label.c_str(), peak.fp32,
                     peak.tf32, peak.bf16);
     std::printf("model:   GPT-2 blocks, L=%d, T=%d, B=%d (%d tokens/step), head_dim %d, vocab %d, --param %s\n",
-                s.depth, s.seq_len, s.batch, tokens_per_step, s.head_dim, s.vocab, pc.preset.c_str());
+                s.depth, s.seq_len, s.batch, tokens_per_step, s.head_dim, s.vocab, preset_name(pc.preset));
     std::printf("step:    forward, zero_grad, backward, clip %g, AdamW (lr %g, wd %g); %d warm-up + %d timed steps, "
                 "random tokens%s\n",
                 s.grad_clip, s.lr, s.weight_decay, s.warmup, s.steps,
@@ -582,9 +581,12 @@ int run(int argc, char** argv) {
         // The host model: built and initialized as `lrt train` does, once per
         // width (drawing 500M normals takes a while at d = 2048).
         GPT<float> host;
-        const Parameterization param = gpt_build_parameterized(host, sizes[wi], pc);
+        OptimizerConfig optim;
+        optim.lr = s.lr;
+        optim.weight_decay = s.weight_decay;
+        optim.grad_clip = s.grad_clip;
+        gpt_build_parameterized(host, sizes[wi], pc, optim);
         gpt_init(host, (uint64_t)s.seed);
-        const AdamWConfig adam{s.lr, 0.9, 0.95, 1e-8, s.weight_decay, s.grad_clip, param.independent_decay};
         const double fpt = flops_per_token(host, s.seq_len);
         const double est = estimated_gib(host.config, host.table.total, s.batch, s.seq_len);
         const std::vector<Batch> batches = random_batches(4, s.batch, s.seq_len, s.vocab, (uint64_t)s.seed + 1000);
@@ -603,16 +605,16 @@ int run(int argc, char** argv) {
             r.steps = s.steps;
             r.warmup = s.warmup;
             r.device = device;
-            r.software = std::string("lrt cuda/gpt_gpu.h, ") + (s.deterministic ? "deterministic" : "atomics") +
-                         ", --param " + pc.preset;
+            r.software = std::string("lrt cuda/model/gpt_gpu.h, ") + (s.deterministic ? "deterministic" : "atomics") +
+                         ", --param " + preset_name(pc.preset);
             std::printf("%6d %-5s %9.1f %9.3f %8.1f | ", d, r.precision.c_str(), host.table.total / 1e6,
                         fpt * 1e-9, est);
             std::fflush(stdout);
             try {
                 gpu::Options o = opt;
                 o.precision = prec;
-                GpuModel g(gpu_gpt_create(host, o), gpu_gpt_free);  // freed on any exit, errors included
-                time_training(g.get(), batches, adam, s, r);
+                GpuBackend g(host, nullptr, o);  // freed on any exit, errors included
+                time_training(g, host.table, batches, s, r);
                 if (!std::isfinite(r.loss)) r.error = "loss is " + fmt("%g", r.loss);
             } catch (const std::exception& e) {
                 r.error = e.what();
@@ -631,7 +633,7 @@ int run(int argc, char** argv) {
     std::printf("\n(%zu configuration%s in %s%s)\n", results.size(), results.size() == 1 ? "" : "s",
                 format_duration(wall_seconds() - start).c_str(),
                 s.csv.empty() ? "" : ("; CSV " + s.csv).c_str());
-    if (!s.torch_csv.empty()) print_comparison(results, torch_rows, s.torch_csv, pc.preset);
+    if (!s.torch_csv.empty()) print_comparison(results, torch_rows, s.torch_csv, preset_name(pc.preset));
     if (failures) {
         std::fprintf(stderr, "bench_gpu: %d configuration%s failed\n", failures, failures == 1 ? "" : "s");
         return 1;

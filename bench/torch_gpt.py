@@ -5,7 +5,7 @@ A peer to compare with, not part of building or training: nothing in the
 project imports this file. bench/gpu_vs_torch.sh runs it (--all) and then
 build/bench_gpu --torch-csv, which prints lrt / PyTorch per row.
 
-The model is src/model.cpp's GPT-2 under the default sp-gpt2 preset (all
+The model is src/model/model.cpp's GPT-2 under the default sp-gpt2 preset (all
 forward multipliers 1): token + position embedding; pre-LN blocks
 (LayerNorm eps 1e-5 with bias; fused q|k|v Linear with bias; causal attention
 with scale 1/sqrt(head_dim) through scaled_dot_product_attention; output

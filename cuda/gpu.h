@@ -1,5 +1,5 @@
-// The GPU twins of the CPU layers (src/layers.h, src/matmul.h), of the
-// optimizer (src/optimizer.h) and of the measurements (src/measure.h): same
+// The GPU twins of the CPU layers (src/model/layers.h, src/model/matmul.h), of the
+// optimizer (src/optim/optimizer.h) and of the measurements (src/study/measure.h): same
 // names, same argument order, same semantics (backward functions ACCUMULATE
 // into gradient outputs), in namespace gpu. Every pointer argument is DEVICE
 // memory unless the comment says host. float only: the double build of the
@@ -118,7 +118,7 @@ struct Buffer {
 };
 
 // ----------------------------------------------------------------- layers
-// Shapes as in src/layers.h: B batch, T sequence length, C width, NH heads,
+// Shapes as in src/model/layers.h: B batch, T sequence length, C width, NH heads,
 // V vocab, N = B*T.
 
 // out (B,T,C) = scale * (wte[inp[b,t]] + wpe[t]); inp (B,T) device token ids.
@@ -162,20 +162,21 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
                      const float* weight, int N, int C, int OC);
 
 // -------------------------------------------------------------- optimizer
-// As src/optimizer.h (PyTorch's order of operations, bit for bit with the CPU).
+// As src/optim/optimizer.h (PyTorch's order of operations, bit for bit with the CPU).
 void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, double lr, double decay,
                   double beta1, double beta2, double eps, int64_t step);
-// All tensors of the table in one kernel launch. lr_extra is a HOST array,
-// one factor per tensor (or nullptr), as in src/optimizer.h.
-void adamw_step(float* params, const float* grads, float* m, float* v, const TensorTable& table,
-                const AdamWConfig& config, double lr_t, double schedule, int64_t step, const double* lr_extra = nullptr);
+// Every tensor of the table by its row, as src/optim/optimizer.h's
+// optimizer_step: m, v, spectral are the state's three arrays on the device.
+// lr_extra is a HOST array, one factor per tensor (or nullptr).
+void optimizer_step(float* params, const float* grads, float* m, float* v, float* spectral, const TensorTable& table,
+                    double schedule, int64_t step, const double* lr_extra = nullptr);
 // Sum of squares in double, in a fixed order (per-block partial sums added
 // on the host in block order).
 double global_grad_norm(const float* grads, size_t n);
 double clip_grad_norm(float* grads, size_t n, double max_norm);
 
 // ----------------------------------------------------------- measurements
-// As src/measure.h: w_before, w_after (K,C) and x (n,C) on the device; the
+// As src/study/measure.h: w_before, w_after (K,C) and x (n,C) on the device; the
 // sums run on the GPU (double) and the ratios are formed by the same host
 // code as the CPU's (matrix_stats_from_sums). The two products X W^T and
 // X ΔW^T are always fp32, whatever the training precision.

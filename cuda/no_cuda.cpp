@@ -24,15 +24,15 @@ void free_bytes(void*) {}
 
 GpuGPT* gpu_gpt_create(const GPT<float>&, const gpu::Options&) { fail(NO_CUDA); }
 void gpu_gpt_free(GpuGPT*) {}
-void gpu_gpt_upload_state(GpuGPT*, const float*, const float*, const float*) { fail(NO_CUDA); }
-void gpu_gpt_download_state(GpuGPT*, float*, float*, float*) { fail(NO_CUDA); }
+void gpu_gpt_upload_state(GpuGPT*, const float*, const float*, const float*, const float*) { fail(NO_CUDA); }
+void gpu_gpt_download_state(GpuGPT*, float*, float*, float*, float*) { fail(NO_CUDA); }
 void gpu_gpt_download_grads(GpuGPT*, float*) { fail(NO_CUDA); }
 void gpu_gpt_download_logits(GpuGPT*, float*) { fail(NO_CUDA); }
 double gpu_gpt_forward(GpuGPT*, const int*, const int*, int, int) { fail(NO_CUDA); }
 void gpu_gpt_zero_grad(GpuGPT*) { fail(NO_CUDA); }
 void gpu_gpt_backward(GpuGPT*) { fail(NO_CUDA); }
 double gpu_gpt_clip_grad_norm(GpuGPT*, double) { fail(NO_CUDA); }
-void gpu_gpt_adamw_step(GpuGPT*, const AdamWConfig&, double, double, int64_t, const double*) { fail(NO_CUDA); }
+void gpu_gpt_optimizer_step(GpuGPT*, double, int64_t, const double*) { fail(NO_CUDA); }
 void gpu_gpt_snapshot_params(GpuGPT*) { fail(NO_CUDA); }
 MatrixStats gpu_gpt_measure(GpuGPT*, const TensorInfo&, const std::vector<int>&, double, double, double) {
     fail(NO_CUDA);

@@ -87,7 +87,7 @@ static int synth_command(int argc, char** argv) {
     int64_t train_tokens = 8000000, val_tokens = 262144, seed = 1, show = 0;
     FlagSet flags("synth",
                   "lrt synth [--train-out FILE --val-out FILE] [--show N]\n\n"
-                  "The built-in synthetic language (see src/synth.h). Writes llm.c token files, and/or prints\n"
+                  "The built-in synthetic language (see src/data/synth.h). Writes llm.c token files, and/or prints\n"
                   "the first N bytes of text and the corpus's entropy rate (the loss floor). `lrt train`\n"
                   "generates the same data itself when no --train-data is given (same --data-seed).");
     flags.add("train-out", &train_out, "training token file to write");

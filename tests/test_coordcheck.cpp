@@ -31,7 +31,7 @@ CoordCheckConfig small_check() {
 
 ParamConfig preset(const std::string& name) {
     ParamConfig p;
-    p.preset = name;
+    p.preset = parse_preset(name);
     p.zero_init_readout = true;  // as `lrt coordcheck` does by default (see coordcheck.cpp)
     return p;
 }

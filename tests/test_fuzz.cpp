@@ -967,8 +967,8 @@ TEST_CASE("fuzz: sweep plans and results (read_plan, collect_results, report_swe
 }
 
 // (This found two crashes of make_figures on rows shorter than the header,
-// in log.csv and in measure.csv, before src/csv.cpp checked every row.)
-TEST_CASE("fuzz: figures inputs (measure.csv, log.csv, run_info.txt, result.json)", "[fuzz]") {
+// in log.csv and in measure.csv, before src/io/csv.cpp checked every row.)
+TEST_CASE("fuzz: figures inputs (measure.csv, log.csv, run.json, result.json)", "[fuzz]") {
     TinySweep& sweep = tiny_sweep();
     TempDir dir;
     const std::string out = dir.file("figures");
@@ -982,7 +982,7 @@ TEST_CASE("fuzz: figures inputs (measure.csv, log.csv, run_info.txt, result.json
 
     std::vector<std::string> files;
     for (const PlanEntry& e : sweep.plan)
-        for (const char* f : {"measure.csv", "log.csv", "run_info.txt", "result.json"}) files.push_back(e.out_dir + "/" + f);
+        for (const char* f : {"measure.csv", "log.csv", "run.json", "result.json"}) files.push_back(e.out_dir + "/" + f);
     std::vector<Bytes> originals;
     for (const auto& f : files) originals.push_back(read_file(f));
 

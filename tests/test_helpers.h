@@ -78,7 +78,7 @@ inline std::string text_of(const std::string& path) {
 // A parameterization preset with everything else at its default.
 inline ParamConfig param_preset(const std::string& name, int d_base = 0) {
     ParamConfig p;
-    p.preset = name;
+    p.preset = parse_preset(name);
     p.d_base = d_base;
     return p;
 }

@@ -75,7 +75,7 @@ TEST_CASE("AdamW in float follows PyTorch's operations bit for bit", "[optimizer
     }
 }
 
-TEST_CASE("AdamW applies each tensor's multipliers from the table", "[optimizer]") {
+TEST_CASE("the optimizer step applies each tensor's row of the table", "[optimizer]") {
     TensorTable table;
     TensorInfo a, b;
     a.name = "a";
@@ -89,17 +89,23 @@ TEST_CASE("AdamW applies each tensor's multipliers from the table", "[optimizer]
     b.lr_multiplier = 0.25;
     b.weight_decay_multiplier = 0.0;
     b.eps_multiplier = 1e6;
+    // the rows as the parameterization resolves them: peak LR 0.02, lambda
+    // 0.5 x the decay multiplier, eps 1e-3 x the eps multiplier
+    for (TensorInfo* t : {&a, &b}) {
+        t->optim.base_lr = 0.02;
+        t->optim.weight_decay = 0.5 * t->weight_decay_multiplier;
+        t->optim.eps = 1e-3 * t->eps_multiplier;
+    }
     table.tensors = {a, b};
     table.total = 4;
-    AdamWConfig c;
-    c.weight_decay = 0.5;
-    c.eps = 1e-3;
-    std::vector<double> p = {1, 2, 3, 4}, g = {0.1, 0.2, 0.3, 0.4}, m(4, 0), v(4, 0);
+    const double beta1 = a.optim.beta1, beta2 = a.optim.beta2;
+    std::vector<double> p = {1, 2, 3, 4}, g = {0.1, 0.2, 0.3, 0.4};
     std::vector<double> p_expect = p, m_ref(4, 0), v_ref(4, 0);
-    adamw_update(p_expect.data(), g.data(), m_ref.data(), v_ref.data(), 2, 0.02, 0.02 * 0.5, c.beta1, c.beta2, 1e-3, 1);
-    adamw_update(p_expect.data() + 2, g.data() + 2, m_ref.data() + 2, v_ref.data() + 2, 2, 0.005, 0.0, c.beta1,
-                 c.beta2, 1e3, 1);
-    adamw_step(p.data(), g.data(), m.data(), v.data(), table, c, 0.02, 1.0, 1);
+    adamw_update(p_expect.data(), g.data(), m_ref.data(), v_ref.data(), 2, 0.02, 0.02 * 0.5, beta1, beta2, 1e-3, 1);
+    adamw_update(p_expect.data() + 2, g.data() + 2, m_ref.data() + 2, v_ref.data() + 2, 2, 0.005, 0.0, beta1, beta2,
+                 1e3, 1);
+    OptimizerState<double> state(table);
+    optimizer_step(p.data(), g.data(), state, table, 1.0, 1);
     for (int i = 0; i < 4; i++) REQUIRE(p[i] == p_expect[i]);
     // and the multipliers did change something: b moved far less than a would
     REQUIRE(std::fabs(p[2] - 3.0) < 0.2 * std::fabs(p[0] - 1.0));

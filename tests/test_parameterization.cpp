@@ -9,6 +9,8 @@
 #include "model/model.h"
 #include "optim/optimizer.h"
 #include "param/parameterization.h"
+#include "train/backend.h"
+#include "train/step.h"
 #include "util/rng.h"
 #include "optim/schedule.h"
 #include "test_helpers.h"
@@ -37,22 +39,23 @@ struct Trajectory {
 // every call), with a warmup-then-cosine schedule so that s_t varies.
 Trajectory train(const ModelConfig& sizes, const ParamConfig& pc, int steps, double lr = 1e-2, double wd = 0.1,
                  double clip = 1.0, double eps = 1e-8) {
+    OptimizerConfig optim;
+    optim.lr = lr;
+    optim.weight_decay = wd;
+    optim.eps = eps;
+    optim.grad_clip = clip;
     GPT<float> model;
-    Parameterization p = gpt_build_parameterized(model, sizes, pc);
+    gpt_build_parameterized(model, sizes, pc, optim);
     gpt_init(model, 7);
     Trajectory tr;
     tr.initial = model.params;
-    AdamWConfig adam;
-    adam.lr = lr;
-    adam.weight_decay = wd;
-    adam.eps = eps;
-    adam.independent_decay = p.independent_decay;
     Schedule sched;
-    sched.decay = "cosine";
+    sched.decay = LrDecay::Cosine;
     sched.warmup_steps = 3;
     sched.total_steps = steps;
     sched.min_lr_fraction = 0.1;
-    std::vector<float> m(model.table.total, 0), v(model.table.total, 0);
+    OptimizerState<float> state(model.table);
+    CpuBackend<float> backend(model, state);
     const int B = 4, T = 16, N = B * T;
     Rng data(99);
     std::vector<int> in(N), tg(N);
@@ -61,13 +64,11 @@ Trajectory train(const ModelConfig& sizes, const ParamConfig& pc, int steps, dou
             in[i] = (int)data.below(sizes.vocab_size);
             tg[i] = (in[i] * 7 + 3) % sizes.vocab_size;  // learnable: a fixed map
         }
-        tr.losses.push_back(gpt_forward(model, in.data(), tg.data(), B, T));
-        gpt_zero_grad(model);
-        gpt_backward(model);
-        clip_grad_norm(model.grads.data(), model.grads.size(), clip);
-        double s_t = schedule_factor(sched, s);
-        adamw_step(model.params.data(), model.grads.data(), m.data(), v.data(), model.table, adam, adam.lr * s_t, s_t,
-                   s + 1);
+        StepPlan plan;
+        plan.schedule = schedule_factor(sched, s);
+        plan.step = s + 1;
+        plan.grad_clip = clip;
+        tr.losses.push_back(training_step(backend, model.table, in.data(), tg.data(), B, T, plan).loss);
     }
     tr.params = model.params;
     return tr;
@@ -87,7 +88,7 @@ TEST_CASE("sp-gpt2, the default, keeps GPT-2's table and forward pass", "[param]
     GPT<float> a, b;
     gpt_build(a, sizes);  // the table's built-in GPT-2 defaults
     Parameterization p = gpt_build_parameterized(b, sizes, ParamConfig());
-    REQUIRE(p.config.preset == "sp-gpt2");
+    REQUIRE(p.config.preset == Preset::SPGPT2);
     REQUIRE(p.m == 1.0);
     REQUIRE(b.config.resolved_attention_scale() == a.config.resolved_attention_scale());
     REQUIRE(b.config.readout_multiplier == 1.0);
@@ -107,7 +108,7 @@ TEST_CASE("at m = 1, mup is sp: same initial parameters and the same 20 steps, b
     ModelConfig sizes = small_sizes(32);
     for (const char* wd_mode : {"coupled", "independent"}) {
         ParamConfig sp = param_preset("sp"), mup = param_preset("mup", 32), completep = param_preset("completep", 32);
-        sp.wd_mode = mup.wd_mode = completep.wd_mode = wd_mode;
+        sp.wd_mode = mup.wd_mode = completep.wd_mode = parse_wd_mode(wd_mode);
         completep.depth_base = sizes.depth;
         double wd = std::string(wd_mode) == "independent" ? 1e-3 : 0.1;
         Trajectory a = train(sizes, sp, 20, 1e-2, wd), b = train(sizes, mup, 20, 1e-2, wd),
@@ -122,7 +123,7 @@ TEST_CASE("at m = 1, mup is sp: same initial parameters and the same 20 steps, b
     }
     // and likewise on GPT-2's init: mup --init gpt2 at m = 1 is sp-gpt2
     ParamConfig mup_gpt2 = param_preset("mup", 32);
-    mup_gpt2.init = "gpt2";
+    mup_gpt2.init = InitFamily::GPT2;
     Trajectory a = train(sizes, param_preset("sp-gpt2"), 20), b = train(sizes, mup_gpt2, 20);
     REQUIRE(a.initial == b.initial);
     REQUIRE(a.losses == b.losses);
@@ -143,7 +144,7 @@ TEST_CASE("resolved multipliers match SCIENCE.md's formulas for every role, m = 
             for (const char* name : {"sp", "sp-gpt2", "mup", "mup-table3"}) {
                 ParamConfig pc = param_preset(name, d_base);
                 pc.head_dim_base = hd_base;
-                pc.wd_mode = "width-scaled";
+                pc.wd_mode = WeightDecayMode::WidthScaled;
                 GPT<float> model;
                 Parameterization p = gpt_build_parameterized(model, sizes, pc);
                 const std::string n = name;
@@ -191,15 +192,30 @@ TEST_CASE("resolved multipliers match SCIENCE.md's formulas for every role, m = 
                 }
             }
         }
-        // completep: depth scaling on top of mup
-        ParamConfig cp = param_preset("completep", d_base);
-        cp.depth_base = 2;
-        cp.completep_alpha = 0.5;
-        GPT<float> model;
-        gpt_build_parameterized(model, small_sizes(d_base * m, 8), cp);
-        REQUIRE(model.config.residual_multiplier == Approx(std::pow(4.0, -0.5)));
-        for (const TensorInfo& t : model.table.tensors)
-            if (t.role == TensorRole::HiddenMatrix) REQUIRE(t.lr_multiplier == Approx(std::pow(4.0, -0.5) / m));
+        // completep: Dey et al. 2025's Table 1 on top of mup, r = L/L_base = 4
+        for (double alpha : {0.5, 1.0}) {
+            ParamConfig cp = param_preset("completep", d_base);
+            cp.depth_base = 2;
+            cp.completep_alpha = alpha;
+            GPT<float> model;
+            gpt_build_parameterized(model, small_sizes(d_base * m, 8), cp);
+            const double r = 4;
+            INFO("completep alpha " << alpha << " m=" << m);
+            REQUIRE(model.config.residual_multiplier == Approx(std::pow(r, -alpha)));
+            for (const TensorInfo& t : model.table.tensors) {
+                INFO(t.name);
+                if (t.role == TensorRole::HiddenMatrix) {
+                    REQUIRE(t.lr_multiplier == Approx(std::pow(r, alpha - 1) / m));
+                    REQUIRE(t.eps_multiplier == Approx(std::pow(r, -alpha) / m));
+                } else if (is_vector(t) && t.layer >= 0) {  // gains and biases inside the blocks
+                    REQUIRE(t.lr_multiplier == Approx(std::pow(r, alpha - 1)));
+                    REQUIRE(t.eps_multiplier == Approx(std::pow(r, -alpha) / m));
+                } else {  // embeddings, readout, final layernorm: as µP
+                    REQUIRE(t.lr_multiplier == 1.0);
+                    REQUIRE(t.eps_multiplier == 1.0);
+                }
+            }
+        }
         // ε scaling divides hidden ε by m
         ParamConfig eps = param_preset("mup", d_base);
         eps.eps_scaling = true;
@@ -216,14 +232,14 @@ TEST_CASE("overrides: multipliers, per-role LR, zero init, decayed sets", "[para
     pc.readout_multiplier = 3;
     pc.embedding_multiplier = 2;
     pc.attention_multiplier = 0.5;
-    pc.attention = "sqrt";
+    pc.attention = AttentionRule::Sqrt;
     pc.lr_mult_embedding = 5;
     pc.lr_mult_hidden = 7;
     pc.lr_mult_readout = 11;
     pc.lr_mult_vector = 13;
     pc.zero_init_readout = true;
     pc.zero_init_query = true;
-    pc.wd_set = "matrices+embeddings";
+    pc.wd_set = DecaySet::MatricesEmbeddings;
     GPT<float> model;
     gpt_build_parameterized(model, sizes, pc);
     REQUIRE(model.config.readout_multiplier == Approx(3.0 / 2));
@@ -253,25 +269,24 @@ TEST_CASE("overrides: multipliers, per-role LR, zero init, decayed sets", "[para
         else REQUIRE(got == other);
     }
     REQUIRE(plain.params[qkv.offset] != 0.0f);
-    pc.wd_set = "all";
+    pc.wd_set = DecaySet::All;
     gpt_build_parameterized(model, sizes, pc);
     for (const TensorInfo& t : model.table.tensors) REQUIRE(t.weight_decay_multiplier == 1.0);
-    pc.wd_mode = "none";
+    pc.wd_mode = WeightDecayMode::None;
     gpt_build_parameterized(model, sizes, pc);
     for (const TensorInfo& t : model.table.tensors) REQUIRE(t.weight_decay_multiplier == 0.0);
     // refusals
     ModelConfig tied = sizes;
     tied.tie_embeddings = true;
     REQUIRE_THROWS_WITH(gpt_build_parameterized(model, tied, pc), Catch::Contains("untied readout"));
-    REQUIRE_THROWS_WITH(gpt_build_parameterized(model, sizes, param_preset("mu-p")),
-                        Catch::Contains("--param must be"));
+    REQUIRE_THROWS_WITH(param_preset("mu-p"), Catch::Contains("unknown preset 'mu-p'"));
 }
 
 TEST_CASE("mup-table3 trains like mup at m = 4 (Table 3 and Table 8 forms)", "[param]") {
     ModelConfig sizes = small_sizes(128);
     for (const char* wd_mode : {"independent", "width-scaled", "none"}) {
         ParamConfig a = param_preset("mup", 32), b = param_preset("mup-table3", 32);
-        a.wd_mode = b.wd_mode = wd_mode;
+        a.wd_mode = b.wd_mode = parse_wd_mode(wd_mode);
         double wd = std::string(wd_mode) == "independent" ? 1e-3 : 0.1;
         // no clipping: the global norm sees the readout's gradient m times
         // larger in the Table-3 form, so clipping is not invariant either.
@@ -291,12 +306,13 @@ TEST_CASE("mup-table3 trains like mup at m = 4 (Table 3 and Table 8 forms)", "[p
     // Under coupled decay the two forms are not the same dynamics: the readout's
     // decay follows its own LR, which Table 3 divides by m.
     GPT<float> a, b;
-    Parameterization pa = gpt_build_parameterized(a, sizes, param_preset("mup", 32));
-    Parameterization pb = gpt_build_parameterized(b, sizes, param_preset("mup-table3", 32));
-    AdamWConfig adam;
-    adam.weight_decay = 0.1;
-    double da = decay_per_step(a.table.get("lm_head.weight"), adam, 1e-2, 1.0);
-    double db = decay_per_step(b.table.get("lm_head.weight"), adam, 1e-2, 1.0);
+    OptimizerConfig optim;
+    optim.lr = 1e-2;
+    optim.weight_decay = 0.1;
+    gpt_build_parameterized(a, sizes, param_preset("mup", 32), optim);
+    gpt_build_parameterized(b, sizes, param_preset("mup-table3", 32), optim);
+    double da = decay_per_step(a.table.get("lm_head.weight"), 1.0);
+    double db = decay_per_step(b.table.get("lm_head.weight"), 1.0);
     REQUIRE(da == Approx(1e-3));
     REQUIRE(db == Approx(1e-3 / 4));
 }
@@ -308,17 +324,17 @@ TEST_CASE("each weight-decay mode shrinks a tensor by its formula", "[param][opt
         ModelConfig sizes = small_sizes(32 * m);
         for (const char* mode : {"coupled", "independent", "width-scaled", "none"}) {
             ParamConfig pc = param_preset("mup", 32);
-            pc.wd_mode = mode;
+            pc.wd_mode = parse_wd_mode(mode);
+            OptimizerConfig optim;
+            optim.lr = lr;
+            optim.weight_decay = lambda;
             GPT<double> model;
-            Parameterization p = gpt_build_parameterized(model, sizes, pc);
+            gpt_build_parameterized(model, sizes, pc, optim);
             gpt_init(model, 1);
-            AdamWConfig adam;
-            adam.lr = lr;
-            adam.weight_decay = lambda;
-            adam.independent_decay = p.independent_decay;
-            std::vector<double> before = model.params, m1(model.table.total, 0), v1(model.table.total, 0);
+            std::vector<double> before = model.params;
+            OptimizerState<double> state(model.table);
             std::fill(model.grads.begin(), model.grads.end(), 0.0);
-            adamw_step(model.params.data(), model.grads.data(), m1.data(), v1.data(), model.table, adam, lr_t, s_t, 1);
+            optimizer_step(model.params.data(), model.grads.data(), state, model.table, s_t, 1);
             const std::string md = mode;
             for (const TensorInfo& t : model.table.tensors) {
                 // the formulas of SCIENCE.md §3, by hand; under mup hidden LR is lr/m
@@ -330,7 +346,7 @@ TEST_CASE("each weight-decay mode shrinks a tensor by its formula", "[param][opt
                 if (matrix && md == "width-scaled")
                     d = tensor_lr * lambda * (t.role == TensorRole::HiddenMatrix ? m : 1);
                 INFO(md << " m=" << m << " " << t.name);
-                REQUIRE(decay_per_step(t, adam, lr_t, s_t) == Approx(d).margin(1e-300));
+                REQUIRE(decay_per_step(t, s_t) == Approx(d).margin(1e-300));
                 for (size_t i = 0; i < t.numel; i += 13)
                     REQUIRE(model.params[t.offset + i] == Approx(before[t.offset + i] * (1 - d)).epsilon(1e-15));
             }
@@ -342,20 +358,20 @@ TEST_CASE("each weight-decay mode shrinks a tensor by its formula", "[param][opt
     for (int m : {1, 2, 4, 8}) {
         GPT<float> ws, ind, co;
         ParamConfig a = param_preset("mup", 32), b = a, c = a;
-        a.wd_mode = "width-scaled";
-        b.wd_mode = "independent";
-        c.wd_mode = "coupled";
-        gpt_build_parameterized(ws, small_sizes(32 * m), a);
-        gpt_build_parameterized(ind, small_sizes(32 * m), b);
-        gpt_build_parameterized(co, small_sizes(32 * m), c);
-        AdamWConfig coupled, independent;
+        a.wd_mode = WeightDecayMode::WidthScaled;
+        b.wd_mode = WeightDecayMode::Independent;
+        c.wd_mode = WeightDecayMode::Coupled;
+        OptimizerConfig coupled, independent;
+        coupled.lr = independent.lr = lr;
         coupled.weight_decay = lambda;
         independent.weight_decay = lr * lambda;
-        independent.independent_decay = true;
+        gpt_build_parameterized(ws, small_sizes(32 * m), a, coupled);
+        gpt_build_parameterized(ind, small_sizes(32 * m), b, independent);
+        gpt_build_parameterized(co, small_sizes(32 * m), c, coupled);
         const std::string h = "transformer.h.0.mlp.c_fc.weight";
-        double d_ws = decay_per_step(ws.table.get(h), coupled, lr, 1.0);
-        double d_ind = decay_per_step(ind.table.get(h), independent, lr, 1.0);
-        double d_co = decay_per_step(co.table.get(h), coupled, lr, 1.0);
+        double d_ws = decay_per_step(ws.table.get(h), 1.0);
+        double d_ind = decay_per_step(ind.table.get(h), 1.0);
+        double d_co = decay_per_step(co.table.get(h), 1.0);
         REQUIRE(d_ws == Approx(lr * lambda));
         REQUIRE(d_ind == Approx(lr * lambda));
         REQUIRE(d_co == Approx(lr * lambda / m));

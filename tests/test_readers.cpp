@@ -61,6 +61,12 @@ std::string log_rows(int steps) {
 std::string final_log_row(int step) { return std::to_string(step) + ",,,,3.400000,,,0.600\n";
 }
 
+// the fields of run.json that lrt figures reads
+std::string run_json(const std::string& preset, const std::string& m) {
+    return "{\"format\":\"lrtransfer-run\",\"parameterization\":{\"preset\":\"" + preset +
+           "\",\"width_multiplier\":" + m + "},\"replacement_warmup\":\"none\",\"optimizer\":{\"hidden\":\"adamw\"}}\n";
+}
+
 struct HandSweep {
     TempDir tmp;
     std::string dir;
@@ -75,9 +81,7 @@ struct HandSweep {
                                                     "\"elapsed_s\":1,\"steps_run\":4}\n");
             write_file_atomic(out + "/measure.csv", std::string(MEASURE_HEADER) + measure_row(0) + measure_row(2));
             write_file_atomic(out + "/log.csv", std::string(LOG_HEADER) + log_rows(4) + final_log_row(4));
-            write_file_atomic(out + "/run_info.txt",
-                              "parameterization: " + std::string(config) +
-                                  " | width multiplier m = 1 (width 32, d-base 32) | init normal\n");
+            write_file_atomic(out + "/run.json", run_json(config, "1"));
         }
         write_file_atomic(dir + "/plan.csv", plan_csv);
         write_file_atomic(dir + "/plan.txt", plan_txt);
@@ -227,17 +231,24 @@ TEST_CASE("lrt figures: a hand-built sweep draws; damaged CSV files fail cleanly
         REQUIRE(r.exit_code == 1);
         REQUIRE(r.output.find(s.run("mup") + "/measure.csv: no column 'rrc'") != std::string::npos);
     }
-    SECTION("the width multiplier in run_info.txt must be a positive number") {
+    SECTION("the width multiplier in run.json must be a positive number") {
         HandSweep s;
-        for (const char* m : {"0", "abc", "-2", "nan", "4x"}) {
-            write_file_atomic(s.run("mup") + "/run_info.txt",
-                              std::string("flags: {}\nparameterization: mup | width multiplier m = ") + m + " (width 32)\n");
+        for (const char* m : {"0", "-2", "-0.5", "\"4\"", "null"}) {
+            write_file_atomic(s.run("mup") + "/run.json", run_json("mup", m));
             CommandResult r = s.figures();
             INFO(m << "\n" << r.output);
             REQUIRE(r.exit_code == 1);
-            REQUIRE(r.output.find(s.run("mup") + "/run_info.txt:2: width multiplier '" + m +
-                                  "' is not a positive number") != std::string::npos);
+            REQUIRE(r.output.find(s.run("mup") + "/run.json: ") != std::string::npos);
+            REQUIRE(r.output.find("width_multiplier") != std::string::npos);
         }
+    }
+    SECTION("a run without run.json") {
+        HandSweep s;
+        REQUIRE(std::remove((s.run("mup") + "/run.json").c_str()) == 0);
+        CommandResult r = s.figures();
+        INFO(r.output);
+        REQUIRE(r.exit_code == 1);
+        REQUIRE(r.output.find(s.run("mup") + "/run.json") != std::string::npos);
     }
     SECTION("a sweep without runs") {
         HandSweep s;

@@ -12,7 +12,7 @@
 
 static Schedule make_schedule(const std::string& decay, int64_t total, int64_t warmup, double min_lr) {
     Schedule s;
-    s.decay = decay;
+    s.decay = parse_lr_decay(decay);
     s.total_steps = total;
     s.warmup_steps = warmup;
     s.min_lr_fraction = min_lr;
@@ -46,7 +46,7 @@ TEST_CASE("base schedules at chosen steps", "[schedule]") {
     REQUIRE(schedule_factor(s, 109) == Approx(0.1));
     REQUIRE(schedule_factor(s, 59) == Approx(0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * 49.0 / 99.0))));
     for (int t = 11; t < 110; t++) REQUIRE(schedule_factor(s, t) < schedule_factor(s, t - 1));
-    s.decay = "linear";
+    s.decay = LrDecay::Linear;
     REQUIRE(schedule_factor(s, 10 + 33) == Approx(0.1 + 0.9 * (1 - 33.0 / 99.0)));
     REQUIRE(schedule_factor(s, 109) == Approx(0.1));
     // one step after warmup: it is the last, so it gets the minimum
@@ -99,10 +99,8 @@ TEST_CASE("schedule validation names the flag", "[schedule]") {
     auto expect = [](Schedule bad, const std::string& message) {
         REQUIRE_THROWS_WITH(validate_schedule(bad), Catch::Contains(message));
     };
+    REQUIRE_THROWS_WITH(parse_lr_decay("exponential"), Catch::Contains("--lr-decay must be"));
     Schedule bad = s;
-    bad.decay = "exponential";
-    expect(bad, "--lr-decay must be");
-    bad = s;
     bad.warmup_fraction = 0.1;  // and warmup_steps = 10
     expect(bad, "--warmup-fraction, not both");
     for (double x : {-0.1, 1.5, std::nan("")}) {
@@ -238,7 +236,7 @@ TEST_CASE("exponential and decay-away warmups", "[schedule]") {
     for (const char* kind : {"exponential", "decay-away"}) {
         for (double m : {2.0, 4.0, 16.0}) {
             const double tau = 40;
-            ReplacementWarmup w{kind, m, tau};
+            ReplacementWarmup w{parse_warmup_kind(kind), m, tau};
             REQUIRE_NOTHROW(validate_replacement_warmup(w));
             REQUIRE(replacement_factor(w, 0) == Approx(1.0 / m).epsilon(1e-15));
             for (int t = 1; t <= 10 * tau; t++) {
@@ -255,7 +253,7 @@ TEST_CASE("exponential and decay-away warmups", "[schedule]") {
                 REQUIRE((at_5tau >= 0.99) == (m <= 4.4));
             }
         }
-        ReplacementWarmup one{kind, 1.0, 40};
+        ReplacementWarmup one{parse_warmup_kind(kind), 1.0, 40};
         for (int t = 0; t < 500; t += 7) REQUIRE(replacement_factor(one, t) == 1.0);
     }
     ReplacementWarmup none;
@@ -265,17 +263,16 @@ TEST_CASE("exponential and decay-away warmups", "[schedule]") {
 
 TEST_CASE("replacement warmup validation names the flag", "[schedule]") {
     REQUIRE_NOTHROW(validate_replacement_warmup(ReplacementWarmup{}));
-    REQUIRE_NOTHROW(validate_replacement_warmup(ReplacementWarmup{"closed-form", 4, 0}));  // tau unused
-    REQUIRE_THROWS_WITH(validate_replacement_warmup(ReplacementWarmup{"linear", 4, 10}),
-                        Catch::Contains("--replacement-warmup must be"));
-    REQUIRE_THROWS_WITH(validate_replacement_warmup(ReplacementWarmup{"exponential", 0.5, 10}),
+    REQUIRE_NOTHROW(validate_replacement_warmup(ReplacementWarmup{WarmupKind::ClosedForm, 4, 0}));  // tau unused
+    REQUIRE_THROWS_WITH(parse_warmup_kind("linear"), Catch::Contains("--replacement-warmup must be"));
+    REQUIRE_THROWS_WITH(validate_replacement_warmup(ReplacementWarmup{WarmupKind::Exponential, 0.5, 10}),
                         Catch::Contains("--replacement-m must be >= 1"));
-    REQUIRE_THROWS_WITH(validate_replacement_warmup(ReplacementWarmup{"none", std::nan(""), 10}),
+    REQUIRE_THROWS_WITH(validate_replacement_warmup(ReplacementWarmup{WarmupKind::None, std::nan(""), 10}),
                         Catch::Contains("--replacement-m"));
     for (const char* kind : {"exponential", "decay-away"})
-        REQUIRE_THROWS_WITH(validate_replacement_warmup(ReplacementWarmup{kind, 4, 0}),
+        REQUIRE_THROWS_WITH(validate_replacement_warmup(ReplacementWarmup{parse_warmup_kind(kind), 4, 0}),
                             Catch::Contains("--replacement-tau must be > 0"));
-    REQUIRE_THROWS_WITH(replacement_factor(ReplacementWarmup{"closed-form", 4, 0}, 3),
+    REQUIRE_THROWS_WITH(replacement_factor(ReplacementWarmup{WarmupKind::ClosedForm, 4, 0}, 3),
                         Catch::Contains("ClosedFormTracker"));
     REQUIRE_THROWS_WITH(default_replacement_tau(1e-3, 0.0), Catch::Contains("--replacement-tau"));
 }

@@ -1,5 +1,5 @@
 // The GPT on the GPU (see gpt_gpu.h). gpu_gpt_forward and gpu_gpt_backward
-// are src/model.cpp's gpt_forward and gpt_backward line for line, each layer
+// are src/model/model.cpp's gpt_forward and gpt_backward line for line, each layer
 // call going to its gpu:: twin; read them side by side.
 #include <algorithm>
 #include <memory>
@@ -22,7 +22,7 @@ struct GpuGPT {
     TensorTable table;
     long wte = 0, wpe = 0, lnf_w = 0, lnf_b = -1, readout = 0;
     std::vector<BlockOffsets> blocks;
-    Buffer<float> params, grads, adam_m, adam_v, params_before;
+    Buffer<float> params, grads, adam_m, adam_v, spectral, params_before;  // spectral: the optimizer's v1 vectors
 
     int batch = 0, seq_len = 0;
     bool have_targets = false;
@@ -55,23 +55,27 @@ GpuGPT* gpu_gpt_create(const GPT<float>& host, const gpu::Options& options) {
     m->grads.resize(n);
     m->adam_m.resize(n);
     m->adam_v.resize(n);
+    m->spectral.resize(host.table.spectral_total);
     return m.release();
 }
 
 void gpu_gpt_free(GpuGPT* m) { delete m; }
 
-void gpu_gpt_upload_state(GpuGPT* m, const float* params, const float* adam_m, const float* adam_v) {
+void gpu_gpt_upload_state(GpuGPT* m, const float* params, const float* adam_m, const float* adam_v,
+                          const float* spectral) {
     const size_t n = m->table.total;
     if (params) gpu::upload(m->params.ptr, params, n);
     if (adam_m) gpu::upload(m->adam_m.ptr, adam_m, n);
     if (adam_v) gpu::upload(m->adam_v.ptr, adam_v, n);
+    if (spectral) gpu::upload(m->spectral.ptr, spectral, m->table.spectral_total);
 }
 
-void gpu_gpt_download_state(GpuGPT* m, float* params, float* adam_m, float* adam_v) {
+void gpu_gpt_download_state(GpuGPT* m, float* params, float* adam_m, float* adam_v, float* spectral) {
     const size_t n = m->table.total;
     if (params) gpu::download(params, m->params.ptr, n);
     if (adam_m) gpu::download(adam_m, m->adam_m.ptr, n);
     if (adam_v) gpu::download(adam_v, m->adam_v.ptr, n);
+    if (spectral) gpu::download(spectral, m->spectral.ptr, m->table.spectral_total);
 }
 
 void gpu_gpt_download_grads(GpuGPT* m, float* grads) { gpu::download(grads, m->grads.ptr, m->table.total); }
@@ -230,9 +234,8 @@ double gpu_gpt_clip_grad_norm(GpuGPT* m, double max_norm) {
     return gpu::clip_grad_norm(m->grads, m->table.total, max_norm);
 }
 
-void gpu_gpt_adamw_step(GpuGPT* m, const AdamWConfig& config, double lr_t, double schedule, int64_t step,
-                        const double* lr_extra) {
-    gpu::adamw_step(m->params, m->grads, m->adam_m, m->adam_v, m->table, config, lr_t, schedule, step, lr_extra);
+void gpu_gpt_optimizer_step(GpuGPT* m, double schedule, int64_t step, const double* lr_extra) {
+    gpu::optimizer_step(m->params, m->grads, m->adam_m, m->adam_v, m->spectral, m->table, schedule, step, lr_extra);
 }
 
 void gpu_gpt_snapshot_params(GpuGPT* m) {

@@ -1,7 +1,7 @@
-// The GPT on the GPU: the twin of src/model.h's GPT<float> plus the AdamW
+// The GPT on the GPU: the twin of src/model/model.h's GPT<float> plus the optimizer
 // state, driven by the same tensor table (built on the host by the
 // parameterization, then copied here). The forward and backward passes in
-// cuda/gpt.cu are the same sequence of layer calls as src/model.cpp, each
+// cuda/model/gpt.cu are the same sequence of layer calls as src/model/model.cpp, each
 // call going to its gpu:: twin (cuda/gpu.h).
 //
 // Parameters, gradients, Adam moments and activations live on the device;
@@ -18,17 +18,19 @@
 #include "model/model.h"
 #include "optim/optimizer.h"
 
-struct GpuGPT;  // defined in cuda/gpt.cu
+struct GpuGPT;  // defined in cuda/model/gpt.cu
 
 // Allocates the model for `host`'s config and table and uploads its
 // parameters; Adam moments start at zero. Calls gpu::init(options) first.
 GpuGPT* gpu_gpt_create(const GPT<float>& host, const gpu::Options& options);
 void gpu_gpt_free(GpuGPT* model);
 
-// Host <-> device copies of the training state (table.total floats each);
-// nullptr skips that array.
-void gpu_gpt_upload_state(GpuGPT* model, const float* params, const float* adam_m, const float* adam_v);
-void gpu_gpt_download_state(GpuGPT* model, float* params, float* adam_m, float* adam_v);
+// Host <-> device copies of the training state (table.total floats each,
+// and table.spectral_total for the spectral-decay vectors); nullptr skips
+// that array.
+void gpu_gpt_upload_state(GpuGPT* model, const float* params, const float* adam_m, const float* adam_v,
+                          const float* spectral = nullptr);
+void gpu_gpt_download_state(GpuGPT* model, float* params, float* adam_m, float* adam_v, float* spectral = nullptr);
 void gpu_gpt_download_grads(GpuGPT* model, float* grads);
 void gpu_gpt_download_logits(GpuGPT* model, float* logits);  // (B*T, V) of the last forward pass
 
@@ -38,9 +40,9 @@ double gpu_gpt_forward(GpuGPT* model, const int* inputs, const int* targets, int
 void gpu_gpt_zero_grad(GpuGPT* model);
 void gpu_gpt_backward(GpuGPT* model);
 double gpu_gpt_clip_grad_norm(GpuGPT* model, double max_norm);  // returns the norm before clipping
+// Every tensor's optimizer step by its row (src/optim/optimizer.h).
 // lr_extra: HOST array, one factor per tensor of the table, or nullptr.
-void gpu_gpt_adamw_step(GpuGPT* model, const AdamWConfig& config, double lr_t, double schedule, int64_t step,
-                        const double* lr_extra);
+void gpu_gpt_optimizer_step(GpuGPT* model, double schedule, int64_t step, const double* lr_extra);
 
 // Measurements: snapshot the parameters before a step, then measure a matrix
 // of the table against its input in the last forward pass (the rows of

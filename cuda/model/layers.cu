@@ -1,5 +1,5 @@
 // The GPT's layers on the GPU, each the twin of the function of the same name
-// in src/layers.cpp (read that file for the math; comments here are about how
+// in src/model/layers.cpp (read that file for the math; comments here are about how
 // the work is split over threads). Every sum runs in a fixed order, so
 // results repeat bit for bit (see gpu.h for the one optional exception).
 #include <algorithm>

@@ -1,4 +1,4 @@
-// The linear layer on the GPU (twin of src/matmul.h): the products go to
+// The linear layer on the GPU (twin of src/model/matmul.h): the products go to
 // cuBLAS, the bias to two small kernels.
 //
 // cuBLAS is column-major; our matrices are row-major. A row-major (R,C)

@@ -1,4 +1,4 @@
-// AdamW and gradient clipping on the GPU, twins of src/optimizer.cpp.
+// AdamW and gradient clipping on the GPU, twins of src/optim/optimizer.cpp.
 //
 // The Makefile compiles this file with -fmad=false: like optimizer.cpp
 // (fp-contract=off) every operation is rounded on its own, and float
@@ -86,16 +86,41 @@ void adamw_update(float* params, const float* grads, float* m, float* v, size_t 
                  shared_constants(beta1, beta2));
 }
 
-void adamw_step(float* params, const float* grads, float* m, float* v, const TensorTable& table,
-                const AdamWConfig& c, double lr_t, double schedule, int64_t step, const double* lr_extra) {
-    std::vector<AdamWTensor> list;
+// The AdamW rows go to one launch; Muon's and SGD's, and every spectral
+// decay, run tensor by tensor (each tensor's step depends on no other's, so
+// the order does not matter).
+void optimizer_step(float* params, const float* grads, float* m, float* v, float* spectral, const TensorTable& table,
+                    double schedule, int64_t step, const double* lr_extra) {
+    std::vector<AdamWTensor> adam;
+    double beta1 = 0, beta2 = 0;
     for (size_t i = 0; i < table.tensors.size(); i++) {
         const TensorInfo& t = table.tensors[i];
-        double lr = lr_t * t.lr_multiplier * (lr_extra ? lr_extra[i] : 1.0);
-        list.push_back(tensor_constants(t.offset, t.numel, lr, decay_per_step(t, c, lr_t, schedule), c.beta1, c.beta2,
-                                        c.eps * t.eps_multiplier, step));
+        const OptimizerRow& o = t.optim;
+        const double lr = tensor_lr(t, schedule) * (lr_extra ? lr_extra[i] : 1.0);
+        double decay = decay_per_step(t, schedule);
+        float* p = params + t.offset;
+        if (o.decay_norm == DecayNorm::Spectral && decay != 0.0) {
+            spectral_decay(p, t.fan_out, t.fan_in, spectral + o.spectral_offset, decay, o.spectral_iters);
+            decay = 0.0;
+        }
+        switch (o.kind) {
+            case OptimizerKind::AdamW:
+                // one launch shares beta1 and beta2 (every AdamW row has the same)
+                if (!adam.empty() && (o.beta1 != beta1 || o.beta2 != beta2))
+                    fail("optimizer_step: AdamW rows with different betas");
+                beta1 = o.beta1, beta2 = o.beta2;
+                adam.push_back(tensor_constants(t.offset, t.numel, lr, decay, o.beta1, o.beta2, o.eps, step));
+                break;
+            case OptimizerKind::Muon:
+                muon_update(p, grads + t.offset, m + t.offset, t.fan_out, t.fan_in, lr, decay, o.momentum, o.nesterov,
+                            o.ns_steps, o.ns_coefficients, o.update_scale);
+                break;
+            case OptimizerKind::SGD:
+                sgd_update(p, grads + t.offset, m + t.offset, t.numel, lr, decay, o.momentum, o.nesterov);
+                break;
+        }
     }
-    launch_adamw(params, grads, m, v, list, shared_constants(c.beta1, c.beta2));
+    launch_adamw(params, grads, m, v, adam, shared_constants(beta1, beta2));
 }
 
 // Sum of squares: a fixed grid (independent of the GPU), each thread over a

@@ -1,6 +1,6 @@
-// The per-matrix measurements on the GPU, twin of src/measure.cpp: the sums
+// The per-matrix measurements on the GPU, twin of src/study/measure.cpp: the sums
 // of squares run here (in double, one block per matrix row, the rows' sums
-// added on the host in row order), and src/measure.cpp's
+// added on the host in row order), and src/study/measure.cpp's
 // matrix_stats_from_sums forms the ratios, so the two devices share every
 // formula. The products X W^T and X ΔW^T are fp32 whatever the training
 // precision: ΔW is a small difference and must not lose bits to bf16.

@@ -1,9 +1,17 @@
 #!/bin/sh
 # Regenerates the committed reference states (run from the repository root:
-# `make reference`). Two small configs x three settings:
+# `make reference`). Two small configs x three AdamW settings:
 #   sp               standard parameterization (fan-in init), coupled weight decay 0.1
 #   mup-coupled      µP, coupled weight decay 0.1 (PyTorch AdamW: decay follows each tensor's LR)
 #   mup-independent  µP, independent weight decay 1e-3 (= lr x 0.1: the same decay at every width)
+# and, on the small config, the other optimizers of the hidden matrices (the
+# rest stays on AdamW at --adam-lr) and spectral-norm decay:
+#   muon-keller-sp           SP, Muon with Keller Jordan's scale sqrt(max(1, out/in))
+#   muon-spectral-mup        µP, Muon with the spectral scale sqrt(out/in)
+#   muon-moonlight-mup       µP, Muon with Moonlight's 0.2 sqrt(max(out, in)) (and µP's 1/m)
+#   muon-wdspectral-mup      µP, Muon (spectral scale) with spectral-norm weight decay
+#   adamw-wdspectral-mup     µP, AdamW with spectral-norm weight decay
+#   sgd-mup                  µP, SGD with Nesterov momentum
 # tests/test_reference.cpp checks that regenerating each file gives the same bytes.
 set -e
 LRT=${LRT:-./lrt}
@@ -18,3 +26,12 @@ for cfg in w32 w16; do
     $LRT reference $FLAGS --param mup --wd-mode coupled --weight-decay 0.1 --out $DIR/${cfg}_mup-coupled.safetensors
     $LRT reference $FLAGS --param mup --wd-mode independent --weight-decay 0.001 --out $DIR/${cfg}_mup-independent.safetensors
 done
+MUON="$W16 --adam-lr 0.01 --lr 0.05 --optimizer muon --wd-mode coupled --weight-decay 0.1"
+$LRT reference $MUON --param sp --muon-scale keller --out $DIR/w16_muon-keller-sp.safetensors
+$LRT reference $MUON --param mup --muon-scale spectral --out $DIR/w16_muon-spectral-mup.safetensors
+$LRT reference $MUON --param mup --muon-scale moonlight --out $DIR/w16_muon-moonlight-mup.safetensors
+$LRT reference $MUON --param mup --muon-scale spectral --wd-norm spectral --out $DIR/w16_muon-wdspectral-mup.safetensors
+$LRT reference $W16 --param mup --wd-mode coupled --weight-decay 0.1 --wd-norm spectral --spectral-iters 2 \
+    --out $DIR/w16_adamw-wdspectral-mup.safetensors
+$LRT reference $W16 --adam-lr 0.01 --lr 0.2 --param mup --optimizer sgd --sgd-momentum 0.9 --sgd-nesterov \
+    --wd-mode coupled --weight-decay 0.1 --out $DIR/w16_sgd-mup.safetensors

@@ -99,9 +99,10 @@ TensorTable build_tensor_table(const ModelConfig& c) {
 
 std::string describe_tensor_table(const TensorTable& table) {
     std::ostringstream s;
-    char line[320];
-    std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6s %7s %13s %8s %8s %8s\n", "tensor", "shape", "role",
-                  "fan_in", "fan_out", "init", "lr_mult", "wd_mult", "eps_mult");
+    char line[400];
+    std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6s %7s %13s %8s %8s %8s %6s %10s %10s %9s %7s\n", "tensor", "shape",
+                  "role", "fan_in", "fan_out", "init", "lr_mult", "wd_mult", "eps_mult", "optim", "peak_lr", "decay",
+                  "wd_norm", "scale");
     s << line;
     for (const auto& t : table.tensors) {
         std::string shape;
@@ -109,9 +110,13 @@ std::string describe_tensor_table(const TensorTable& table) {
         char init[40];
         if (t.init_std > 0) std::snprintf(init, sizeof init, "N(0,%.4g)%s", t.init_std, t.init_zero_rows ? "*" : "");
         else std::snprintf(init, sizeof init, "const %.4g", t.init_constant);
-        std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6d %7d %13s %8.4g %8.4g %8.4g\n", t.name.c_str(),
-                      shape.c_str(), role_name(t.role), t.fan_in, t.fan_out, init, t.lr_multiplier,
-                      t.weight_decay_multiplier, t.eps_multiplier);
+        const OptimizerRow& o = t.optim;
+        // decay per step at the peak LR (schedule factor 1)
+        const double decay = o.decay_follows_lr ? o.base_lr * t.lr_multiplier * o.weight_decay : o.weight_decay;
+        std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6d %7d %13s %8.4g %8.4g %8.4g %6s %10.4g %10.4g %9s %7.4g\n",
+                      t.name.c_str(), shape.c_str(), role_name(t.role), t.fan_in, t.fan_out, init, t.lr_multiplier,
+                      t.weight_decay_multiplier, t.eps_multiplier, optimizer_name(o.kind), o.base_lr * t.lr_multiplier,
+                      decay, o.weight_decay > 0 ? decay_norm_name(o.decay_norm) : "-", o.update_scale);
         s << line;
     }
     for (const auto& t : table.tensors)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/model_config.h"
+#include "optim/optimizer_config.h"
 
 enum class TensorRole {
     TokenEmbedding,     // wte (V, C)
@@ -22,6 +23,30 @@ enum class TensorRole {
     NormBias,           // layernorm biases
 };
 const char* role_name(TensorRole role);
+
+// How the optimizer updates one tensor, fully resolved by the
+// parameterization (plan_optimizer): the optimizer code reads these fields
+// and nothing else. At step t with schedule factor s_t:
+//   lr_t = (base_lr * s_t) * lr_multiplier          (times the replacement warmup's factor, if any)
+//   d_t  = decay_follows_lr ? lr_t * weight_decay   (coupled; without that warmup factor)
+//                           : s_t * weight_decay    (independent of the LR)
+// and d_t shrinks the tensor's Frobenius or spectral norm before the update.
+struct OptimizerRow {
+    OptimizerKind kind = OptimizerKind::AdamW;
+    double base_lr = 0;            // the peak LR of this tensor's optimizer (--lr, or --adam-lr beside Muon/SGD)
+    double weight_decay = 0;       // lambda of this tensor: --weight-decay x weight_decay_multiplier; 0 = none
+    bool decay_follows_lr = true;  // coupled (and width-scaled) decay; false: independent
+    DecayNorm decay_norm = DecayNorm::Frobenius;
+    int spectral_iters = 1;        // power iterations per step (spectral decay)
+    size_t spectral_offset = 0;    // where this matrix's v1 (fan_in floats) lives in the spectral-vector state
+    double eps = 1e-8;             // AdamW: --eps x eps_multiplier
+    double beta1 = 0.9, beta2 = 0.95;  // AdamW
+    double momentum = 0;           // Muon, SGD
+    bool nesterov = false;         // Muon, SGD
+    int ns_steps = 5;              // Muon
+    NSCoefficients ns_coefficients = NSCoefficients::Quintic;  // Muon
+    double update_scale = 1;       // Muon: the scale rule's factor for this matrix's shape
+};
 
 struct TensorInfo {
     std::string name;        // PyTorch/nanoGPT state_dict name, e.g. "transformer.h.0.attn.c_attn.weight"
@@ -41,6 +66,7 @@ struct TensorInfo {
     double lr_multiplier = 1.0;
     double weight_decay_multiplier = 0.0;  // 0 = not decayed
     double eps_multiplier = 1.0;
+    OptimizerRow optim;      // filled by plan_optimizer from the multipliers above and the optimizer settings
 
     std::vector<int64_t> shape64() const { return std::vector<int64_t>(shape.begin(), shape.end()); }  // for safetensors
 };
@@ -48,6 +74,7 @@ struct TensorInfo {
 struct TensorTable {
     std::vector<TensorInfo> tensors;
     size_t total = 0;  // elements in the whole buffer
+    size_t spectral_total = 0;  // elements of the spectral-decay vectors (one fan_in per such matrix)
     const TensorInfo& get(const std::string& name) const;  // fails if absent
     const TensorInfo* find(const std::string& name) const;
 };

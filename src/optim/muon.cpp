@@ -16,28 +16,10 @@ NSCoeffs ns_coeffs(NSCoefficients coeffs) {
     fail("ns_coeffs: invalid NSCoefficients value");
 }
 
-const char* ns_coefficients_name(NSCoefficients coeffs) {
-    switch (coeffs) {
-        case NSCoefficients::Quintic: return "quintic";
-        case NSCoefficients::Classic: return "classic";
-    }
-    return "?";
-}
-
 NSCoefficients parse_ns_coefficients(const std::string& name) {
     if (name == "quintic") return NSCoefficients::Quintic;
     if (name == "classic") return NSCoefficients::Classic;
     fail("unknown Newton-Schulz coefficients '" + name + "' (expected quintic or classic)");
-}
-
-const char* muon_scale_name(MuonScale scale) {
-    switch (scale) {
-        case MuonScale::Keller: return "keller";
-        case MuonScale::Moonlight: return "moonlight";
-        case MuonScale::Spectral: return "spectral";
-        case MuonScale::None: return "none";
-    }
-    return "?";
 }
 
 MuonScale parse_muon_scale(const std::string& name) {

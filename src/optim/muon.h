@@ -12,6 +12,8 @@
 #pragma once
 #include <string>
 
+#include "optim/optimizer_config.h"  // the enums NSCoefficients and MuonScale, and their names
+
 // The Newton–Schulz polynomial p(x) = a x + b x^3 + c x^5, applied to the
 // singular values:
 //   Quintic: (3.4445, -4.7750, 2.0315), Keller Jordan's tuned coefficients: a
@@ -19,12 +21,10 @@
 //            of not converging: singular values end in [0.68, 1.135], about 1
 //   Classic: (15/8, -5/4, 3/8), the textbook iteration: converges to exactly 1
 //            (p(1) = 1, p'(1) = 0), but needs more steps for small values
-enum class NSCoefficients { Quintic, Classic };
 struct NSCoeffs {
     double a, b, c;
 };
 NSCoeffs ns_coeffs(NSCoefficients coeffs);
-const char* ns_coefficients_name(NSCoefficients coeffs);  // "quintic" | "classic"
 NSCoefficients parse_ns_coefficients(const std::string& name);  // fails on other names, listing the choices
 
 // The factor that multiplies the orthogonalized update of a (fan_out, fan_in)
@@ -33,8 +33,6 @@ NSCoefficients parse_ns_coefficients(const std::string& name);  // fails on othe
 //   Moonlight: 0.2 * sqrt(max(fan_out, fan_in))  (Moonshot AI: matches AdamW's update RMS)
 //   Spectral:  sqrt(fan_out / fan_in)            (the spectral condition of Yang, Simon, Bernstein)
 //   None:      1
-enum class MuonScale { Keller, Moonlight, Spectral, None };
-const char* muon_scale_name(MuonScale scale);  // "keller" | "moonlight" | "spectral" | "none"
 MuonScale parse_muon_scale(const std::string& name);  // fails on other names, listing the choices
 // Fails if fan_out or fan_in < 1.
 double muon_scale_factor(MuonScale scale, int fan_out, int fan_in);

@@ -6,6 +6,9 @@
 
 #include <cmath>
 
+#include "optim/muon.h"
+#include "optim/sgd.h"
+#include "optim/spectral_decay.h"
 #include "util/util.h"
 
 template <typename T>
@@ -30,22 +33,41 @@ void adamw_update(T* p, const T* g, T* m, T* v, size_t n, double lr, double deca
     }
 }
 
-double decay_per_step(const TensorInfo& t, const AdamWConfig& c, double lr_t, double schedule) {
-    const double lambda = c.weight_decay * t.weight_decay_multiplier;
-    if (lambda == 0.0) return 0.0;
+double tensor_lr(const TensorInfo& t, double schedule) { return t.optim.base_lr * schedule * t.lr_multiplier; }
+
+double decay_per_step(const TensorInfo& t, double schedule) {
+    const OptimizerRow& o = t.optim;
+    if (o.weight_decay == 0.0) return 0.0;
     // coupled: the product in PyTorch's order, lr * weight_decay, so that the
     // float bits match torch.optim.AdamW for a tensor whose group has this lr
-    return c.independent_decay ? schedule * lambda : (lr_t * t.lr_multiplier) * lambda;
+    return o.decay_follows_lr ? tensor_lr(t, schedule) * o.weight_decay : schedule * o.weight_decay;
 }
 
 template <typename T>
-void adamw_step(T* params, const T* grads, T* m, T* v, const TensorTable& table, const AdamWConfig& c, double lr_t,
-                double schedule, int64_t step, const double* lr_extra) {
+void optimizer_step(T* params, const T* grads, OptimizerState<T>& state, const TensorTable& table, double schedule,
+                    int64_t step, const double* lr_extra) {
     for (size_t i = 0; i < table.tensors.size(); i++) {
         const TensorInfo& t = table.tensors[i];
-        double lr = lr_t * t.lr_multiplier * (lr_extra ? lr_extra[i] : 1.0);
-        adamw_update(params + t.offset, grads + t.offset, m + t.offset, v + t.offset, t.numel, lr,
-                     decay_per_step(t, c, lr_t, schedule), c.beta1, c.beta2, c.eps * t.eps_multiplier, step);
+        const OptimizerRow& o = t.optim;
+        T* p = params + t.offset;
+        const T* g = grads + t.offset;
+        T* m = state.m.data() + t.offset;
+        const double lr = tensor_lr(t, schedule) * (lr_extra ? lr_extra[i] : 1.0);
+        double decay = decay_per_step(t, schedule);
+        if (o.decay_norm == DecayNorm::Spectral && decay != 0.0) {
+            spectral_decay(p, t.fan_out, t.fan_in, state.spectral.data() + o.spectral_offset, decay, o.spectral_iters);
+            decay = 0.0;  // done: the update below must not decay again
+        }
+        switch (o.kind) {
+            case OptimizerKind::AdamW:
+                adamw_update(p, g, m, state.v.data() + t.offset, t.numel, lr, decay, o.beta1, o.beta2, o.eps, step);
+                break;
+            case OptimizerKind::Muon:
+                muon_update(p, g, m, t.fan_out, t.fan_in, lr, decay, o.momentum, o.nesterov, o.ns_steps,
+                            o.ns_coefficients, o.update_scale);
+                break;
+            case OptimizerKind::SGD: sgd_update(p, g, m, t.numel, lr, decay, o.momentum, o.nesterov); break;
+        }
     }
 }
 
@@ -71,7 +93,8 @@ double clip_grad_norm(T* g, size_t n, double max_norm) {
 
 #define INSTANTIATE(T)                                                                                          \
     template void adamw_update<T>(T*, const T*, T*, T*, size_t, double, double, double, double, double, int64_t); \
-    template void adamw_step<T>(T*, const T*, T*, T*, const TensorTable&, const AdamWConfig&, double, double, int64_t, const double*); \
+    template void optimizer_step<T>(T*, const T*, OptimizerState<T>&, const TensorTable&, double, int64_t,           \
+                                    const double*);                                                             \
     template double global_grad_norm<T>(const T*, size_t);                                                      \
     template double clip_grad_norm<T>(T*, size_t, double);
 INSTANTIATE(float)

@@ -1,29 +1,27 @@
-// AdamW as torch.optim.AdamW computes it, and global-norm gradient clipping
-// (the learning-rate schedule is in schedule.h). The optimizer is a loop over the tensor table:
-// each row supplies its LR, weight-decay and epsilon multipliers, and the
-// inner loop over that row's elements is the same for every tensor.
+// The optimizer step: a loop over the tensor table, where each row's
+// OptimizerRow (model/tensor_table.h) says which optimizer updates it (AdamW
+// as torch.optim.AdamW computes it, Muon in optim/muon.h, SGD in optim/sgd.h),
+// with what LR, ε and decay, and which norm the decay shrinks (Frobenius, or
+// spectral in optim/spectral_decay.h). Also global-norm gradient clipping.
+// (The learning-rate schedule is in schedule.h.)
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "model/tensor_table.h"
 
-struct AdamWConfig {
-    double lr = 1e-3;  // base (peak) learning rate eta
-    double beta1 = 0.9;
-    double beta2 = 0.95;
-    double eps = 1e-8;
-    double weight_decay = 0.0;  // lambda (see independent_decay for what it multiplies)
-    double grad_clip = 1.0;     // max global grad norm; 0 turns clipping off
-    // How the per-step decay d_t (p *= 1 - d_t) is formed, SCIENCE.md §3:
-    //   false: d_t = lr_t * lr_mult * lambda * wd_mult  (coupled to the tensor's
-    //          LR, as PyTorch's AdamW; the "coupled" and "width-scaled" modes,
-    //          which differ only in the table's wd_mult)
-    //   true:  d_t = s_t * lambda * wd_mult  (independent: the schedule factor
-    //          alone, no base LR and no per-tensor LR multiplier)
-    bool independent_decay = false;
+// The optimizer's state, in the parameter buffer's layout: AdamW's first and
+// second moments m and v (Muon and SGD keep their momentum in m and leave v
+// at 0), and each spectrally decayed matrix's top right singular vector v1
+// (fan_in values at its row's spectral_offset; all zeros until the first
+// step finds it).
+template <typename T>
+struct OptimizerState {
+    std::vector<T> m, v, spectral;
+    explicit OptimizerState(const TensorTable& table)
+        : m(table.total, T(0)), v(table.total, T(0)), spectral(table.spectral_total, T(0)) {}
 };
-
 // One AdamW update of one tensor, in the order of operations of PyTorch's
 // single-tensor AdamW (the CPU default), each operation rounded separately
 // (this file is compiled without FMA contraction):
@@ -37,19 +35,22 @@ template <typename T>
 void adamw_update(T* params, const T* grads, T* m, T* v, size_t n, double lr, double decay, double beta1,
                   double beta2, double eps, int64_t step);
 
-// The per-step decay d_t of one tensor (see AdamWConfig::independent_decay).
-// lr_t is the base LR times the schedule factor, schedule is that factor s_t.
-double decay_per_step(const TensorInfo& t, const AdamWConfig& config, double lr_t, double schedule);
+// One tensor's step size at schedule factor s_t: (base_lr * s_t) * lr_multiplier.
+double tensor_lr(const TensorInfo& t, double schedule);
 
-// Applies adamw_update to every tensor of the table, with the tensor's
-// lr_multiplier, eps_multiplier and its decay_per_step.
-// lr_extra (optional, one per tensor) multiplies the Adam step size of each
-// tensor but not its decay: the replacement warmup (SCIENCE.md §5) changes
-// the update size while keeping the product of LR and decay of the run it
-// imitates.
+// The per-step decay d_t of one tensor (p *= 1 - d_t, or its spectral
+// counterpart): lambda times the tensor's LR (decay_follows_lr) or times s_t.
+double decay_per_step(const TensorInfo& t, double schedule);
+
+// One step of every tensor of the table, each by its row: first its decay
+// (Frobenius inside the update, or spectral before it), then its optimizer's
+// update. `step` is 1-based. lr_extra (optional, one per tensor) multiplies
+// the step size of each tensor but not its decay: the replacement warmup
+// (SCIENCE.md §5) changes the update size while keeping the product of LR
+// and decay of the run it imitates.
 template <typename T>
-void adamw_step(T* params, const T* grads, T* m, T* v, const TensorTable& table, const AdamWConfig& config,
-                double lr_t, double schedule, int64_t step, const double* lr_extra = nullptr);
+void optimizer_step(T* params, const T* grads, OptimizerState<T>& state, const TensorTable& table, double schedule,
+                    int64_t step, const double* lr_extra = nullptr);
 
 // L2 norm of all gradients (summed in double, in a fixed order).
 template <typename T>

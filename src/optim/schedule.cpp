@@ -8,9 +8,39 @@
 
 static bool in_unit_interval(double x) { return x >= 0 && x <= 1; }  // false for NaN
 
+const char* lr_decay_name(LrDecay d) {
+    switch (d) {
+        case LrDecay::Constant: return "constant";
+        case LrDecay::Linear: return "linear";
+        case LrDecay::Cosine: return "cosine";
+        case LrDecay::WSD: return "wsd";
+    }
+    return "?";
+}
+
+LrDecay parse_lr_decay(const std::string& name) {
+    for (LrDecay d : {LrDecay::Constant, LrDecay::Linear, LrDecay::Cosine, LrDecay::WSD})
+        if (name == lr_decay_name(d)) return d;
+    fail("--lr-decay must be constant, linear, cosine or wsd, got '" + name + "'");
+}
+
+const char* warmup_kind_name(WarmupKind k) {
+    switch (k) {
+        case WarmupKind::None: return "none";
+        case WarmupKind::ClosedForm: return "closed-form";
+        case WarmupKind::Exponential: return "exponential";
+        case WarmupKind::DecayAway: return "decay-away";
+    }
+    return "?";
+}
+
+WarmupKind parse_warmup_kind(const std::string& name) {
+    for (WarmupKind k : {WarmupKind::None, WarmupKind::ClosedForm, WarmupKind::Exponential, WarmupKind::DecayAway})
+        if (name == warmup_kind_name(k)) return k;
+    fail("--replacement-warmup must be none, closed-form, exponential or decay-away, got '" + name + "'");
+}
+
 void validate_schedule(const Schedule& s) {
-    if (s.decay != "constant" && s.decay != "linear" && s.decay != "cosine" && s.decay != "wsd")
-        fail("--lr-decay must be constant, linear, cosine or wsd, got '" + s.decay + "'");
     if (s.total_steps < 1) fail("--steps must be >= 1");
     if (s.warmup_steps < 0) fail("--warmup-steps must be >= 0");
     if (!in_unit_interval(s.warmup_fraction)) fail("--warmup-fraction must be in [0, 1]");
@@ -41,22 +71,20 @@ static double decay_from(const Schedule& s, int64_t start, int64_t step, bool co
 double schedule_factor(const Schedule& s, int64_t step) {
     const int64_t warmup = warmup_steps_of(s);
     if (step < warmup) return (double)(step + 1) / (double)warmup;
-    if (s.decay == "constant") return 1.0;
-    if (s.decay == "wsd") {
+    if (s.decay == LrDecay::Constant) return 1.0;
+    if (s.decay == LrDecay::WSD) {
         int64_t decay_len = (int64_t)std::llround(s.wsd_decay_fraction * (double)s.total_steps);
         int64_t start = std::max(warmup, s.total_steps - decay_len);
         if (step < start) return 1.0;  // the stable phase
         return decay_from(s, start, step, false);
     }
-    return decay_from(s, warmup, step, s.decay == "cosine");
+    return decay_from(s, warmup, step, s.decay == LrDecay::Cosine);
 }
 
 void validate_replacement_warmup(const ReplacementWarmup& w) {
-    if (w.kind != "none" && w.kind != "closed-form" && w.kind != "exponential" && w.kind != "decay-away")
-        fail("--replacement-warmup must be none, closed-form, exponential or decay-away, got '" + w.kind + "'");
     if (!(w.m >= 1) || !std::isfinite(w.m)) fail("--replacement-m must be >= 1 (the width multiplier)");
-    if ((w.kind == "exponential" || w.kind == "decay-away") && !(w.tau > 0 && std::isfinite(w.tau)))
-        fail("--replacement-tau must be > 0 steps for --replacement-warmup " + w.kind);
+    if ((w.kind == WarmupKind::Exponential || w.kind == WarmupKind::DecayAway) && !(w.tau > 0 && std::isfinite(w.tau)))
+        fail(std::string("--replacement-tau must be > 0 steps for --replacement-warmup ") + warmup_kind_name(w.kind));
 }
 
 double default_replacement_tau(double eta, double lambda) {
@@ -66,12 +94,14 @@ double default_replacement_tau(double eta, double lambda) {
 }
 
 double replacement_factor(const ReplacementWarmup& w, int64_t step) {
-    if (w.kind == "none") return 1.0;
     const double t = (double)step;
-    if (w.kind == "exponential") return std::pow(w.m, -std::exp(-t / w.tau));
-    if (w.kind == "decay-away") return 1.0 - (1.0 - 1.0 / w.m) * std::exp(-t / w.tau);
-    if (w.kind == "closed-form") fail("replacement_factor: closed-form depends on the LRs used; use ClosedFormTracker");
-    fail("--replacement-warmup must be none, closed-form, exponential or decay-away, got '" + w.kind + "'");
+    switch (w.kind) {
+        case WarmupKind::None: return 1.0;
+        case WarmupKind::Exponential: return std::pow(w.m, -std::exp(-t / w.tau));
+        case WarmupKind::DecayAway: return 1.0 - (1.0 - 1.0 / w.m) * std::exp(-t / w.tau);
+        case WarmupKind::ClosedForm: break;
+    }
+    fail("replacement_factor: closed-form depends on the LRs used; use ClosedFormTracker");
 }
 
 double closed_form_warmup(double rho0, double eta, double lambda, double m, double decay_product_sq) {

@@ -18,8 +18,12 @@
 //             right after warmup (= linear)
 // A single decay step (it is the last) gets min_lr_fraction; steps past the
 // end stay at min_lr_fraction.
+enum class LrDecay { Constant, Linear, Cosine, WSD };
+const char* lr_decay_name(LrDecay decay);     // "constant" | "linear" | "cosine" | "wsd"
+LrDecay parse_lr_decay(const std::string& name);  // fails naming --lr-decay and the choices
+
 struct Schedule {
-    std::string decay = "cosine";     // constant | linear | cosine | wsd
+    LrDecay decay = LrDecay::Cosine;
     int64_t total_steps = 1;
     int64_t warmup_steps = 0;         // linear warmup: step s < warmup gets (s+1)/warmup
     double warmup_fraction = 0;       // if > 0: warmup_steps = round(fraction * total_steps)
@@ -27,7 +31,7 @@ struct Schedule {
     double wsd_decay_fraction = 0.2;  // wsd: the last fraction of the steps decays linearly to min
 };
 
-// Fails with a message naming the flag (--lr-decay, --warmup-steps,
+// Fails with a message naming the flag (--warmup-steps,
 // --warmup-fraction, --min-lr-fraction, --wsd-decay-fraction, --steps).
 // Giving both --warmup-steps and --warmup-fraction (> 0) is an error.
 void validate_schedule(const Schedule& s);
@@ -69,15 +73,19 @@ double schedule_factor(const Schedule& s, int64_t step);
 //     decay-away:  s_t = 1 - (1 - 1/m) exp(-t/tau)  the gap to 1 decays away
 // Note the exponential's log-gap decays as exp(-t/tau): at t = 5 tau it is
 // within 1% of 1 only for m <= 4.4; decay-away is within 1% for every m.
+enum class WarmupKind { None, ClosedForm, Exponential, DecayAway };
+const char* warmup_kind_name(WarmupKind kind);  // "none" | "closed-form" | "exponential" | "decay-away"
+WarmupKind parse_warmup_kind(const std::string& name);  // fails naming --replacement-warmup and the choices
+
 struct ReplacementWarmup {
-    std::string kind = "none";  // none | closed-form | exponential | decay-away
+    WarmupKind kind = WarmupKind::None;
     double m = 1;               // width multiplier: every kind starts at 1/m and returns to 1
     double tau = 0;             // exponential / decay-away time constant in steps
 };
 
-// Fails with messages naming --replacement-warmup, --replacement-m and
-// --replacement-tau: an unknown kind, m < 1, tau <= 0 for exponential or
-// decay-away (tau is unused by none and closed-form).
+// Fails with messages naming --replacement-m and --replacement-tau: m < 1,
+// tau <= 0 for exponential or decay-away (tau is unused by none and
+// closed-form).
 void validate_replacement_warmup(const ReplacementWarmup& w);
 
 // The default tau for --replacement-tau: 1 / (eta lambda) steps, with eta

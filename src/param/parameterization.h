@@ -26,10 +26,22 @@
 //   sp-gpt2     0 / - / 0 / 0       0 / 0 / 0 / 0           1/sqrt(d_head)
 //   mup         -1/2 / - / -1 / 0   0 / -1 / 0 / 0          sqrt(d_head_base)/d_head
 //   mup-table3  -1/2 / - / -1 / 0   -1 / 0 / -1 / +1        sqrt(d_head_base)/d_head
-//   completep   as mup, plus depth: residual branches x (L/L_base)^-alpha,
-//               hidden LR x (L/L_base)^(alpha-1)
+//   completep   as mup, plus the depth rules below
 //
-// Embeddings, biases and norms: exponent 0 everywhere (in every preset).
+// Embeddings, biases and norms: width exponent 0 everywhere, except
+// completep's ε (below).
+//
+// CompleteP (Dey et al. 2025, Table 1; the `completep` branch of
+// EleutherAI/nanoGPT-mup), with r = L/L_base and alpha in [0.5, 1]:
+//   residual branches (forward)           x r^-alpha
+//   hidden matrices: Adam LR              x m^-1 r^(alpha-1)
+//                    Adam ε               x m^-1 r^-alpha
+//   biases and layernorms inside blocks:  LR x r^(alpha-1), ε x m^-1 r^-alpha
+//   embeddings, readout, final layernorm: unchanged (η_base, ε_base)
+// Table 1's weight-decay row, λ x m on hidden matrices under PyTorch's
+// coupled AdamW (so that lr·λ does not change with width), is this
+// project's --wd-mode width-scaled; the preset leaves the decay mode to
+// --wd-mode, which is an axis of the study here.
 // "sp" and "mup" use the fan-in init, "sp-gpt2" the GPT-2 init; --init swaps
 // the init family of any preset (e.g. µP on GPT-2's init).
 //
@@ -50,18 +62,32 @@
 #include "model/model_config.h"
 #include "model/tensor_table.h"
 
+// The choices, as enums from the flag parser on (the names are the flags').
+enum class Preset { SP, SPGPT2, MuP, MuPTable3, CompleteP };
+enum class InitFamily { Preset, FanIn, GPT2 };    // Preset: the preset's own (only in ParamConfig)
+enum class AttentionRule { Preset, Sqrt, MuP };   // 1/sqrt(d_head) | sqrt(d_head_base)/d_head
+enum class WeightDecayMode { Coupled, Independent, WidthScaled, None };
+enum class DecaySet { Matrices, MatricesEmbeddings, All };
+const char* preset_name(Preset preset);  // "sp", "sp-gpt2", "mup", "mup-table3", "completep"
+Preset parse_preset(const std::string& name);  // fails naming the choices
+const char* init_family_name(InitFamily family);
+const char* wd_mode_name(WeightDecayMode mode);
+WeightDecayMode parse_wd_mode(const std::string& name);
+const char* decay_set_name(DecaySet set);
+DecaySet parse_decay_set(const std::string& name);
+
 // What the user chose: a preset and overrides (flags of `lrt train`,
 // `lrt coordcheck`, `lrt reference`).
 struct ParamConfig {
-    std::string preset = "sp-gpt2";  // sp | sp-gpt2 | mup | mup-table3 | completep
+    Preset preset = Preset::SPGPT2;
     int d_base = 0;                  // base width; 0 = the model's own width (m = 1)
     int depth_base = 0;              // base depth for completep; 0 = the model's own depth
     double head_dim_base = 0;        // d_head at the base width; 0 = derived (with_head_dim_base in model_flags.h)
-    std::string init = "preset";     // preset | fan-in | gpt2
+    InitFamily init = InitFamily::Preset;
     double embedding_init_std = 0;   // 0 = the init family's (fan-in: 1, gpt2: 0.02)
     double hidden_init_scale = 1;    // times the hidden matrices' base init std (fan-in gain, or GPT-2's 0.02)
     double readout_init_scale = 1;   // times the readout's base init std
-    std::string attention = "preset";  // preset | sqrt (1/sqrt(d_head)) | mup (sqrt(d_head_base)/d_head)
+    AttentionRule attention = AttentionRule::Preset;
     double attention_multiplier = 1;   // times the attention scale rule
     double embedding_multiplier = 1;   // alpha_emb: x0 = alpha_emb * (wte + wpe)
     double readout_multiplier = 1;     // alpha_out: logits = alpha_out * m^exp * (W x)
@@ -70,8 +96,8 @@ struct ParamConfig {
     bool eps_scaling = false;          // Adam ε / m on hidden matrices (Everett et al. 2024)
     double lr_mult_embedding = 1, lr_mult_hidden = 1, lr_mult_readout = 1, lr_mult_vector = 1;
     double completep_alpha = 1.0;      // in [0.5, 1]
-    std::string wd_mode = "coupled";   // coupled | independent | width-scaled | none
-    std::string wd_set = "matrices";   // matrices | matrices+embeddings | all
+    WeightDecayMode wd_mode = WeightDecayMode::Coupled;
+    DecaySet wd_set = DecaySet::Matrices;
 };
 
 // Declares the flags above (section "Parameterization and weight decay").
@@ -80,15 +106,20 @@ struct ParamConfig {
 // that --d-base 0 means the narrowest width.
 void declare_param_flags(FlagSet& flags, ParamConfig& p, bool for_coordcheck = false);
 
-// One role's width exponents: value = base * m^exponent.
+// One role's exponents: value = base * m^width * (L/L_base)^depth.
 struct RoleRule {
-    double init = 0, lr = 0, eps = 0;
+    double init = 0, lr = 0, eps = 0;  // width exponents
+    double lr_depth = 0, eps_depth = 0;  // depth exponents (completep)
 };
 
 // A preset with the overrides applied: everything apply_parameterization needs.
 struct ParamRules {
-    std::string preset, init_family, attention;  // resolved: fan-in|gpt2, sqrt|mup
-    RoleRule embedding, hidden, readout, vector;  // vector: biases and layernorm gains/biases
+    Preset preset = Preset::SPGPT2;
+    InitFamily init_family = InitFamily::FanIn;    // resolved: FanIn or GPT2
+    AttentionRule attention = AttentionRule::Sqrt;  // resolved: Sqrt or MuP
+    RoleRule embedding, hidden, readout;
+    RoleRule block_vector;  // biases and layernorm gains/biases inside the blocks
+    RoleRule final_norm;    // the final layernorm (ln_f), outside the residual blocks
     double readout_multiplier_exp = 0;            // logits scale m^exp
     bool depth_scaling = false;                   // completep
 };
@@ -100,7 +131,6 @@ struct Parameterization {
     ParamRules rules;
     double m = 1, depth_mult = 1;  // width and depth multipliers
     double head_dim_base = 0;
-    bool independent_decay = false;  // for AdamWConfig
 };
 
 // Resolves rules and multipliers for a model of these sizes; fails with a
@@ -113,8 +143,25 @@ Parameterization resolve_parameterization(const ModelConfig& sizes, const ParamC
 ModelConfig parameterized_config(const ModelConfig& sizes, const Parameterization& p);
 
 // Fills every row of the table: init std or constant, zeroed rows, LR, weight
-// decay and ε multipliers.
-void apply_parameterization(TensorTable& table, const ModelConfig& config, const Parameterization& p);
+// decay and ε multipliers, and the row's OptimizerRow: which optimizer
+// updates it (`optimizer.hidden` for the hidden matrices, AdamW for the
+// rest), its peak LR, its decay rule and norm, ε and the optimizer's own
+// settings. The hidden matrices' LR multiplier follows their optimizer's
+// width rule (hidden_lr_width_exponent). Fails on choices that cannot apply
+// (Muon or SGD on a tensor that is not a matrix).
+void apply_parameterization(TensorTable& table, const ModelConfig& config, const Parameterization& p,
+                            const OptimizerConfig& optimizer = OptimizerConfig());
+
+// The width exponent of the hidden matrices' LR under Muon or SGD. µP gives
+// Adam's hidden LR a 1/m because an Adam update has entries of size ~lr
+// whatever the width, so its spectral norm grows like fan-in. Muon's
+// orthogonalized update has spectral norm ~1 by construction, times the
+// scale rule's factor: keller's, spectral's and none's depend only on the
+// matrix's aspect ratio (the same at every width), so they need no 1/m;
+// moonlight's 0.2 sqrt(max(out, in)) restores Adam's per-entry size and so
+// takes Adam's 1/m. SGD's hidden-matrix rule in µP is a width-independent LR
+// (Yang & Hu 2021, Table 3). SP uses one LR for all: exponent 0.
+double hidden_lr_width_exponent(const ParamRules& rules, const OptimizerConfig& optimizer);
 
 // Lines printed at the start of a run: preset, m, forward multipliers, the
 // weight-decay mode and which tensors are decayed, and notes on settings
@@ -124,5 +171,8 @@ std::string describe_parameterization(const Parameterization& p, const ModelConf
 // Resolves the parameterization for `sizes`, builds the model with the
 // forward multipliers it prescribes and fills its tensor table. (gpt_init
 // then draws the parameters from the table.)
+// With `optimizer` (default: AdamW with OptimizerConfig's defaults) the rows'
+// optimizer plan is filled too (plan_optimizer).
 template <typename T>
-Parameterization gpt_build_parameterized(GPT<T>& model, const ModelConfig& sizes, const ParamConfig& p);
+Parameterization gpt_build_parameterized(GPT<T>& model, const ModelConfig& sizes, const ParamConfig& p,
+                                         const OptimizerConfig& optimizer = OptimizerConfig());

@@ -12,6 +12,8 @@
 
 #include "model/model.h"
 #include "optim/optimizer.h"
+#include "train/backend.h"
+#include "train/step.h"
 #include "io/svg.h"
 #include "data/synth.h"
 #include "util/util.h"
@@ -67,31 +69,38 @@ std::vector<CoordCheckRow> run_coord_check(const CoordCheckConfig& cfg, const st
     for (size_t pi = 0; pi < cfg.params.size(); pi++) {
         ParamConfig pc = cfg.params[pi];
         if (pc.d_base == 0) pc.d_base = narrowest;
-        const std::string label = pi < labels.size() ? labels[pi] : pc.preset;
+        const std::string label = pi < labels.size() ? labels[pi] : preset_name(pc.preset);
         for (int w : cfg.widths) {
             ModelFlags mf = cfg.model;
             mf.width = w;
             ModelConfig sizes = model_sizes(mf, T);
             std::vector<double> sums((size_t)(cfg.steps + 1) * layers.size(), 0.0);
             for (int seed = 0; seed < cfg.seeds; seed++) {
+                // lrt train's step at a constant LR, without decay (a few
+                // steps: decay plays no part in the check) or clipping
+                OptimizerConfig optim;
+                optim.lr = cfg.lr;
+                optim.weight_decay = 0;
+                optim.grad_clip = 0;
                 GPT<float> model;
-                Parameterization p = gpt_build_parameterized(model, sizes, with_head_dim_base(pc, mf));
+                gpt_build_parameterized(model, sizes, with_head_dim_base(pc, mf), optim);
                 gpt_init(model, (uint64_t)seed + 1);
-                AdamWConfig adam;
-                adam.lr = cfg.lr;
-                adam.weight_decay = 0;  // a few steps: decay plays no part in the check
-                adam.independent_decay = p.independent_decay;
-                std::vector<float> m(model.table.total, 0), v(model.table.total, 0);
-                for (int step = 0; step <= cfg.steps; step++) {
-                    gpt_forward(model, inputs.data(), targets.data(), B, T);
+                OptimizerState<float> state(model.table);
+                CpuBackend<float> backend(model, state);
+                auto record = [&](int step) {
                     std::vector<double> means = layer_means(model);
                     for (size_t li = 0; li < layers.size(); li++) sums[(size_t)step * layers.size() + li] += means[li];
-                    if (step == cfg.steps) break;
-                    gpt_zero_grad(model);
-                    gpt_backward(model);
-                    adamw_step(model.params.data(), model.grads.data(), m.data(), v.data(), model.table, adam, cfg.lr,
-                               1.0, step + 1);
+                };
+                int step = 0;
+                StepHooks hooks;
+                hooks.after_forward = [&] { record(step); };
+                for (; step < cfg.steps; step++) {
+                    StepPlan plan;
+                    plan.step = step + 1;
+                    training_step(backend, model.table, inputs.data(), targets.data(), B, T, plan, nullptr, &hooks);
                 }
+                backend.forward(inputs.data(), targets.data(), B, T);
+                record(cfg.steps);
                 done_work += (double)w * w;
                 if (!cfg.quiet) {
                     double elapsed = wall_seconds() - t0;
@@ -220,10 +229,12 @@ int coordcheck_command(int argc, char** argv) {
     std::vector<std::string> names = split_list(params);
     if (names.empty()) fail("--params is empty");
     for (const std::string& n : names) {
-        if (n != "sp" && n != "sp-gpt2" && n != "mup" && n != "mup-table3" && n != "completep")
-            fail("--params: unknown preset '" + n + "' (choose from sp, sp-gpt2, mup, mup-table3, completep)");
         ParamConfig p = overrides;
-        p.preset = n;
+        try {
+            p.preset = parse_preset(n);
+        } catch (const std::exception& e) {
+            fail(std::string("--params: ") + e.what());
+        }
         cfg.params.push_back(p);
     }
     for (int w : cfg.widths) model_sizes([&] { ModelFlags m = cfg.model; m.width = w; return m; }(), cfg.seq_len);

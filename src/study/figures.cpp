@@ -12,6 +12,7 @@
 #include "optim/schedule.h"
 #include "io/svg.h"
 #include "study/sweep.h"
+#include "train/run_metadata.h"
 #include "util/util.h"
 
 namespace {
@@ -61,33 +62,6 @@ std::string g(double x) {
     char b[32];
     std::snprintf(b, sizeof b, "%.3g", x);
     return b;
-}
-
-std::string run_info_of(const std::string& run_dir) {
-    std::vector<uint8_t> b = read_file(run_dir + "/run_info.txt");
-    return std::string(b.begin(), b.end());
-}
-
-// "width multiplier m = 4" in a run's run_info.txt; m divides LRs and scales
-// the closed form, so anything but a finite positive number is an error.
-double width_multiplier_of(const std::string& run_dir) {
-    const std::string path = run_dir + "/run_info.txt";
-    std::string info = run_info_of(run_dir);
-    const std::string key = "width multiplier m = ";
-    size_t at = info.find(key);
-    if (at == std::string::npos) fail(path + ": no width multiplier");
-    const int line = 1 + (int)std::count(info.begin(), info.begin() + (long)at, '\n');
-    const char* start = info.c_str() + at + key.size();
-    char* end = nullptr;
-    double m = std::strtod(start, &end);
-    // the number ends the line or is followed by " (width ...)"
-    bool whole = end != start && (*end == '\0' || *end == ' ' || *end == '\n' || *end == '\r');
-    if (!whole || !std::isfinite(m) || !(m > 0)) {
-        std::string value = info.substr(at + key.size());
-        value = value.substr(0, std::min<size_t>(20, value.find_first_of(" \r\n")));
-        fail(path + ":" + std::to_string(line) + ": width multiplier '" + value + "' is not a positive number");
-    }
-    return m;
 }
 
 }  // namespace
@@ -233,9 +207,9 @@ std::string make_figures(const FiguresConfig& fc) {
             Trace tm = read_trace(mu->entry.out_dir, fc.layer), ts = read_trace(sp->entry.out_dir, fc.layer);
             Series meas{"width " + std::to_string(ws[k]), {}, {}, palette_color(k), false, false};
             Series pred{"", {}, {}, palette_color(k), false, true};
-            // m as the µP run resolved it (its run_info.txt)
-            double m = width_multiplier_of(mu->entry.out_dir);
-            if (run_info_of(sp->entry.out_dir).find("replacement warmup:") != std::string::npos)
+            // m as the µP run resolved it (its run.json)
+            double m = read_run_metadata(mu->entry.out_dir).width_multiplier;
+            if (read_run_metadata(sp->entry.out_dir).replacement_warmup != "none")
                 fail("figures: --sp-config " + fc.sp_config + " has a replacement warmup; give a plain SP configuration");
             // the closed form with SP's own LR and decay, stepped through
             // every step (the SP run's log has the LR of each step)

@@ -88,7 +88,7 @@ MatrixStats measure_matrix(const float* w_before, const float* w_after, int K, i
                            double lr, double decay, double beta1);
 
 // What measure_matrix is made of: sums of squares over W's entries and the
-// sample. A device computes these (the GPU twin in cuda/measure.cu does) and
+// sample. A device computes these (the GPU twin in cuda/study/measure.cu does) and
 // matrix_stats_from_sums forms every ratio, so the formulas live here once.
 struct MatrixSums {
     double w_before_sq = 0;  // Σ W_before²

@@ -8,6 +8,9 @@
 #include "io/json.h"
 #include "model/model.h"
 #include "optim/optimizer.h"
+#include "train/backend.h"
+#include "train/run_metadata.h"
+#include "train/step.h"
 #include "util/rng.h"
 #include "util/util.h"
 
@@ -17,16 +20,13 @@ void declare_reference_flags(FlagSet& f, ReferenceConfig& c) {
     f.section("Reference state");
     f.add("batch-size", &c.batch_size, "sequences B", between(1, 1024));
     f.add("seq-len", &c.seq_len, "tokens per sequence T", between(1, 4096));
-    f.add("steps", &c.steps, "AdamW steps k on the same batch", between(0, 1000));
-    f.add("lr", &c.lr, "base learning rate (constant)", positive());
-    f.add("beta1", &c.beta1, "Adam beta1", between(0, 0.999999));
-    f.add("beta2", &c.beta2, "Adam beta2", between(0, 0.999999));
-    f.add("eps", &c.eps, "Adam epsilon", at_least(0));
-    f.add("weight-decay", &c.weight_decay, "weight decay lambda (see --wd-mode)", at_least(0));
+    f.add("steps", &c.steps, "optimizer steps k on the same batch", between(0, 1000));
     f.add("seed", &c.seed, "seed of the initialization (as lrt train's --seed)", at_least(0));
     f.add("data-seed", &c.data_seed, "seed of the random tokens", at_least(0));
     f.add("dtype", &c.dtype, "element type of the floating tensors", {"f32", "f64"});
     f.add("out", &c.out, "safetensors file to write");
+    f.section("Optimizer (as lrt train's; constant LR, no gradient clipping)");
+    declare_optimizer_flags(f, c.optim, false, "base learning rate (constant)");
 }
 
 // Small sizes by default: a reference is for checking code, not for training.
@@ -36,6 +36,8 @@ static ReferenceConfig reference_defaults() {
     c.model.width = 32;
     c.model.depth = 2;
     c.model.head_dim = 8;
+    c.optim.lr = 1e-2;
+    c.optim.grad_clip = 0;
     return c;
 }
 
@@ -53,12 +55,14 @@ static void zero_key_bias_grads(GPT<double>& model) {
 SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_json) {
     const ModelConfig sizes = model_sizes(c.model, c.seq_len);
     const ParamConfig pc = with_head_dim_base(c.param, c.model);
+    OptimizerConfig optim = c.optim;
+    optim.grad_clip = 0;  // a reference is unclipped: every implementation's step is the plain formula
     // init exactly as `lrt train` does (float32), then continue in float64
     GPT<float> init_model;
-    gpt_build_parameterized(init_model, sizes, pc);
+    gpt_build_parameterized(init_model, sizes, pc, optim);
     gpt_init(init_model, (uint64_t)c.seed);
     GPT<double> model;
-    const Parameterization p = gpt_build_parameterized(model, sizes, pc);
+    const Parameterization p = gpt_build_parameterized(model, sizes, pc, optim);
     for (size_t i = 0; i < model.params.size(); i++) model.params[i] = init_model.params[i];
 
     const int B = c.batch_size, T = c.seq_len, V = sizes.vocab_size, N = B * T;
@@ -76,15 +80,6 @@ SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_js
     }
     for (int i = 0; i < N; i++) inputs64[i] = inputs[i], targets64[i] = targets[i];
 
-    AdamWConfig adam;
-    adam.lr = c.lr;
-    adam.beta1 = c.beta1;
-    adam.beta2 = c.beta2;
-    adam.eps = c.eps;
-    adam.weight_decay = c.weight_decay;
-    adam.grad_clip = 0;
-    adam.independent_decay = p.independent_decay;
-
     SafeTensors st;
     const bool f64 = c.dtype == "f64";
     if (c.dtype != "f32" && !f64) fail("--dtype must be f32 or f64");
@@ -100,77 +95,54 @@ SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_js
     st.add("targets", {B, T}, targets64.data());
     for (const auto& t : model.table.tensors) add("init." + t.name, t.shape64(), model.params.data() + t.offset, t.numel);
 
-    std::vector<double> losses;
-    double loss = gpt_forward(model, inputs.data(), targets.data(), B, T);
-    losses.push_back(loss);
-    add("logits", {B, T, V}, model.logits.data(), (size_t)N * V);
-    add("loss", {}, &loss, 1);
-    gpt_zero_grad(model);
-    gpt_backward(model);
-    zero_key_bias_grads(model);
-    for (const auto& t : model.table.tensors) add("grad." + t.name, t.shape64(), model.grads.data() + t.offset, t.numel);
-
-    std::vector<double> m(model.table.total, 0.0), v(model.table.total, 0.0);
-    for (int step = 0; step < c.steps; step++) {
-        if (step > 0) {
-            losses.push_back(gpt_forward(model, inputs.data(), targets.data(), B, T));
-            gpt_zero_grad(model);
-            gpt_backward(model);
-            zero_key_bias_grads(model);
-        }
-        adamw_step(model.params.data(), model.grads.data(), m.data(), v.data(), model.table, adam, c.lr, 1.0, step + 1);
+    // k steps of lrt train's own step function on the same batch, at s_t = 1;
+    // the first pass's logits and gradients are kept for the file
+    OptimizerState<double> state(model.table);
+    CpuBackend<double> backend(model, state);
+    std::vector<double> losses, logits0, grads0;
+    StepHooks hooks;
+    hooks.after_forward = [&] {
+        if (logits0.empty()) logits0 = model.logits;
+    };
+    hooks.after_backward = [&] {
+        zero_key_bias_grads(model);
+        if (grads0.empty()) grads0 = model.grads;
+    };
+    if (c.steps == 0) {
+        // no step: the logits, loss and gradients at the initial parameters
+        losses.push_back(backend.forward(inputs.data(), targets.data(), B, T));
+        hooks.after_forward();
+        backend.backward();
+        hooks.after_backward();
     }
-    if (c.steps > 0) losses.push_back(gpt_forward(model, inputs.data(), targets.data(), B, T));
+    for (int step = 0; step < c.steps; step++) {
+        StepPlan plan;
+        plan.step = step + 1;
+        losses.push_back(training_step(backend, model.table, inputs.data(), targets.data(), B, T, plan, nullptr, &hooks).loss);
+    }
+    // the loss at the parameters after the last step
+    if (c.steps > 0) losses.push_back(backend.forward(inputs.data(), targets.data(), B, T));
+    add("logits", {B, T, V}, logits0.data(), (size_t)N * V);
+    add("loss", {}, &losses[0], 1);
+    for (const auto& t : model.table.tensors) add("grad." + t.name, t.shape64(), grads0.data() + t.offset, t.numel);
     add("losses", {(int64_t)losses.size()}, losses.data(), losses.size());
     for (const auto& t : model.table.tensors) add("final." + t.name, t.shape64(), model.params.data() + t.offset, t.numel);
 
     // ---- metadata
-    auto num = [](double x) { return JsonValue::make_number(x); };
-    auto str = [](const std::string& s) { return JsonValue::make_string(s); };
-    JsonValue par = JsonValue::make_object();
-    par.set("preset", str(pc.preset));
-    par.set("width_multiplier", num(p.m));
-    par.set("depth_multiplier", num(p.depth_mult));
-    par.set("init", str(p.rules.init_family));
-    par.set("attention", str(p.rules.attention == "mup" ? "sqrt(d_head_base)/d_head" : "1/sqrt(d_head)"));
-    par.set("head_dim_base", num(p.head_dim_base));
-    par.set("wd_mode", str(pc.wd_mode));
-    par.set("wd_set", str(pc.wd_set));
-    JsonValue opt = JsonValue::make_object();
-    opt.set("name", str("AdamW (torch.optim.AdamW order of operations), constant lr, no gradient clipping"));
-    opt.set("lr", num(c.lr));
-    opt.set("beta1", num(c.beta1));
-    opt.set("beta2", num(c.beta2));
-    opt.set("eps", num(c.eps));
-    opt.set("weight_decay", num(c.weight_decay));
-    opt.set("steps", num(c.steps));
-    opt.set("decay", str(p.independent_decay ? "p *= 1 - weight_decay * wd_mult (independent of lr)"
-                                             : "p *= 1 - lr * lr_mult * weight_decay * wd_mult"));
-    JsonValue tensors = JsonValue::make_array();
-    for (const auto& t : model.table.tensors) {
-        JsonValue row = JsonValue::make_object();
-        row.set("name", str(t.name));
-        row.set("role", str(role_name(t.role)));
-        JsonValue shape = JsonValue::make_array();
-        for (int s : t.shape) shape.push(num(s));
-        row.set("shape", shape);
-        row.set("init_std", num(t.init_std));
-        row.set("init_constant", num(t.init_constant));
-        row.set("init_zero_rows", num(t.init_zero_rows));
-        row.set("lr_multiplier", num(t.lr_multiplier));
-        row.set("weight_decay_multiplier", num(t.weight_decay_multiplier));
-        row.set("eps_multiplier", num(t.eps_multiplier));
-        row.set("lr", num(c.lr * t.lr_multiplier));
-        row.set("eps", num(c.eps * t.eps_multiplier));
-        row.set("decay_per_step", num(decay_per_step(t, adam, c.lr, 1.0)));
-        tensors.push(row);
-    }
+    JsonValue opt = optimizer_json(optim);
+    opt.set("name", JsonValue::make_string(
+                        std::string(optimizer_name(optim.hidden)) + " for the hidden matrices, AdamW (torch.optim.AdamW "
+                        "order of operations) for the rest; constant lr, no gradient clipping"));
+    opt.set("steps", JsonValue::make_number(c.steps));
+    opt.set("decay", JsonValue::make_string(pc.wd_mode == WeightDecayMode::Independent
+                                                ? "p *= 1 - weight_decay * wd_mult (independent of lr)"
+                                                : "p *= 1 - lr * lr_mult * weight_decay * wd_mult"));
     st.set_meta("format", "lrtransfer-reference");
     st.set_meta("format_version", "1");
     st.set_meta("model_config", model.config.to_json());
-    st.set_meta("parameterization", to_json(par));
+    st.set_meta("parameterization", to_json(parameterization_json(p)));
     st.set_meta("optimizer", to_json(opt));
-    st.set_meta("tensors", to_json(tensors));
+    st.set_meta("tensors", to_json(tensor_table_json(model.table)));
     st.set_meta("flags", flags_json);
     return st;
 }
@@ -224,7 +196,8 @@ int reference_command(int argc, char** argv) {
         }
         losses.push_back(x);
     }
-    std::printf("wrote %s: %s, %zu tensors; losses", c.out.c_str(), c.param.preset.c_str(), st.tensors.size());
+    std::printf("wrote %s: %s, %s, %zu tensors; losses", c.out.c_str(), preset_name(c.param.preset),
+                optimizer_name(c.optim.hidden), st.tensors.size());
     for (double x : losses) std::printf(" %.6f", x);
     std::printf(" (%.2fs)\n", wall_seconds() - t0);
     return 0;

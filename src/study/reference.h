@@ -8,22 +8,26 @@
 //   loss                ()            mean cross-entropy at the initial parameters
 //   grad.<name>         (shape)       d loss / d param at the initial parameters (no clipping); the
 //                                     key third of each c_attn.bias is exactly 0 (see reference.cpp)
-//   losses              (k + 1)       loss before each of the k AdamW steps, then after the last
-//   final.<name>        (shape)       parameters after k AdamW steps on the same batch
+//   losses              (k + 1)       loss before each of the k optimizer steps, then after the last
+//   final.<name>        (shape)       parameters after k optimizer steps on the same batch
 //
 // Floating tensors are F32 (or F64 with --dtype f64). The initial parameters
 // are drawn as `lrt train` draws them (in float32); everything after that is
 // computed in float64 from exactly those values and rounded once when
 // stored, so the file is an accurate reference, not a float32 trajectory.
-// AdamW runs with a constant learning rate, no gradient clipping, the
-// resolved per-tensor multipliers and the chosen weight-decay mode; the
-// metadata spells all of it out:
+// The steps are `lrt train`'s own (train/step.h): the hidden matrices under
+// --optimizer (AdamW, Muon or SGD), everything else under AdamW, with a
+// constant learning rate, no gradient clipping, the resolved per-tensor
+// multipliers, the chosen weight-decay mode and norm; the metadata spells
+// all of it out:
 //   format = "lrtransfer-reference", format_version = "1"
 //   model_config      JSON: sizes and the forward multipliers in effect
 //   parameterization  JSON: preset, m, depth multiplier, init family, attention rule, wd mode, decayed set
-//   optimizer         JSON: lr, beta1, beta2, eps, weight_decay, steps, and the decay formula
-//   tensors           JSON list: per tensor its role, init, lr / wd / eps multipliers, the
-//                     resulting lr, eps and per-step decay factor d (p *= 1 - d)
+//   optimizer         JSON: every optimizer setting, steps, and the decay formula
+//   tensors           JSON list: per tensor its role, init, lr / wd / eps multipliers, and its
+//                     optimizer row: optimizer, lr, decay_per_step d (p *= 1 - d, or the spectral
+//                     form), decay_norm, and AdamW's eps, beta1, beta2, or Muon's momentum,
+//                     nesterov, ns_coefficients, ns_steps, scale, or SGD's momentum, nesterov
 //   flags             JSON: every `lrt reference` flag, to regenerate the file
 #pragma once
 #include <cstdint>
@@ -31,6 +35,7 @@
 
 #include "util/flags.h"
 #include "model/model_flags.h"
+#include "optim/optimizer_config.h"
 #include "param/parameterization.h"
 #include "io/safetensors.h"
 
@@ -39,7 +44,7 @@ struct ReferenceConfig {
     ParamConfig param;
     int batch_size = 2, seq_len = 8;
     int steps = 3;
-    double lr = 1e-2, beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
+    OptimizerConfig optim;  // lr 1e-2 and no clipping by default (reference_defaults)
     int64_t seed = 1, data_seed = 1;
     std::string dtype = "f32";  // f32 | f64
     std::string out;

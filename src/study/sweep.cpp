@@ -30,7 +30,7 @@ static std::string this_program() {
 int sweep_command(int argc, char** argv) {
     static const char* USAGE =
         "lrt sweep [plan|run|run-one|report] --dir DIR [flags]\n\n"
-        "Learning-rate sweeps across widths (see src/sweep.h for the directory layout).\n"
+        "Learning-rate sweeps across widths (see src/study/sweep.h for the directory layout).\n"
         "  lrt sweep --dir D --configs F --widths ... --lrs ...   plan (if new), run the unfinished runs, report\n"
         "  lrt sweep plan    ...   write D/plan.txt (one `lrt train` command per line) and D/plan.csv\n"
         "  lrt sweep run     --dir D [--jobs N]   run the unfinished lines of the plan\n"

@@ -11,8 +11,11 @@
 #include "model/tensor_table.h"
 #include "util/util.h"
 
+static const char* SPECTRAL_PREFIX = "optimizer.spectral_v1.";
+
 void save_checkpoint(const std::string& path, const GPT<float>& model, const std::vector<float>& adam_m,
-                     const std::vector<float>& adam_v, const TrainState& state, const std::string& train_flags_json) {
+                     const std::vector<float>& adam_v, const TrainState& state, const std::string& train_flags_json,
+                     const std::vector<float>* spectral) {
     SafeTensors st;
     st.set_meta("format", "lrtransfer-checkpoint");
     st.set_meta("format_version", "1");
@@ -28,6 +31,12 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const std
     for (const auto& t : model.table.tensors) st.add(t.name, t.shape64(), model.params.data() + t.offset);
     for (const auto& t : model.table.tensors) st.add("optimizer.m." + t.name, t.shape64(), adam_m.data() + t.offset);
     for (const auto& t : model.table.tensors) st.add("optimizer.v." + t.name, t.shape64(), adam_v.data() + t.offset);
+    for (const auto& t : model.table.tensors)
+        if (t.optim.decay_norm == DecayNorm::Spectral) {
+            if (!spectral || spectral->size() != model.table.spectral_total)
+                fail("save_checkpoint: " + t.name + " is decayed spectrally but its vector is missing");
+            st.add(SPECTRAL_PREFIX + t.name, {(int64_t)t.fan_in}, spectral->data() + t.optim.spectral_offset);
+        }
     save_safetensors(path, st);
 }
 
@@ -100,12 +109,20 @@ static void read_tensor(const Checkpoint& c, const std::string& name, const std:
                  std::to_string(i) + "; the checkpoint is corrupt (a run never saves a non-finite state)");
 }
 
-void restore_checkpoint(const Checkpoint& c, GPT<float>& model, std::vector<float>& adam_m, std::vector<float>& adam_v) {
+void restore_checkpoint(const Checkpoint& c, GPT<float>& model, std::vector<float>& adam_m, std::vector<float>& adam_v,
+                        std::vector<float>* spectral) {
     adam_m.assign(model.table.total, 0.0f);
     adam_v.assign(model.table.total, 0.0f);
+    if (spectral) spectral->assign(model.table.spectral_total, 0.0f);
     for (const auto& t : model.table.tensors) {
         read_tensor(c, t.name, t.shape64(), model.params.data() + t.offset, false);
         read_tensor(c, "optimizer.m." + t.name, t.shape64(), adam_m.data() + t.offset, false);
         read_tensor(c, "optimizer.v." + t.name, t.shape64(), adam_v.data() + t.offset, true);
+        if (spectral && t.optim.decay_norm == DecayNorm::Spectral) {
+            const std::string name = SPECTRAL_PREFIX + t.name;
+            if (!c.file.find(name))
+                fail(c.file.source + ": no \"" + name + "\": the checkpoint was not trained with spectral weight decay");
+            read_tensor(c, name, {(int64_t)t.fan_in}, spectral->data() + t.optim.spectral_offset, false);
+        }
     }
 }

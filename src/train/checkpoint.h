@@ -1,7 +1,11 @@
 // Checkpoints: a safetensors file (readable from PyTorch, JAX, numpy) with
 //   <param name>            fp32 parameters, PyTorch/nanoGPT names and shapes
 //   optimizer.m.<name>      Adam first moment, same shape
-//   optimizer.v.<name>      Adam second moment
+//   optimizer.v.<name>      Adam second moment (0 for tensors under Muon or SGD,
+//                           whose momentum is optimizer.m)
+//   optimizer.spectral_v1.<name>  (fan_in) the top right singular vector of a
+//                           matrix under spectral weight decay (the power
+//                           iteration's warm start), only for those matrices
 // and metadata (all strings, as safetensors requires):
 //   format = "lrtransfer-checkpoint", format_version = "1",
 //   model_config (JSON), train_flags (JSON of every `lrt train` flag),
@@ -21,8 +25,11 @@ struct TrainState {
     uint64_t rng_state[4] = {0, 0, 0, 0};
 };
 
+// spectral: the spectral-decay vectors (table.spectral_total), or nullptr
+// when the table has none.
 void save_checkpoint(const std::string& path, const GPT<float>& model, const std::vector<float>& adam_m,
-                     const std::vector<float>& adam_v, const TrainState& state, const std::string& train_flags_json);
+                     const std::vector<float>& adam_v, const TrainState& state, const std::string& train_flags_json,
+                     const std::vector<float>* spectral = nullptr);
 
 struct Checkpoint {
     ModelConfig config;
@@ -34,7 +41,8 @@ struct Checkpoint {
 // Reads and checks the format; the tensors are checked when restored.
 Checkpoint load_checkpoint(const std::string& path);
 
-// Copies parameters and moments into a model built from ckpt.config; fails
-// if any tensor is missing or has the wrong shape.
+// Copies parameters and moments into a model built from ckpt.config (and,
+// given `spectral`, the vectors of the matrices the model's table decays
+// spectrally); fails if any tensor is missing or has the wrong shape.
 void restore_checkpoint(const Checkpoint& ckpt, GPT<float>& model, std::vector<float>& adam_m,
-                        std::vector<float>& adam_v);
+                        std::vector<float>& adam_v, std::vector<float>* spectral = nullptr);

@@ -16,7 +16,10 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "train/backend.h"
 #include "train/checkpoint.h"
+#include "train/run_metadata.h"
+#include "train/step.h"
 #include "data/data.h"
 #include "model/gpt_gpu.h"
 #include "io/json.h"
@@ -40,26 +43,23 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("data-seed", &c.data_seed, "seed of the built-in corpus and of the batch order", at_least(0));
     f.add("batch-size", &c.batch_size, "sequences per batch B", at_least(1));
     f.add("seq-len", &c.seq_len, "tokens per sequence T", at_least(1));
-    f.section("Optimizer (AdamW, as torch.optim.AdamW)");
-    f.add("lr", &c.lr, "peak learning rate", positive());
-    f.add("beta1", &c.beta1, "Adam beta1", between(0, 0.999999));
-    f.add("beta2", &c.beta2, "Adam beta2", between(0, 0.999999));
-    f.add("eps", &c.eps, "Adam epsilon (added outside the square root)", at_least(0));
-    f.add("weight-decay", &c.weight_decay,
-          "weight decay lambda (wd); how it applies: --wd-mode and --wd-set below", at_least(0));
-    f.add("grad-clip", &c.grad_clip, "clip the global gradient norm to this; 0 = off", at_least(0));
+    f.section("Optimizer (AdamW as torch.optim.AdamW; Muon or SGD for the hidden matrices)");
+    declare_optimizer_flags(f, c.optim, true, "peak learning rate");
+    f.section("Schedule");
     f.add("steps", &c.steps, "optimizer steps", at_least(1));
     f.add("warmup-steps", &c.warmup_steps, "linear warmup steps", at_least(0));
     f.add("warmup-fraction", &c.warmup_fraction, "linear warmup as a fraction of --steps (instead of --warmup-steps)",
           between(0, 1));
     f.add("lr-decay", &c.lr_decay, "schedule after warmup (wsd: warmup-stable-decay)",
-          {"constant", "linear", "cosine", "wsd"});
+          {{"constant", LrDecay::Constant}, {"linear", LrDecay::Linear}, {"cosine", LrDecay::Cosine},
+           {"wsd", LrDecay::WSD}});
     f.add("min-lr-fraction", &c.min_lr_fraction, "final LR as a fraction of --lr (linear, cosine, wsd)", between(0, 1));
     f.add("wsd-decay-fraction", &c.wsd_decay_fraction, "wsd: the last fraction of the steps decays linearly",
           between(0, 1));
     f.add("replacement-warmup", &c.replacement_warmup,
           "extra warmup on the hidden matrices' LR, from 1/m to 1 (SCIENCE.md §5), on top of the schedule",
-          {"none", "closed-form", "exponential", "decay-away"});
+          {{"none", WarmupKind::None}, {"closed-form", WarmupKind::ClosedForm},
+           {"exponential", WarmupKind::Exponential}, {"decay-away", WarmupKind::DecayAway}});
     f.add("replacement-m", &c.replacement_m, "its m (it starts at 1/m); 0 = the run's width multiplier", at_least(0));
     f.add("replacement-tau", &c.replacement_tau, "exponential/decay-away time constant in steps; 0 = 1/(lr*wd) "
           "of the hidden matrices", at_least(0));
@@ -87,10 +87,10 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
           between(1, 1 << 20));
     f.section("Device");
     f.add("device", &c.device, "where to train: cpu (OpenMP) or cuda (the GPU twins in cuda/; needs an NVIDIA GPU)",
-          {"cpu", "cuda"});
+          {{"cpu", Device::CPU}, {"cuda", Device::CUDA}});
     f.add("precision", &c.precision,
           "cuda matmuls: fp32, tf32 (tensor cores) or bf16 (bf16 operands, float accumulation and weights)",
-          {"fp32", "tf32", "bf16"});
+          {{"fp32", gpu::Precision::FP32}, {"tf32", gpu::Precision::TF32}, {"bf16", gpu::Precision::BF16}});
     f.add("deterministic", &c.deterministic,
           "cuda: repeat runs bit for bit (--no-deterministic: atomics in the embedding gradient)");
     f.section("Divergence and sweeps");
@@ -98,11 +98,12 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
           "a training (or final validation) loss above this counts as diverged, like NaN/inf; 0 = 2 ln V "
           "(1e30: only NaN/inf)", at_least(0));
     f.add("on-divergence", &c.on_divergence, "fail: stop with an error | record: stop, write result.json, exit 0",
-          {"fail", "record"});
+          {{"fail", OnDivergence::Fail}, {"record", OnDivergence::Record}});
     f.add("skip-if-done", &c.skip_if_done, "do nothing if <out-dir>/result.json says the run finished (for sweeps)");
     f.add("if-exists", &c.if_exists,
           "<out-dir> holds a run already: refuse (error) | overwrite (start over) | resume (from its checkpoint, "
-          "or start over where it has none)", {"refuse", "overwrite", "resume"});
+          "or start over where it has none)",
+          {{"refuse", IfExists::Refuse}, {"overwrite", IfExists::Overwrite}, {"resume", IfExists::Resume}});
 }
 
 const char* outcome_name(RunOutcome::State state) {
@@ -306,7 +307,7 @@ struct KeptLog {
 // The header and the rows of steps before `step` from the log `src` (the run
 // being resumed): rows after its checkpoint are redone by the resumed run, so
 // they must not appear twice. A missing `src` gives only the header. The rule
-// is src/csv.h's: a last line without its newline is a row torn by an
+// is src/io/csv.h's: a last line without its newline is a row torn by an
 // interrupted write and is dropped (its step is redone); any other row must
 // have the header's number of fields and a step, in order, or it is an error
 // naming the line. (Line by line, not through parse_csv: a long run's
@@ -440,68 +441,118 @@ static std::string target_dir(const TrainConfig& cfg, const FlagSet& cmdline) {
     return is_directory(cfg.resume) ? cfg.resume : parent_dir(cfg.resume);
 }
 
-TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
-    // An existing run directory is locked before anything in it is read, so
-    // that what this run decides from its files (finished? a checkpoint to
-    // resume?) still holds when it writes. A new one is locked when created.
+// ---------------------------------------------------------------------------
+// A run, phase by phase. TrainRun holds what the phases share; each phase is
+// one function below, and run_training at the end calls them in order.
+
+// The replacement warmup (SCIENCE.md §5): a factor on each hidden matrix's
+// step size, from 1/m back to 1.
+struct WarmupPlan {
+    ReplacementWarmup warm;
+    std::vector<double> lr_extra;  // this step's factor, one per tensor (1 for all but hidden matrices)
+    std::vector<ClosedFormTracker> trackers;
+};
+
+struct TrainRun {
+    TrainConfig cfg;
+    FlagSet own{"train", ""};  // the settings as run, saved with checkpoints
+    bool verbose = true, resuming = false, implicit_resume = false;
     std::unique_ptr<DirLock> lock;
-    const std::string out_target = target_dir(cfg, cmdline);
-    if (!cfg.print_table && !out_target.empty() && is_directory(out_target))
-        lock.reset(new DirLock(out_target, "run directory"));
+    std::string out_target;  // the directory locked before anything in it was read ("" if none yet)
+    Checkpoint ckpt;
+    std::string ckpt_in;
+    GPT<float> model;
+    Parameterization param;
+    Schedule sched;
+    std::vector<uint16_t> train_tokens, val_tokens;
+    std::string data_note;
+    DataLoader train_loader, val_loader;
+    std::unique_ptr<OptimizerState<float>> state;
+    std::unique_ptr<Backend> backend;
+    std::string device_note;
+    Rng sample_rng{0};
+    int64_t start_step = 0, end_step = 0;
+    WarmupPlan warmup;
+    MeasureRequest measure;
+    std::string decay_summary;
+    TrainResult result;
+    std::string measure_path;
+    std::unique_ptr<LogAppender> log, measure_log;
+    std::vector<int> inputs, targets;
+    double min_train_loss = INFINITY, last_loss = NAN, t_start = 0, step_seconds = 0;
+};
+
+static TrainResult skipped_result() {
+    TrainResult r;
+    r.status = "skipped";
+    return r;
+}
+
+// Locks an existing run directory before reading anything in it (so that what
+// this run decides from its files, finished? a checkpoint to resume?, still
+// holds when it writes), then settles a resume: the checkpoint's settings,
+// with only the harmless flags taken from the command line. False: the run
+// is finished already (--skip-if-done).
+static bool open_run(TrainRun& run, const FlagSet& cmdline) {
+    TrainConfig& cfg = run.cfg;
+    run.out_target = target_dir(cfg, cmdline);
+    if (!cfg.print_table && !run.out_target.empty() && is_directory(run.out_target))
+        run.lock.reset(new DirLock(run.out_target, "run directory"));
     if (cfg.skip_if_done && !cfg.out_dir.empty() && cfg.resume.empty() && run_is_finished(cfg.out_dir)) {
         if (!cfg.quiet) std::printf("%s/result.json: finished already; skipping\n", cfg.out_dir.c_str());
-        TrainResult r;
-        r.status = "skipped";
-        return r;
+        return false;
     }
     // --if-exists resume: continue the run in --out-dir from its checkpoint
     // (a sweep rerun after an interruption); with no checkpoint it starts over
-    const bool implicit_resume = cfg.resume.empty() && cfg.if_exists == "resume" && !cfg.out_dir.empty() &&
-                                 file_exists(cfg.out_dir + "/checkpoint.safetensors");
-    if (implicit_resume) cfg.resume = cfg.out_dir;
-    Checkpoint ckpt;
-    std::string ckpt_in;
-    const bool resuming = !cfg.resume.empty();
-    if (resuming) {
-        ckpt_in = is_directory(cfg.resume) ? cfg.resume + "/checkpoint.safetensors" : cfg.resume;
-        ckpt = load_checkpoint(ckpt_in);
-        cfg = resumed_config(cfg, cmdline, ckpt, ckpt_in);
+    run.implicit_resume = cfg.resume.empty() && cfg.if_exists == IfExists::Resume && !cfg.out_dir.empty() &&
+                          file_exists(cfg.out_dir + "/checkpoint.safetensors");
+    if (run.implicit_resume) cfg.resume = cfg.out_dir;
+    run.resuming = !cfg.resume.empty();
+    if (run.resuming) {
+        run.ckpt_in = is_directory(cfg.resume) ? cfg.resume + "/checkpoint.safetensors" : cfg.resume;
+        run.ckpt = load_checkpoint(run.ckpt_in);
+        cfg = resumed_config(cfg, cmdline, run.ckpt, run.ckpt_in);
     }
-    FlagSet own("train", "");
-    declare_train_flags(own, cfg);  // the settings as run, saved with checkpoints
-    const bool verbose = !cfg.quiet;
+    declare_train_flags(run.own, cfg);
+    run.verbose = !cfg.quiet;
 #ifdef _OPENMP
     // --threads 0 means the OpenMP default (OMP_NUM_THREADS or all cores), even
     // after an earlier run in this process asked for fewer
     static const int default_threads = omp_get_max_threads();
     omp_set_num_threads(cfg.threads > 0 ? cfg.threads : default_threads);
 #endif
-    const bool on_gpu = cfg.device == "cuda";
-    {
-        // the memory the run needs, before anything large is allocated
-        const ModelConfig sizes = model_sizes(cfg.model, cfg.seq_len);
-        const ModelConfig planned =
-            parameterized_config(sizes, resolve_parameterization(sizes, with_head_dim_base(cfg.param, cfg.model)));
-        planned.validate();
-        // a resumed run's flags must describe the checkpoint's model, checked
-        // before that model is built
-        if (resuming && planned.to_json() != ckpt.config.to_json())
-            fail(ckpt_in + ": model_config does not match the checkpoint's train flags");
-        size_t data_tokens = (size_t)(cfg.synth_train_tokens + cfg.synth_val_tokens);
-        if (!cfg.train_data.empty()) {  // token files: 2 bytes a token after the header
-            data_tokens = 0;
-            for (const std::string& f : {cfg.train_data, cfg.val_data}) data_tokens += (size_t)(file_size(f) / 2);
-        }
-        check_memory_fits(estimate_train_memory(planned, build_tensor_table(planned).total, cfg.batch_size,
-                                                cfg.seq_len, cfg.measure_every > 0, data_tokens, on_gpu));
+    return true;
+}
+
+// The memory the run needs, checked before anything large is allocated; and a
+// resumed run's flags must describe the checkpoint's model, checked before
+// that model is built.
+static void check_memory(const TrainRun& run) {
+    const TrainConfig& cfg = run.cfg;
+    const ModelConfig sizes = model_sizes(cfg.model, cfg.seq_len);
+    const ModelConfig planned =
+        parameterized_config(sizes, resolve_parameterization(sizes, with_head_dim_base(cfg.param, cfg.model)));
+    planned.validate();
+    if (run.resuming && planned.to_json() != run.ckpt.config.to_json())
+        fail(run.ckpt_in + ": model_config does not match the checkpoint's train flags");
+    size_t data_tokens = (size_t)(cfg.synth_train_tokens + cfg.synth_val_tokens);
+    if (!cfg.train_data.empty()) {  // token files: 2 bytes a token after the header
+        data_tokens = 0;
+        for (const std::string& f : {cfg.train_data, cfg.val_data}) data_tokens += (size_t)(file_size(f) / 2);
     }
-    GPT<float> model;
-    const Parameterization param =
-        gpt_build_parameterized(model, model_sizes(cfg.model, cfg.seq_len), with_head_dim_base(cfg.param, cfg.model));
-    const ModelConfig& mc = model.config;
-    if (cfg.warmup_fraction > 0 && !resuming && cmdline.was_set("warmup-steps"))
+    check_memory_fits(estimate_train_memory(planned, build_tensor_table(planned).total, cfg.batch_size, cfg.seq_len,
+                                            cfg.measure_every > 0, data_tokens, cfg.device == Device::CUDA));
+}
+
+// The parameterized model (every table row resolved: init, multipliers,
+// optimizer plan), the schedule, and the device's preconditions.
+static void build_model(TrainRun& run, const FlagSet& cmdline) {
+    const TrainConfig& cfg = run.cfg;
+    run.param = gpt_build_parameterized(run.model, model_sizes(cfg.model, cfg.seq_len),
+                                        with_head_dim_base(cfg.param, cfg.model), cfg.optim);
+    if (cfg.warmup_fraction > 0 && !run.resuming && cmdline.was_set("warmup-steps"))
         fail("give --warmup-steps or --warmup-fraction, not both");
-    Schedule sched;
+    Schedule& sched = run.sched;
     sched.decay = cfg.lr_decay;
     sched.total_steps = cfg.steps;
     sched.warmup_steps = cfg.warmup_fraction > 0 ? 0 : cfg.warmup_steps;  // the fraction, when given, replaces the steps
@@ -509,243 +560,254 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     sched.min_lr_fraction = cfg.min_lr_fraction;
     sched.wsd_decay_fraction = cfg.wsd_decay_fraction;
     validate_schedule(sched);
-    if (!on_gpu && cfg.precision != "fp32")
-        fail(resuming ? ckpt_in + " was trained with --precision " + cfg.precision +
-                            " on the GPU; it can be resumed only with --device cuda (the CPU path computes in fp32)"
-                      : "--precision " + cfg.precision + " needs --device cuda (the CPU path computes in fp32)");
-    if (on_gpu) {
+    const std::string precision = gpu::precision_name(cfg.precision);
+    if (cfg.device != Device::CUDA && cfg.precision != gpu::Precision::FP32)
+        fail(run.resuming ? run.ckpt_in + " was trained with --precision " + precision +
+                                " on the GPU; it can be resumed only with --device cuda (the CPU path computes in fp32)"
+                          : "--precision " + precision + " needs --device cuda (the CPU path computes in fp32)");
+    if (cfg.device == Device::CUDA) {
         std::string why;
         if (!gpu::available(&why)) fail("--device cuda: " + why + " (train on the CPU with --device cpu)");
     }
-    AdamWConfig adam{cfg.lr, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay, cfg.grad_clip, param.independent_decay};
-    const int B = cfg.batch_size, T = cfg.seq_len;
-    if (cfg.print_table) {
-        std::fputs(describe_parameterization(param, mc).c_str(), stdout);
-        std::fputs(describe_tensor_table(model.table).c_str(), stdout);
-        return {};
-    }
+}
 
-    // ---- data
-    std::vector<uint16_t> train_tokens, val_tokens;
-    std::string data_note;
+// The built-in corpus (generated from --data-seed) or the token files, and
+// their loaders; loader errors (e.g. a file too short for one sequence) name
+// the file.
+static void load_data(TrainRun& run) {
+    const TrainConfig& cfg = run.cfg;
+    const ModelConfig& mc = run.model.config;
     if (cfg.train_data.empty() != cfg.val_data.empty())
         fail("give both --train-data and --val-data, or neither (to use the built-in corpus)");
     if (cfg.train_data.empty()) {
         if (mc.vocab_size < BYTE_VOCAB_SIZE)
             fail("the built-in corpus is byte-level and needs --vocab-size >= 256, got " + std::to_string(mc.vocab_size));
         SynthStats val_stats;
-        train_tokens = synth_generate(synth_train_seed(cfg.data_seed), (size_t)cfg.synth_train_tokens);
-        val_tokens = synth_generate(synth_val_seed(cfg.data_seed), (size_t)cfg.synth_val_tokens, &val_stats);
+        run.train_tokens = synth_generate(synth_train_seed(cfg.data_seed), (size_t)cfg.synth_train_tokens);
+        run.val_tokens = synth_generate(synth_val_seed(cfg.data_seed), (size_t)cfg.synth_val_tokens, &val_stats);
         char buf[256];
         std::snprintf(buf, sizeof buf,
                       "built-in synthetic corpus: %zu train / %zu val tokens; validation entropy rate %.4f nats/token "
                       "(the lowest loss any model can reach), unigram entropy %.4f",
-                      train_tokens.size(), val_tokens.size(), val_stats.nats / std::max<size_t>(1, val_stats.tokens),
-                      unigram_entropy(val_tokens.data(), val_tokens.size(), BYTE_VOCAB_SIZE));
-        data_note = buf;
+                      run.train_tokens.size(), run.val_tokens.size(),
+                      val_stats.nats / std::max<size_t>(1, val_stats.tokens),
+                      unigram_entropy(run.val_tokens.data(), run.val_tokens.size(), BYTE_VOCAB_SIZE));
+        run.data_note = buf;
     } else {
-        train_tokens = read_token_file(cfg.train_data);
-        val_tokens = read_token_file(cfg.val_data);
-        check_token_range(train_tokens, mc.vocab_size, cfg.train_data);
-        check_token_range(val_tokens, mc.vocab_size, cfg.val_data);
-        data_note = cfg.train_data + " (" + std::to_string(train_tokens.size()) + " tokens), " + cfg.val_data + " (" +
-                    std::to_string(val_tokens.size()) + " tokens)";
+        run.train_tokens = read_token_file(cfg.train_data);
+        run.val_tokens = read_token_file(cfg.val_data);
+        check_token_range(run.train_tokens, mc.vocab_size, cfg.train_data);
+        check_token_range(run.val_tokens, mc.vocab_size, cfg.val_data);
+        run.data_note = cfg.train_data + " (" + std::to_string(run.train_tokens.size()) + " tokens), " + cfg.val_data +
+                        " (" + std::to_string(run.val_tokens.size()) + " tokens)";
     }
-    DataLoader train_loader, val_loader;
-    // loader errors (e.g. a file too short for one sequence) name the file
     auto init_loader = [&](DataLoader& loader, const std::vector<uint16_t>& tokens, const std::string& source,
                            uint64_t seed, bool shuffle) {
         try {
-            loader.init(&tokens, B, T, seed, shuffle);
+            loader.init(&tokens, cfg.batch_size, cfg.seq_len, seed, shuffle);
         } catch (const std::exception& e) {
             fail(source + ": " + e.what());
         }
     };
-    init_loader(train_loader, train_tokens, cfg.train_data.empty() ? "built-in training corpus" : cfg.train_data,
+    init_loader(run.train_loader, run.train_tokens, cfg.train_data.empty() ? "built-in training corpus" : cfg.train_data,
                 (uint64_t)cfg.data_seed, true);
-    init_loader(val_loader, val_tokens, cfg.val_data.empty() ? "built-in validation corpus" : cfg.val_data, 0, false);
+    init_loader(run.val_loader, run.val_tokens, cfg.val_data.empty() ? "built-in validation corpus" : cfg.val_data, 0,
+                false);
+}
 
-    // ---- state: fresh or from the checkpoint
-    std::vector<float> adam_m(model.table.total, 0.0f), adam_v(model.table.total, 0.0f);
-    Rng sample_rng((uint64_t)cfg.seed ^ 0x5A4D504C45ull);
-    int64_t start_step = 0;
-    if (resuming) {
-        restore_checkpoint(ckpt, model, adam_m, adam_v);
-        start_step = ckpt.state.step;
-        if (start_step < 1 || start_step > cfg.steps)
-            fail(ckpt_in + ": metadata step = " + std::to_string(ckpt.state.step) + " is outside the run's 1.." +
+// The parameters and optimizer state, fresh or from the checkpoint, and the
+// backend that trains them (on the GPU, its twin holds them from here on and
+// the host copies are refreshed only for checkpoints and text samples).
+static void init_state(TrainRun& run) {
+    const TrainConfig& cfg = run.cfg;
+    run.state.reset(new OptimizerState<float>(run.model.table));
+    run.sample_rng = Rng((uint64_t)cfg.seed ^ 0x5A4D504C45ull);
+    if (run.resuming) {
+        restore_checkpoint(run.ckpt, run.model, run.state->m, run.state->v, &run.state->spectral);
+        run.start_step = run.ckpt.state.step;
+        if (run.start_step < 1 || run.start_step > cfg.steps)
+            fail(run.ckpt_in + ": metadata step = " + std::to_string(run.ckpt.state.step) + " is outside the run's 1.." +
                  std::to_string(cfg.steps) + " (--steps); the checkpoint is corrupt");
-        train_loader.set_position(ckpt.state.data_epoch, ckpt.state.data_window);
-        for (int i = 0; i < 4; i++) sample_rng.s[i] = ckpt.state.rng_state[i];
+        run.train_loader.set_position(run.ckpt.state.data_epoch, run.ckpt.state.data_window);
+        for (int i = 0; i < 4; i++) run.sample_rng.s[i] = run.ckpt.state.rng_state[i];
     } else {
-        gpt_init(model, (uint64_t)cfg.seed);
+        gpt_init(run.model, (uint64_t)cfg.seed);
     }
-    // ---- the GPU twin of the model, when training there: it holds the
-    // parameters and Adam moments from here on; the host copies above are
-    // refreshed only for checkpoints and text samples
-    std::unique_ptr<GpuGPT, void (*)(GpuGPT*)> gpu_model(nullptr, gpu_gpt_free);
 #ifdef _OPENMP
-    std::string device_note = "cpu (OpenMP), fp32";
+    run.device_note = "cpu (OpenMP), fp32";
 #else
-    std::string device_note = "cpu (one thread: built without OpenMP), fp32";
+    run.device_note = "cpu (one thread: built without OpenMP), fp32";
 #endif
-    if (on_gpu) {
+    if (cfg.device == Device::CUDA) {
         gpu::Options opt;
-        opt.precision = gpu::parse_precision(cfg.precision);
+        opt.precision = cfg.precision;
         opt.deterministic = cfg.deterministic;
-        gpu_model.reset(gpu_gpt_create(model, opt));
-        gpu_gpt_upload_state(gpu_model.get(), nullptr, adam_m.data(), adam_v.data());
-        device_note = "cuda " + gpu::describe_device() + ", " + cfg.precision + " matmuls" +
-                      (cfg.deterministic ? ", deterministic" : ", not deterministic (atomics)");
+        run.backend.reset(new GpuBackend(run.model, run.state.get(), opt));
+        run.device_note = "cuda " + gpu::describe_device() + ", " + gpu::precision_name(cfg.precision) + " matmuls" +
+                          (cfg.deterministic ? ", deterministic" : ", not deterministic (atomics)");
+    } else {
+        run.backend.reset(new CpuBackend<float>(run.model, *run.state));
     }
-    auto forward = [&](const int* in, const int* tg) {
-        return gpu_model ? gpu_gpt_forward(gpu_model.get(), in, tg, B, T) : gpt_forward(model, in, tg, B, T);
-    };
-    auto sync_to_host = [&]() {  // the GPU's parameters and moments into model.params, adam_m, adam_v
-        if (gpu_model) gpu_gpt_download_state(gpu_model.get(), model.params.data(), adam_m.data(), adam_v.data());
-    };
-    const int64_t end_step = cfg.stop_after > 0 ? std::min(cfg.stop_after, cfg.steps) : cfg.steps;
-    // (a run resumed by --if-exists resume whose checkpoint is already at its
-    // end only redoes the ending: the final evaluation and result.json, lost
-    // when the earlier process died between its last checkpoint and them)
-    const RunOutcome::State ended = implicit_resume ? read_run_outcome(cfg.out_dir).state : RunOutcome::Missing;
-    if (end_step == start_step && ended != RunOutcome::Missing && ended != RunOutcome::Invalid) {
+}
+
+// Steps [start_step, end_step) of this call. False: nothing is left to do
+// but it is not an error (a run resumed by --if-exists resume whose
+// checkpoint is already at its end, and whose result.json says it ended).
+static bool decide_span(TrainRun& run) {
+    const TrainConfig& cfg = run.cfg;
+    run.end_step = cfg.stop_after > 0 ? std::min(cfg.stop_after, cfg.steps) : cfg.steps;
+    // (such a run only redoes the ending otherwise: the final evaluation and
+    // result.json, lost when the earlier process died between its last
+    // checkpoint and them)
+    const RunOutcome::State ended = run.implicit_resume ? read_run_outcome(cfg.out_dir).state : RunOutcome::Missing;
+    if (run.end_step == run.start_step && ended != RunOutcome::Missing && ended != RunOutcome::Invalid) {
         if (!cfg.quiet) std::printf("%s: its checkpoint is at step %lld and result.json says it ended; nothing to redo\n",
-                                    cfg.out_dir.c_str(), (long long)start_step);
-        TrainResult r;
-        r.status = "skipped";
-        return r;
+                                    cfg.out_dir.c_str(), (long long)run.start_step);
+        return false;
     }
-    if (end_step < start_step || (end_step == start_step && !implicit_resume))
-        fail("nothing to do: the checkpoint is at step " + std::to_string(start_step) + " and the run stops at step " +
-             std::to_string(end_step) + (cfg.stop_after > 0 ? " (--stop-after)" : " (--steps)"));
+    if (run.end_step < run.start_step || (run.end_step == run.start_step && !run.implicit_resume))
+        fail("nothing to do: the checkpoint is at step " + std::to_string(run.start_step) + " and the run stops at step " +
+             std::to_string(run.end_step) + (cfg.stop_after > 0 ? " (--stop-after)" : " (--steps)"));
     if (cfg.out_dir.empty()) fail("--out-dir must not be empty");
+    return true;
+}
 
-    // ---- the replacement warmup: a factor on each hidden matrix's step size
-    const size_t n_tensors = model.table.tensors.size();
-    std::vector<double> lr_extra(n_tensors, 1.0);
-    ReplacementWarmup warm;
-    warm.kind = cfg.replacement_warmup;
-    warm.m = cfg.replacement_m > 0 ? cfg.replacement_m : param.m;
-    std::vector<ClosedFormTracker> trackers(n_tensors);
-    const TensorInfo* hidden0 = representative(model.table, TensorRole::HiddenMatrix);
-    if (warm.kind != "none") {
-        // lambda with decay = eta * lambda per step, from the hidden matrices' decay at the peak LR
-        double peak_decay = hidden0 ? decay_per_step(*hidden0, adam, cfg.lr, 1.0) : 0.0;
-        double peak_lr = hidden0 ? cfg.lr * hidden0->lr_multiplier : cfg.lr;
-        warm.tau = cfg.replacement_tau > 0 ? cfg.replacement_tau
-                   : peak_decay > 0        ? default_replacement_tau(peak_lr, peak_decay / peak_lr)
-                                           : 0.0;
-        if (warm.kind != "closed-form" && !(warm.tau > 0))
-            fail("--replacement-warmup " + warm.kind + " needs --replacement-tau when the hidden matrices have no decay");
-        if (warm.kind == "closed-form" && !(peak_decay > 0))
-            fail("--replacement-warmup closed-form needs weight decay on the hidden matrices (its equilibrium sets the shape)");
-        validate_replacement_warmup(warm);
-        for (size_t i = 0; i < n_tensors; i++) {
-            const TensorInfo& t = model.table.tensors[i];
-            if (t.role != TensorRole::HiddenMatrix) continue;
-            double lr_i = cfg.lr * t.lr_multiplier;
-            trackers[i] = {t.init_std, decay_per_step(t, adam, cfg.lr, 1.0) / lr_i, warm.m};
-            for (int64_t s = 0; s < start_step; s++) trackers[i].advance(cfg.lr * schedule_factor(sched, s) * t.lr_multiplier);
+static void plan_replacement_warmup(TrainRun& run) {
+    const TrainConfig& cfg = run.cfg;
+    const TensorTable& table = run.model.table;
+    WarmupPlan& w = run.warmup;
+    const size_t n = table.tensors.size();
+    w.lr_extra.assign(n, 1.0);
+    w.trackers.assign(n, ClosedFormTracker());
+    w.warm.kind = cfg.replacement_warmup;
+    w.warm.m = cfg.replacement_m > 0 ? cfg.replacement_m : run.param.m;
+    if (w.warm.kind == WarmupKind::None) return;
+    const TensorInfo* hidden0 = representative(table, TensorRole::HiddenMatrix);
+    // lambda with decay = eta * lambda per step, from the hidden matrices' decay at the peak LR
+    const double peak_decay = hidden0 ? decay_per_step(*hidden0, 1.0) : 0.0;
+    const double peak_lr = hidden0 ? tensor_lr(*hidden0, 1.0) : cfg.optim.lr;
+    w.warm.tau = cfg.replacement_tau > 0 ? cfg.replacement_tau
+                 : peak_decay > 0        ? default_replacement_tau(peak_lr, peak_decay / peak_lr)
+                                         : 0.0;
+    const std::string kind = warmup_kind_name(w.warm.kind);
+    if (w.warm.kind != WarmupKind::ClosedForm && !(w.warm.tau > 0))
+        fail("--replacement-warmup " + kind + " needs --replacement-tau when the hidden matrices have no decay");
+    if (w.warm.kind == WarmupKind::ClosedForm && !(peak_decay > 0))
+        fail("--replacement-warmup closed-form needs weight decay on the hidden matrices (its equilibrium sets the shape)");
+    validate_replacement_warmup(w.warm);
+    for (size_t i = 0; i < n; i++) {
+        const TensorInfo& t = table.tensors[i];
+        if (t.role != TensorRole::HiddenMatrix) continue;
+        w.trackers[i] = {t.init_std, decay_per_step(t, 1.0) / tensor_lr(t, 1.0), w.warm.m};
+        for (int64_t s = 0; s < run.start_step; s++) w.trackers[i].advance(tensor_lr(t, schedule_factor(run.sched, s)));
+    }
+}
+
+// This step's warmup factors (advancing the closed form's recurrences).
+static void update_warmup(TrainRun& run, int64_t step, double s_t) {
+    WarmupPlan& w = run.warmup;
+    if (w.warm.kind == WarmupKind::None) return;
+    for (size_t i = 0; i < run.model.table.tensors.size(); i++) {
+        const TensorInfo& t = run.model.table.tensors[i];
+        if (t.role != TensorRole::HiddenMatrix) continue;
+        if (w.warm.kind == WarmupKind::ClosedForm) {
+            w.lr_extra[i] = w.trackers[i].factor();
+            w.trackers[i].advance(tensor_lr(t, s_t));
+        } else {
+            w.lr_extra[i] = replacement_factor(w.warm, step);
         }
     }
-    auto update_lr_extra = [&](int64_t step, double s_t) {
-        if (warm.kind == "none") return;
-        for (size_t i = 0; i < n_tensors; i++) {
-            const TensorInfo& t = model.table.tensors[i];
-            if (t.role != TensorRole::HiddenMatrix) continue;
-            if (warm.kind == "closed-form") {
-                double eta_i = cfg.lr * s_t * t.lr_multiplier;
-                lr_extra[i] = trackers[i].factor();
-                trackers[i].advance(eta_i);
-            } else {
-                lr_extra[i] = replacement_factor(warm, step);
-            }
-        }
-    };
+}
 
-    // ---- measurements: every matrix applied to an activation (gpt_matrix_input gives its X)
-    std::vector<size_t> measured;
-    for (size_t i = 0; i < n_tensors; i++) {
-        const TensorInfo& t = model.table.tensors[i];
-        if ((t.role == TensorRole::HiddenMatrix || t.role == TensorRole::Readout)) measured.push_back(i);
-    }
-    const std::vector<int> sample = sample_rows(B * T, cfg.measure_tokens);
-    std::vector<float> params_before, x_sample;
-    double measure_seconds = 0, step_seconds = 0;  // measurements; whole training steps (measurements included)
-    // How far weight decay gets in this run: per-step decay at the peak LR and
-    // the run's length in equilibrium timescales, sum over steps of d_t
-    // (SCIENCE.md §3: the norm equilibrium needs several 1/(eta*lambda)).
-    std::string decay_summary;
+// How far weight decay gets in this run: per-step decay at the peak LR and
+// the run's length in equilibrium timescales, sum over steps of d_t
+// (SCIENCE.md §3: the norm equilibrium needs several 1/(eta*lambda)); and the
+// checks that refuse a decay that would erase a tensor.
+static void describe_decay(TrainRun& run) {
+    const TrainConfig& cfg = run.cfg;
+    const TensorTable& table = run.model.table;
+    const bool independent = cfg.param.wd_mode == WeightDecayMode::Independent;
+    std::string& summary = run.decay_summary;
+    char line[400];
+    std::snprintf(line, sizeof line, "schedule: %lld steps, linear warmup %lld steps, then %s to %g x lr\n",
+                  (long long)cfg.steps, (long long)warmup_steps_of(run.sched), lr_decay_name(cfg.lr_decay),
+                  cfg.min_lr_fraction);
+    summary = line;
     bool warned = false;
-    for (const TensorInfo* t : {representative(model.table, TensorRole::HiddenMatrix),
-                                representative(model.table, TensorRole::Readout)}) {
-        if (!t || t->weight_decay_multiplier == 0 || cfg.weight_decay == 0) continue;
-        double peak = decay_per_step(*t, adam, cfg.lr, 1.0), total = 0;
-        for (int64_t s = 0; s < cfg.steps; s++) {
-            double s_t = schedule_factor(sched, s);
-            total += decay_per_step(*t, adam, cfg.lr * s_t, s_t);
-        }
-        char line[320];
+    for (const TensorInfo* t : {representative(table, TensorRole::HiddenMatrix), representative(table, TensorRole::Readout)}) {
+        if (!t || t->optim.weight_decay == 0) continue;
+        double peak = decay_per_step(*t, 1.0), total = 0;
+        for (int64_t s = 0; s < cfg.steps; s++) total += decay_per_step(*t, schedule_factor(run.sched, s));
         std::snprintf(line, sizeof line, "weight decay on %s: %.3g per step at peak LR; the run spans %.3g timescales "
                       "(sum of per-step decay over %lld steps)\n", t->name.c_str(), peak, total, (long long)cfg.steps);
-        decay_summary += line;
+        summary += line;
         if (peak > 0.01 && !warned) {
             warned = true;
-            decay_summary += "warning: that removes more than 1% of the weights every step" +
-                             std::string(param.independent_decay ? " (with --wd-mode independent, --weight-decay is the "
-                                                                   "per-step factor itself, e.g. 1e-3)\n" : "\n");
+            summary += "warning: that removes more than 1% of the weights every step" +
+                       std::string(independent ? " (with --wd-mode independent, --weight-decay is the per-step factor "
+                                                 "itself, e.g. 1e-3)\n" : "\n");
         }
     }
-    for (const TensorInfo& t : model.table.tensors)
-        if (decay_per_step(t, adam, cfg.lr, 1.0) >= 1.0)
-            fail("weight decay of " + std::to_string(decay_per_step(t, adam, cfg.lr, 1.0)) + " per step on " + t.name +
-                 " would remove all of it at the peak LR (lower --weight-decay" +
-                 (param.independent_decay ? ")" : " or --lr)"));
-    char sched_line[400];
-    std::snprintf(sched_line, sizeof sched_line, "schedule: %lld steps, linear warmup %lld steps, then %s to %g x lr\n",
-                  (long long)cfg.steps, (long long)warmup_steps_of(sched), cfg.lr_decay.c_str(), cfg.min_lr_fraction);
-    decay_summary = sched_line + decay_summary;
-    if (warm.kind != "none") {
-        char line[400];
+    for (const TensorInfo& t : table.tensors)
+        if (decay_per_step(t, 1.0) >= 1.0)
+            fail("weight decay of " + std::to_string(decay_per_step(t, 1.0)) + " per step on " + t.name +
+                 " would remove all of it at the peak LR (lower --weight-decay" + (independent ? ")" : " or --lr)"));
+    const WarmupPlan& w = run.warmup;
+    if (w.warm.kind != WarmupKind::None) {
         std::snprintf(line, sizeof line, "replacement warmup: %s on the hidden matrices' step size, from 1/m = %.4g%s\n",
-                      warm.kind.c_str(), 1.0 / warm.m,
-                      warm.kind == "closed-form" ? " (the two norm recurrences)"
-                                                 : (", tau " + std::to_string(warm.tau) + " steps").c_str());
-        decay_summary += line;
-        if (warm.m == 1.0)
-            decay_summary += "warning: m = 1, so the replacement warmup does nothing (give --d-base or --replacement-m)\n";
+                      warmup_kind_name(w.warm.kind), 1.0 / w.warm.m,
+                      w.warm.kind == WarmupKind::ClosedForm ? " (the two norm recurrences)"
+                                                   : (", tau " + std::to_string(w.warm.tau) + " steps").c_str());
+        summary += line;
+        if (w.warm.m == 1.0)
+            summary += "warning: m = 1, so the replacement warmup does nothing (give --d-base or --replacement-m)\n";
     }
-    // ---- the run directory: everything above is checked, so only now is it
-    // touched. It is locked for this process's life (a second run into it
-    // fails naming this one), and an earlier run in it is replaced only when
-    // --if-exists says so.
+}
+
+// Measurements: every matrix applied to an activation (the hidden matrices
+// and the readout), at --measure-tokens evenly spaced positions.
+static void plan_measurements(TrainRun& run) {
+    const TensorTable& table = run.model.table;
+    for (size_t i = 0; i < table.tensors.size(); i++) {
+        const TensorRole role = table.tensors[i].role;
+        if (role == TensorRole::HiddenMatrix || role == TensorRole::Readout) run.measure.tensors.push_back(i);
+    }
+    run.measure.rows = sample_rows(run.cfg.batch_size * run.cfg.seq_len, run.cfg.measure_tokens);
+}
+
+// The run directory: everything above is checked, so only now is it
+// touched. It is locked for this process's life (a second run into it fails
+// naming this one), an earlier run in it is replaced only when --if-exists
+// says so, and a resumed run keeps the log rows before its checkpoint.
+static void prepare_directory(TrainRun& run) {
+    const TrainConfig& cfg = run.cfg;
     make_dirs(cfg.out_dir);
-    if (!lock) {
-        lock.reset(new DirLock(cfg.out_dir, "run directory"));
+    if (!run.lock) {
+        run.lock.reset(new DirLock(cfg.out_dir, "run directory"));
         // the directory appeared after this run decided from its (absent)
         // files whether it had finished or could be resumed
-        if (!resuming && cfg.if_exists != "overwrite" && !existing_run_files(cfg.out_dir).empty())
+        if (!run.resuming && cfg.if_exists != IfExists::Overwrite && !existing_run_files(cfg.out_dir).empty())
             fail(cfg.out_dir + " gained a run's files while this run was starting; run the command again");
-    } else if (!same_directory(out_target, cfg.out_dir)) {
-        fail("internal error: locked " + out_target + " but writing " + cfg.out_dir);
+    } else if (!same_directory(run.out_target, cfg.out_dir)) {
+        fail("internal error: locked " + run.out_target + " but writing " + cfg.out_dir);
     }
     remove_stale_temporaries(cfg.out_dir);
-    TrainResult result;
-    result.first_step = start_step;
+    TrainResult& result = run.result;
+    result.first_step = run.start_step;
     result.checkpoint_path = cfg.out_dir + "/checkpoint.safetensors";
     result.log_path = cfg.out_dir + "/log.csv";
-    const std::string measure_path = cfg.out_dir + "/measure.csv";
-    const std::string source_dir = resuming ? parent_dir(ckpt_in) : "";
+    run.measure_path = cfg.out_dir + "/measure.csv";
+    const std::string source_dir = run.resuming ? parent_dir(run.ckpt_in) : "";
     // the logs' rows before the checkpoint, read and checked in full before
     // anything in the directory changes (a bad row refuses the resume)
-    const KeptLog kept_log = resuming ? kept_log_rows(source_dir + "/log.csv", start_step, LOG_HEADER, 3) : KeptLog{LOG_HEADER};
-    const KeptLog kept_measure =
-        resuming ? kept_log_rows(source_dir + "/measure.csv", start_step, MEASURE_HEADER, -1) : KeptLog{MEASURE_HEADER};
-    const bool own_run = resuming && same_directory(source_dir, cfg.out_dir);
+    const KeptLog kept_log =
+        run.resuming ? kept_log_rows(source_dir + "/log.csv", run.start_step, LOG_HEADER, 3) : KeptLog{LOG_HEADER};
+    const KeptLog kept_measure = run.resuming ? kept_log_rows(source_dir + "/measure.csv", run.start_step, MEASURE_HEADER, -1)
+                                              : KeptLog{MEASURE_HEADER};
+    const bool own_run = run.resuming && same_directory(source_dir, cfg.out_dir);
     if (!own_run) {
         std::vector<std::string> found = existing_run_files(cfg.out_dir);
-        if (!found.empty() && (cfg.if_exists == "refuse" || (cfg.if_exists == "resume" && resuming))) {
+        if (!found.empty() && (cfg.if_exists == IfExists::Refuse || (cfg.if_exists == IfExists::Resume && run.resuming))) {
             std::string list;
             for (const std::string& f : found) list += (list.empty() ? "" : ", ") + f;
             fail(cfg.out_dir + " holds a run already (" + list + "); continue it with --resume " + cfg.out_dir +
@@ -760,216 +822,260 @@ TrainResult run_training(TrainConfig cfg, const FlagSet& cmdline) {
     if (unlink((cfg.out_dir + "/result.json").c_str()) != 0 && errno != ENOENT)
         fail("cannot remove " + cfg.out_dir + "/result.json: " + std::strerror(errno));
     write_file_atomic(result.log_path, kept_log.text);
-    write_file_atomic(measure_path, kept_measure.text);
+    write_file_atomic(run.measure_path, kept_measure.text);
+    // the settings as run: text for people, JSON for programs
+    write_file_atomic(cfg.out_dir + "/run_info.txt",
+                      "flags: " + run.own.to_json() + "\n" + "device: " + run.device_note + "\n" +
+                          describe_parameterization(run.param, run.model.config) + describe_optimizer(cfg.optim) +
+                          run.decay_summary + describe_tensor_table(run.model.table));
+    write_file_atomic(cfg.out_dir + "/run.json",
+                      run_metadata_json(run.own.to_json(), run.model.config, run.param, cfg.optim, run.model.table,
+                                        run.device_note, warmup_kind_name(cfg.replacement_warmup)));
+    run.log.reset(new LogAppender(result.log_path));
+    run.measure_log.reset(new LogAppender(run.measure_path));
+    // (a resumed run's result covers the steps before its checkpoint too)
+    run.min_train_loss = kept_log.min_train_loss;
+    run.last_loss = kept_log.last_train_loss;
+}
 
-    // the settings as run, next to the log: flags, parameterization, weight
-    // decay mode and decayed set, and the resolved per-tensor table
-    write_file_atomic(cfg.out_dir + "/run_info.txt", "flags: " + own.to_json() + "\n" + "device: " + device_note +
-                                                          "\n" + describe_parameterization(param, mc) + decay_summary +
-                                                          describe_tensor_table(model.table));
-    LogAppender log(result.log_path), measure_log(measure_path);
+static void print_header(const TrainRun& run) {
+    const TrainConfig& cfg = run.cfg;
+    const ModelConfig& mc = run.model.config;
+    std::printf("lrt train: %s\n", run.resuming ? ("resuming " + run.ckpt_in + " at step " + std::to_string(run.start_step)).c_str()
+                                                : "new run");
+    std::printf("model: V=%d T=%d d=%d L=%d heads=%d mlp=%d bias=%s tied=%s, %zu parameters\n", mc.vocab_size,
+                mc.context_length, mc.width, mc.depth, mc.num_heads(), mc.mlp_width(), mc.bias ? "on" : "off",
+                mc.tie_embeddings ? "yes" : "no", run.model.table.total);
+    std::printf("data: %s\n", run.data_note.c_str());
+    std::fputs(describe_optimizer(cfg.optim).c_str(), stdout);
+    std::printf("schedule: %lld steps, warmup %lld, %s decay to %g x lr; batch %dx%d = %d tokens/step\n",
+                (long long)cfg.steps, (long long)warmup_steps_of(run.sched), lr_decay_name(cfg.lr_decay), cfg.min_lr_fraction,
+                cfg.batch_size, cfg.seq_len, cfg.batch_size * cfg.seq_len);
+    std::printf("device: %s\n", run.device_note.c_str());
+    std::printf("output: %s\n", cfg.out_dir.c_str());
+    std::fputs(describe_parameterization(run.param, mc).c_str(), stdout);
+    std::fputs(run.decay_summary.c_str(), stdout);
+    std::fputs(describe_tensor_table(run.model.table).c_str(), stdout);
+    std::fflush(stdout);
+}
 
-    if (verbose) {
-        std::printf("lrt train: %s\n", resuming ? ("resuming " + ckpt_in + " at step " + std::to_string(start_step)).c_str() : "new run");
-        std::printf("model: V=%d T=%d d=%d L=%d heads=%d mlp=%d bias=%s tied=%s, %zu parameters\n", mc.vocab_size,
-                    mc.context_length, mc.width, mc.depth, mc.num_heads(), mc.mlp_width(), mc.bias ? "on" : "off",
-                    mc.tie_embeddings ? "yes" : "no", model.table.total);
-        std::printf("data: %s\n", data_note.c_str());
-        std::printf("optimizer: AdamW lr=%g beta1=%g beta2=%g eps=%g weight_decay=%g clip=%g\n", cfg.lr, cfg.beta1,
-                    cfg.beta2, cfg.eps, cfg.weight_decay, cfg.grad_clip);
-        std::printf("schedule: %lld steps, warmup %lld, %s decay to %g x lr; batch %dx%d = %d tokens/step\n",
-                    (long long)cfg.steps, (long long)warmup_steps_of(sched), cfg.lr_decay.c_str(), cfg.min_lr_fraction, B, T,
-                    B * T);
-        std::printf("device: %s\n", device_note.c_str());
-        std::printf("output: %s\n", cfg.out_dir.c_str());
-        std::fputs(describe_parameterization(param, mc).c_str(), stdout);
-        std::fputs(decay_summary.c_str(), stdout);
-        std::fputs(describe_tensor_table(model.table).c_str(), stdout);
+// The mean loss over --val-batches, always the same batches.
+static double evaluate(TrainRun& run) {
+    run.val_loader.reset();
+    double sum = 0;
+    for (int i = 0; i < run.cfg.val_batches; i++) {
+        run.val_loader.next_batch(run.inputs.data(), run.targets.data());
+        sum += run.backend->forward(run.inputs.data(), run.targets.data(), run.cfg.batch_size, run.cfg.seq_len);
+    }
+    return sum / run.cfg.val_batches;
+}
+
+// Writes the checkpoint, unless a parameter or moment is not finite: a run's
+// checkpoint is always a state it can go on from, so a broken one keeps the
+// last good file (and returns what is wrong).
+static std::string save(TrainRun& run, int64_t steps_done) {
+    TrainState st;
+    st.step = steps_done;
+    st.data_epoch = run.train_loader.epoch();
+    st.data_window = run.train_loader.window_index();
+    for (int i = 0; i < 4; i++) st.rng_state[i] = run.sample_rng.s[i];
+    run.backend->to_host(true);
+    std::string bad = first_non_finite(run.model.table, run.model.params, run.state->m, run.state->v);
+    if (!bad.empty()) {
+        std::fprintf(stderr, "warning: not writing the checkpoint after step %lld: %s; %s keeps the last finite state\n",
+                     (long long)steps_done, bad.c_str(), run.result.checkpoint_path.c_str());
+        return bad;
+    }
+    save_checkpoint(run.result.checkpoint_path, run.model, run.state->m, run.state->v, st, run.own.to_json(),
+                    &run.state->spectral);
+    return "";
+}
+
+// A diverged run: an error (--on-divergence fail) or a result.json that says
+// so. `step` is the last step run.
+static TrainResult diverged(TrainRun& run, int64_t step, const std::string& what) {
+    run.log->close();
+    run.measure_log->close();
+    if (run.cfg.on_divergence != OnDivergence::Record) fail("training diverged: " + what + " (try a smaller --lr)");
+    run.result.status = "diverged";
+    run.result.last_step = step + 1;
+    write_file_atomic(run.cfg.out_dir + "/result.json",
+                      "{\"status\":\"diverged\",\"steps_run\":" + std::to_string(step + 1) +
+                          ",\"final_val_loss\":null,\"last_train_loss\":" + json_number_or_null(run.last_loss) +
+                          ",\"min_train_loss\":" + json_number_or_null(run.min_train_loss) +
+                          ",\"diverged_at\":" + std::to_string(step) +
+                          ",\"elapsed_s\":" + json_number_or_null(wall_seconds() - run.t_start) + "}\n");
+    std::printf("diverged at step %lld (%s); recorded in %s/result.json\n", (long long)step, what.c_str(),
+                run.cfg.out_dir.c_str());
+    return run.result;
+}
+
+// Sampling runs on the host copy of the parameters (a forward pass over the
+// growing prefix per token: slow for a large model; --sample-length 0 skips it).
+static void print_sample(TrainRun& run, int64_t step) {
+    if (run.cfg.sample_length <= 0) return;
+    run.backend->to_host(false);
+    std::string text = sample_text(run.model, run.sample_rng, run.cfg.sample_length, run.model.config.context_length);
+    run.result.samples.push_back(text);
+    if (run.verbose) std::printf("---- sample at step %lld ----\n%s\n----\n", (long long)step, text.c_str());
+}
+
+// One optimizer step on the next training batch, with its measurements
+// written to measure.csv; returns the loss and gradient norm.
+static StepResult train_one_step(TrainRun& run, int64_t step) {
+    const TrainConfig& cfg = run.cfg;
+    run.train_loader.next_batch(run.inputs.data(), run.targets.data());
+    StepPlan plan;
+    plan.schedule = schedule_factor(run.sched, step);
+    plan.step = step + 1;
+    plan.grad_clip = cfg.optim.grad_clip;
+    update_warmup(run, step, plan.schedule);
+    plan.lr_extra = run.warmup.lr_extra.data();
+    const bool measuring = cfg.measure_every > 0 && step % cfg.measure_every == 0;
+    StepResult r = training_step(*run.backend, run.model.table, run.inputs.data(), run.targets.data(), cfg.batch_size,
+                                 cfg.seq_len, plan, measuring ? &run.measure : nullptr);
+    if (measuring) {
+        const double t0 = wall_seconds();
+        std::string rows;
+        for (size_t k = 0; k < run.measure.tensors.size(); k++) {
+            const size_t index = run.measure.tensors[k];
+            const TensorInfo& t = run.model.table.tensors[index];
+            const MatrixStats& st = run.measure.stats[k];
+            const double lr_i = measured_lr(run.model.table, index, plan);
+            rows += strprintf("%lld,%s,%s,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,"
+                              "%.9g,%.9g,%.9g,%.9g\n",
+                              (long long)step, t.name.c_str(), role_name(t.role), t.layer, lr_i, lr_i / t.optim.base_lr,
+                              decay_per_step(t, plan.schedule), st.w_norm, st.dw_norm, st.x_norm, st.wx_norm,
+                              st.dwx_norm, st.rel_update, st.rrc, st.alpha_w, st.alpha_dw, st.alignment_ratio,
+                              st.w_rms, st.u_rms, st.w_rms_equilibrium, st.rel_update_equilibrium, st.angular_update,
+                              st.angular_equilibrium);
+        }
+        run.measure_log->row(rows);
+        run.measure.seconds += wall_seconds() - t0;
+    }
+    return r;
+}
+
+// One row of log.csv; the LR columns are the schedule's LR of the hidden
+// matrices' optimizer (--lr times s_t) and the first hidden matrix's own
+// step size (its multiplier and warmup factor included).
+static void log_step(TrainRun& run, int64_t step, const StepResult& r, double val, double step_start) {
+    const TensorTable& table = run.model.table;
+    const double s_t = schedule_factor(run.sched, step), lr_t = run.cfg.optim.lr * s_t;
+    const TensorInfo* hidden0 = representative(table, TensorRole::HiddenMatrix);
+    const double hidden_lr =
+        hidden0 ? tensor_lr(*hidden0, s_t) * run.warmup.lr_extra[hidden0 - table.tensors.data()] : lr_t;
+    const double now = wall_seconds(), tok_per_s = run.cfg.batch_size * run.cfg.seq_len / std::max(1e-9, now - step_start);
+    run.step_seconds += now - step_start;
+    run.log->row(strprintf("%lld,%.6g,%.6g,%.9g,%s,%.6g,%.1f,%.3f\n", (long long)step, lr_t, hidden_lr, r.loss,
+                           std::isnan(val) ? "" : std::to_string(val).c_str(), r.grad_norm, tok_per_s,
+                           now - run.t_start));
+    run.result.train_losses.push_back(r.loss);
+    run.last_loss = r.loss;
+    run.min_train_loss = std::min(run.min_train_loss, r.loss);
+    if (run.verbose && (step % run.cfg.log_every == 0 || step == run.end_step - 1 || !std::isnan(val))) {
+        const double elapsed = now - run.t_start;
+        const double eta = elapsed / (step - run.start_step + 1) * (run.end_step - step - 1);
+        char valtxt[32] = "";
+        if (!std::isnan(val)) std::snprintf(valtxt, sizeof valtxt, " | val %.4f", val);
+        std::printf("step %5lld/%lld | loss %.4f%s | lr %.3e | norm %.3f | %.1fk tok/s | %s elapsed | ETA %s\n",
+                    (long long)step, (long long)run.cfg.steps, r.loss, valtxt, lr_t, r.grad_norm, tok_per_s / 1000,
+                    format_duration(elapsed).c_str(), format_duration(eta).c_str());
         std::fflush(stdout);
     }
+}
 
-    std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
-    auto evaluate = [&]() {
-        val_loader.reset();
-        double sum = 0;
-        for (int i = 0; i < cfg.val_batches; i++) {
-            val_loader.next_batch(inputs.data(), targets.data());
-            sum += forward(inputs.data(), targets.data());
-        }
-        return sum / cfg.val_batches;
-    };
-    // Writes the checkpoint, unless a parameter or moment is not finite: a
-    // run's checkpoint is always a state it can go on from, so a broken one
-    // keeps the last good file (and returns what is wrong).
-    auto save = [&](int64_t steps_done) -> std::string {
-        TrainState st;
-        st.step = steps_done;
-        st.data_epoch = train_loader.epoch();
-        st.data_window = train_loader.window_index();
-        for (int i = 0; i < 4; i++) st.rng_state[i] = sample_rng.s[i];
-        sync_to_host();
-        std::string bad = first_non_finite(model.table, model.params, adam_m, adam_v);
-        if (!bad.empty()) {
-            std::fprintf(stderr, "warning: not writing the checkpoint after step %lld: %s; %s keeps the last finite "
-                         "state\n", (long long)steps_done, bad.c_str(), result.checkpoint_path.c_str());
-            return bad;
-        }
-        save_checkpoint(result.checkpoint_path, model, adam_m, adam_v, st, own.to_json());
-        return "";
-    };
+// The end of this call: the final evaluation (a run that reached --steps),
+// the last checkpoint and result.json.
+static TrainResult finish(TrainRun& run) {
+    const TrainConfig& cfg = run.cfg;
+    TrainResult& result = run.result;
     const double diverge_above = diverge_threshold(cfg);
-    // (a resumed run's result covers the steps before its checkpoint too)
-    double min_train_loss = kept_log.min_train_loss, last_loss = kept_log.last_train_loss;
-    const double t_start = wall_seconds();
-    // A diverged run: an error (--on-divergence fail) or a result.json that
-    // says so. `step` is the last step run.
-    auto diverged = [&](int64_t step, const std::string& what) {
-        log.close();
-        measure_log.close();
-        if (cfg.on_divergence != "record") fail("training diverged: " + what + " (try a smaller --lr)");
-        result.status = "diverged";
-        result.last_step = step + 1;
-        write_file_atomic(cfg.out_dir + "/result.json",
-                          "{\"status\":\"diverged\",\"steps_run\":" + std::to_string(step + 1) +
-                              ",\"final_val_loss\":null,\"last_train_loss\":" + json_number_or_null(last_loss) +
-                              ",\"min_train_loss\":" + json_number_or_null(min_train_loss) +
-                              ",\"diverged_at\":" + std::to_string(step) +
-                              ",\"elapsed_s\":" + json_number_or_null(wall_seconds() - t_start) + "}\n");
-        std::printf("diverged at step %lld (%s); recorded in %s/result.json\n", (long long)step, what.c_str(),
-                    cfg.out_dir.c_str());
-        return result;
-    };
-    auto print_sample = [&](int64_t step) {
-        if (cfg.sample_length <= 0) return;
-        // sampling runs on the CPU copy of the parameters (a forward pass over
-        // the growing prefix per token: slow for a large model; --sample-length 0 skips it)
-        if (gpu_model) gpu_gpt_download_state(gpu_model.get(), model.params.data(), nullptr, nullptr);
-        std::string text = sample_text(model, sample_rng, cfg.sample_length, mc.context_length);
-        result.samples.push_back(text);
-        if (verbose) std::printf("---- sample at step %lld ----\n%s\n----\n", (long long)step, text.c_str());
-    };
-
-    for (int64_t step = start_step; step < end_step; step++) {
-        double val = NAN;
-        if (cfg.val_every > 0 && step % cfg.val_every == 0) {
-            val = evaluate();
-            result.val_losses.push_back({step, val});
-        }
-        double t0 = wall_seconds();
-        train_loader.next_batch(inputs.data(), targets.data());
-        double loss = forward(inputs.data(), targets.data()), norm;
-        if (gpu_model) {
-            gpu_gpt_zero_grad(gpu_model.get());
-            gpu_gpt_backward(gpu_model.get());
-            norm = gpu_gpt_clip_grad_norm(gpu_model.get(), cfg.grad_clip);
-        } else {
-            gpt_zero_grad(model);
-            gpt_backward(model);
-            norm = clip_grad_norm(model.grads.data(), model.grads.size(), cfg.grad_clip);
-        }
-        double s_t = schedule_factor(sched, step), lr_t = cfg.lr * s_t;
-        update_lr_extra(step, s_t);
-        const bool measuring = cfg.measure_every > 0 && step % cfg.measure_every == 0;
-        double t_copy = wall_seconds();
-        if (measuring) {
-            if (gpu_model) gpu_gpt_snapshot_params(gpu_model.get());
-            else params_before = model.params;
-            measure_seconds += wall_seconds() - t_copy;
-        }
-        if (gpu_model)
-            gpu_gpt_adamw_step(gpu_model.get(), adam, lr_t, s_t, step + 1, lr_extra.data());
-        else
-            adamw_step(model.params.data(), model.grads.data(), adam_m.data(), adam_v.data(), model.table, adam, lr_t,
-                       s_t, step + 1, lr_extra.data());
-        if (gpu_model) gpu::synchronize();  // the step's GPU work is done: time it, not the next call that waits
-        double t_step_end = wall_seconds();
-        if (measuring) {
-            std::string measure_rows;
-            for (size_t index : measured) {
-                const TensorInfo& t = model.table.tensors[index];
-                const int K = t.fan_out, C = t.fan_in;
-                double lr_i = lr_t * t.lr_multiplier * lr_extra[index], d = decay_per_step(t, adam, lr_t, s_t);
-                MatrixStats st;
-                if (gpu_model) {
-                    st = gpu_gpt_measure(gpu_model.get(), t, sample, lr_i, d, cfg.beta1);
-                } else {
-                    x_sample.resize(sample.size() * (size_t)C);
-                    gather_rows(gpt_matrix_input(model, t), C, sample, x_sample.data());
-                    st = measure_matrix(params_before.data() + t.offset, model.params.data() + t.offset, K, C,
-                                        x_sample.data(), (int)sample.size(), lr_i, d, cfg.beta1);
-                }
-                measure_rows += strprintf(
-                             "%lld,%s,%s,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,"
-                             "%.9g,%.9g,%.9g\n",
-                             (long long)step, t.name.c_str(), role_name(t.role), t.layer, lr_i, lr_i / cfg.lr, d, st.w_norm,
-                             st.dw_norm, st.x_norm, st.wx_norm, st.dwx_norm, st.rel_update, st.rrc, st.alpha_w,
-                             st.alpha_dw, st.alignment_ratio, st.w_rms, st.u_rms, st.w_rms_equilibrium,
-                             st.rel_update_equilibrium, st.angular_update, st.angular_equilibrium);
-            }
-            measure_log.row(measure_rows);
-            measure_seconds += wall_seconds() - t_step_end;
-        }
-        double now = wall_seconds(), tok_per_s = B * T / std::max(1e-9, now - t0), elapsed = now - t_start;
-        step_seconds += now - t0;
-        result.train_losses.push_back(loss);
-        last_loss = loss;
-        double hidden_lr = hidden0 ? lr_t * hidden0->lr_multiplier * lr_extra[hidden0 - model.table.tensors.data()] : lr_t;
-        log.row(strprintf("%lld,%.6g,%.6g,%.9g,%s,%.6g,%.1f,%.3f\n", (long long)step, lr_t, hidden_lr, loss,
-                          std::isnan(val) ? "" : std::to_string(val).c_str(), norm, tok_per_s, elapsed));
-        min_train_loss = std::min(min_train_loss, loss);
-        if (!std::isfinite(loss) || loss > diverge_above)
-            return diverged(step, "the loss is " + std::to_string(loss) + " at step " + std::to_string(step) +
-                                      (std::isfinite(loss) ? " (above --diverge-loss " + std::to_string(diverge_above) + ")" : ""));
-        if (verbose && (step % cfg.log_every == 0 || step == end_step - 1 || !std::isnan(val))) {
-            double eta = elapsed / (step - start_step + 1) * (end_step - step - 1);
-            char valtxt[32] = "";
-            if (!std::isnan(val)) std::snprintf(valtxt, sizeof valtxt, " | val %.4f", val);
-            std::printf("step %5lld/%lld | loss %.4f%s | lr %.3e | norm %.3f | %.1fk tok/s | %s elapsed | ETA %s\n",
-                        (long long)step, (long long)cfg.steps, loss, valtxt, lr_t, norm, tok_per_s / 1000,
-                        format_duration(elapsed).c_str(), format_duration(eta).c_str());
-            std::fflush(stdout);
-        }
-        if (cfg.sample_every > 0 && (step + 1) % cfg.sample_every == 0) print_sample(step + 1);
-        if (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0 && step + 1 < end_step) {
-            std::string broken = save(step + 1);
-            if (!broken.empty()) return diverged(step, broken + " after step " + std::to_string(step + 1));
-        }
-    }
-    result.last_step = end_step;
-    if (end_step == cfg.steps) {
-        result.final_val_loss = evaluate();
-        result.val_losses.push_back({end_step, result.final_val_loss});
+    result.last_step = run.end_step;
+    const bool complete = run.end_step == cfg.steps;
+    if (complete) {
+        result.final_val_loss = evaluate(run);
+        result.val_losses.push_back({run.end_step, result.final_val_loss});
         if (!std::isfinite(result.final_val_loss) || result.final_val_loss > std::min(diverge_above, MAX_SANE_LOSS))
-            return diverged(end_step - 1, "the final validation loss is " + std::to_string(result.final_val_loss));
-        log.row(strprintf("%lld,,,,%.6f,,,%.3f\n", (long long)end_step, result.final_val_loss, wall_seconds() - t_start));
+            return diverged(run, run.end_step - 1,
+                            "the final validation loss is " + std::to_string(result.final_val_loss));
+        run.log->row(strprintf("%lld,,,,%.6f,,,%.3f\n", (long long)run.end_step, result.final_val_loss,
+                               wall_seconds() - run.t_start));
     }
-    log.close();
-    measure_log.close();
-    if (verbose && cfg.measure_every > 0)
+    run.log->close();
+    run.measure_log->close();
+    const double measure_fraction = run.measure.seconds / std::max(1e-9, run.step_seconds);
+    if (run.verbose && cfg.measure_every > 0)
         std::printf("measurements (every %lld steps, %zu tokens, %zu matrices) took %.1f%% of the training steps' time\n",
-                    (long long)cfg.measure_every, sample.size(), measured.size(),
-                    100 * measure_seconds / std::max(1e-9, step_seconds));
-    std::string broken = save(end_step);
-    if (!broken.empty()) return diverged(end_step - 1, broken + " after step " + std::to_string(end_step));
-    result.status = end_step == cfg.steps ? "done" : "stopped";
-    const double measure_fraction = measure_seconds / std::max(1e-9, step_seconds);
+                    (long long)cfg.measure_every, run.measure.rows.size(), run.measure.tensors.size(),
+                    100 * measure_fraction);
+    std::string broken = save(run, run.end_step);
+    if (!broken.empty()) return diverged(run, run.end_step - 1, broken + " after step " + std::to_string(run.end_step));
+    result.status = complete ? "done" : "stopped";
     write_file_atomic(cfg.out_dir + "/result.json",
-                      "{\"status\":\"" + result.status + "\",\"steps_run\":" + std::to_string(end_step) +
-                          ",\"final_val_loss\":" + json_number_or_null(end_step == cfg.steps ? result.final_val_loss : NAN) +
-                          ",\"last_train_loss\":" + json_number_or_null(last_loss) +
-                          ",\"min_train_loss\":" + json_number_or_null(min_train_loss) +
-                          ",\"diverged_at\":null,\"elapsed_s\":" + json_number_or_null(wall_seconds() - t_start) +
+                      "{\"status\":\"" + result.status + "\",\"steps_run\":" + std::to_string(run.end_step) +
+                          ",\"final_val_loss\":" + json_number_or_null(complete ? result.final_val_loss : NAN) +
+                          ",\"last_train_loss\":" + json_number_or_null(run.last_loss) +
+                          ",\"min_train_loss\":" + json_number_or_null(run.min_train_loss) +
+                          ",\"diverged_at\":null,\"elapsed_s\":" + json_number_or_null(wall_seconds() - run.t_start) +
                           ",\"measure_fraction\":" + json_number_or_null(measure_fraction) + "}\n");
-    if (end_step == cfg.steps) {
-        if (!(cfg.sample_every > 0 && end_step % cfg.sample_every == 0)) print_sample(end_step);  // not twice
-        std::printf("final: step %lld val loss %.4f | %s elapsed | log %s | checkpoint %s\n", (long long)end_step,
-                    result.final_val_loss, format_duration(wall_seconds() - t_start).c_str(), result.log_path.c_str(),
-                    result.checkpoint_path.c_str());
+    if (complete) {
+        if (!(cfg.sample_every > 0 && run.end_step % cfg.sample_every == 0)) print_sample(run, run.end_step);  // not twice
+        std::printf("final: step %lld val loss %.4f | %s elapsed | log %s | checkpoint %s\n", (long long)run.end_step,
+                    result.final_val_loss, format_duration(wall_seconds() - run.t_start).c_str(),
+                    result.log_path.c_str(), result.checkpoint_path.c_str());
     } else {
-        std::printf("stopped after step %lld of %lld; continue with: lrt train --resume %s\n", (long long)end_step,
+        std::printf("stopped after step %lld of %lld; continue with: lrt train --resume %s\n", (long long)run.end_step,
                     (long long)cfg.steps, cfg.out_dir.c_str());
     }
     return result;
+}
+
+TrainResult run_training(TrainConfig config, const FlagSet& cmdline) {
+    TrainRun run;
+    run.cfg = config;
+    if (!open_run(run, cmdline)) return skipped_result();
+    check_memory(run);
+    build_model(run, cmdline);
+    if (run.cfg.print_table) {
+        std::fputs(describe_parameterization(run.param, run.model.config).c_str(), stdout);
+        std::fputs(describe_optimizer(run.cfg.optim).c_str(), stdout);
+        std::fputs(describe_tensor_table(run.model.table).c_str(), stdout);
+        return {};
+    }
+    load_data(run);
+    init_state(run);
+    if (!decide_span(run)) return skipped_result();
+    plan_replacement_warmup(run);
+    describe_decay(run);
+    plan_measurements(run);
+    prepare_directory(run);
+    if (run.verbose) print_header(run);
+
+    const TrainConfig& cfg = run.cfg;
+    run.inputs.resize((size_t)cfg.batch_size * cfg.seq_len);
+    run.targets.resize(run.inputs.size());
+    const double diverge_above = diverge_threshold(cfg);
+    run.t_start = wall_seconds();
+    for (int64_t step = run.start_step; step < run.end_step; step++) {
+        double val = NAN;
+        if (cfg.val_every > 0 && step % cfg.val_every == 0) {
+            val = evaluate(run);
+            run.result.val_losses.push_back({step, val});
+        }
+        const double step_start = wall_seconds();
+        const StepResult r = train_one_step(run, step);
+        log_step(run, step, r, val, step_start);
+        if (!std::isfinite(r.loss) || r.loss > diverge_above)
+            return diverged(run, step, "the loss is " + std::to_string(r.loss) + " at step " + std::to_string(step) +
+                                           (std::isfinite(r.loss) ? " (above --diverge-loss " + std::to_string(diverge_above) + ")" : ""));
+        if (cfg.sample_every > 0 && (step + 1) % cfg.sample_every == 0) print_sample(run, step + 1);
+        if (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0 && step + 1 < run.end_step) {
+            std::string broken = save(run, step + 1);
+            if (!broken.empty()) return diverged(run, step, broken + " after step " + std::to_string(step + 1));
+        }
+    }
+    return finish(run);
 }
 
 int train_command(int argc, char** argv) {

@@ -7,7 +7,14 @@
 
 #include "util/flags.h"
 #include "model/model_flags.h"
+#include "gpu.h"
+#include "optim/optimizer_config.h"
+#include "optim/schedule.h"
 #include "param/parameterization.h"
+
+enum class Device { CPU, CUDA };
+enum class OnDivergence { Fail, Record };  // an error (exit 1), or result.json says diverged (exit 0)
+enum class IfExists { Refuse, Overwrite, Resume };
 
 struct TrainConfig {
     ModelFlags model;
@@ -19,19 +26,16 @@ struct TrainConfig {
     int64_t data_seed = 1;
     int batch_size = 16;
     int seq_len = 128;
-    // optimizer and schedule
-    double lr = 3e-3;
-    double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
-    double weight_decay = 0.1;
-    double grad_clip = 1.0;
+    OptimizerConfig optim;  // which optimizer, LRs, decay and its norm, clipping
+    // schedule
     int64_t steps = 1000;
     int64_t warmup_steps = 100;
     double warmup_fraction = 0;  // > 0: warmup = this fraction of --steps instead of --warmup-steps
-    std::string lr_decay = "cosine";
+    LrDecay lr_decay = LrDecay::Cosine;
     double min_lr_fraction = 0.1;
     double wsd_decay_fraction = 0.2;
     // the replacement warmup of SCIENCE.md §5, on the hidden matrices
-    std::string replacement_warmup = "none";  // none | closed-form | exponential | decay-away
+    WarmupKind replacement_warmup = WarmupKind::None;
     double replacement_m = 0;    // 0: the run's width multiplier m
     double replacement_tau = 0;  // 0: 1/(eta*lambda) of the hidden matrices
     // measurements (SCIENCE.md §2-3), per weight matrix, into measure.csv
@@ -52,14 +56,14 @@ struct TrainConfig {
     bool print_table = false;
     bool quiet = false;
     // device: the CPU (OpenMP) or the GPU twin of every layer (cuda/)
-    std::string device = "cpu";       // cpu | cuda
-    std::string precision = "fp32";   // cuda: fp32 | tf32 | bf16 matmuls
+    Device device = Device::CPU;
+    gpu::Precision precision = gpu::Precision::FP32;  // cuda matmuls
     bool deterministic = true;        // cuda: bitwise-repeatable runs (the CPU always is)
     // divergence and sweeps
     double diverge_loss = 0;            // stop when the training loss exceeds this; 0: 2 ln V (diverge_threshold)
-    std::string on_divergence = "fail"; // fail (error, exit 1) | record (result.json says diverged, exit 0)
+    OnDivergence on_divergence = OnDivergence::Fail;
     bool skip_if_done = false;          // exit at once if <out-dir>/result.json says done or diverged
-    std::string if_exists = "refuse";   // <out-dir> holds a run already: refuse | overwrite | resume
+    IfExists if_exists = IfExists::Refuse;  // <out-dir> holds a run already
 };
 
 // The training loss above which a run counts as diverged: --diverge-loss, or

@@ -7,6 +7,8 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 struct FlagRange {
@@ -27,6 +29,16 @@ public:
     void add(const std::string& name, double* v, const std::string& help, FlagRange range = any_value());
     void add(const std::string& name, bool* v, const std::string& help);
     void add(const std::string& name, std::string* v, const std::string& help, std::vector<std::string> choices = {});
+    // A choice parsed straight into an enum: the names are the flag's text
+    // (in --help, in checkpoints and run.json), the program sees only E.
+    template <typename E>
+    void add(const std::string& name, E* v, const std::string& help, std::vector<std::pair<std::string, E>> choices) {
+        static_assert(std::is_enum<E>::value && sizeof(E) == sizeof(int), "an enum with int's size");
+        std::vector<std::string> names;
+        std::vector<int> values;
+        for (auto& c : choices) names.push_back(c.first), values.push_back((int)c.second);
+        add_enum(name, reinterpret_cast<int*>(v), help, std::move(names), std::move(values));
+    }
 
     // Parses argv[first..argc); arguments not starting with "--" go to
     // `positional` (an error if it is nullptr). Returns false when --help was
@@ -45,7 +57,7 @@ public:
     const std::string& command() const { return command_; }
 
 private:
-    enum class Kind { Int, Int64, Double, Bool, String };
+    enum class Kind { Int, Int64, Double, Bool, String, Enum };
     struct Flag {
         std::string name, help, section;
         Kind kind;
@@ -54,12 +66,15 @@ private:
         std::vector<std::string> choices;
         std::string default_text;
         bool set = false;
+        std::vector<int> enum_values;  // Kind::Enum: the value of each choice
     };
     Flag* find(const std::string& name);
     const Flag* find(const std::string& name) const;
     void assign(Flag& f, const std::string& text);
     std::string text_of(const Flag& f) const;
     void add_flag(Flag f);
+    void add_enum(const std::string& name, int* v, const std::string& help, std::vector<std::string> names,
+                  std::vector<int> values);
 
     std::string command_, usage_, current_section_;
     std::vector<Flag> flags_;

@@ -182,7 +182,7 @@ inline bool check_scalar(const std::string& what, double got, double ref, double
     return ok;
 }
 
-// Every field of a measurement (src/measure.h) within `tolerance`
+// Every field of a measurement (src/study/measure.h) within `tolerance`
 // (relative), NaN exactly where the reference has NaN; `what` names the
 // matrix in the message.
 inline void check_stats(const std::string& what, const MatrixStats& got, const MatrixStats& ref, double tolerance) {

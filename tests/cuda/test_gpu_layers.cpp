@@ -1,5 +1,5 @@
-// Every function of cuda/gpu.h against its CPU twin in float (src/layers.h,
-// src/matmul.h, src/optimizer.h, src/measure.h), on random inputs of awkward
+// Every function of cuda/gpu.h against its CPU twin in float (src/model/layers.h,
+// src/model/matmul.h, src/optim/optimizer.h, src/study/measure.h), on random inputs of awkward
 // sizes: widths that are not multiples of 32, sequence lengths that are not
 // powers of two, one position and many, several heads, biases present and
 // absent. Backward functions accumulate (+=), so every gradient output starts
@@ -417,7 +417,7 @@ TEST_CASE("gpu adamw_update equals the CPU bit for bit", "[cuda]") {
         }
 }
 
-TEST_CASE("gpu adamw_step equals the CPU bit for bit over a parameterized tensor table", "[cuda]") {
+TEST_CASE("gpu optimizer_step (AdamW) equals the CPU bit for bit over a parameterized tensor table", "[cuda]") {
     REQUIRE_GPU_OR_SKIP();
     ModelConfig sizes;
     sizes.vocab_size = 67;
@@ -428,36 +428,36 @@ TEST_CASE("gpu adamw_step equals the CPU bit for bit over a parameterized tensor
     for (const char* preset : {"sp", "mup"})
         for (const char* wd_mode : {"coupled", "independent"}) {
             ParamConfig pc;
-            pc.preset = preset;
+            pc.preset = parse_preset(preset);
             pc.d_base = std::string(preset) == "mup" ? 16 : 0;  // m = 3: per-tensor LR multipliers differ
-            pc.wd_mode = wd_mode;
-            GPT<float> model;
-            const Parameterization par = gpt_build_parameterized(model, sizes, pc);
-            gpt_init(model, 5);
-            AdamWConfig adam;
+            pc.wd_mode = parse_wd_mode(wd_mode);
+            OptimizerConfig adam;
             adam.lr = 1e-2;
             adam.weight_decay = std::string(wd_mode) == "independent" ? 1e-3 : 0.1;
-            adam.independent_decay = par.independent_decay;
+            GPT<float> model;
+            gpt_build_parameterized(model, sizes, pc, adam);
+            gpt_init(model, 5);
             std::vector<double> lr_extra;  // as a replacement warmup gives: per tensor, on top of the schedule
             Rng r(6);
             for (size_t i = 0; i < model.table.tensors.size(); i++) lr_extra.push_back(0.5 + r.uniform());
             const size_t n = model.table.total;
             for (bool with_extra : {false, true}) {
                 INFO(preset << " " << wd_mode << (with_extra ? " with lr_extra" : ""));
-                std::vector<float> p = model.params, m(n, 0.0f), v(n, 0.0f);
-                gpu::Buffer<float> d_p(p), d_m(m), d_v(v), d_g(n);
+                std::vector<float> p = model.params;
+                OptimizerState<float> state(model.table);
+                gpu::Buffer<float> d_p(p), d_m(state.m), d_v(state.v), d_g(n);
                 const double schedule[] = {0.3, 1.0, 0.55};
                 for (int64_t step = 1; step <= 3; step++) {
-                    const double s_t = schedule[step - 1], lr_t = adam.lr * s_t;
+                    const double s_t = schedule[step - 1];
                     std::vector<float> g = random_floats(n, 80 + (uint64_t)step, 0.01);
                     d_g.from_host(g);
-                    const double* extra = with_extra ? lr_extra.data() : nullptr;  // a host array (cuda/optimizer.cu)
-                    adamw_step(p.data(), g.data(), m.data(), v.data(), model.table, adam, lr_t, s_t, step, extra);
-                    gpu::adamw_step(d_p, d_g, d_m, d_v, model.table, adam, lr_t, s_t, step, extra);
+                    const double* extra = with_extra ? lr_extra.data() : nullptr;  // a host array (cuda/optim/optimizer.cu)
+                    optimizer_step(p.data(), g.data(), state, model.table, s_t, step, extra);
+                    gpu::optimizer_step(d_p, d_g, d_m, d_v, nullptr, model.table, s_t, step, extra);
                     INFO("step " << step);
                     check_bitwise("params", d_p.to_host(), p);
-                    check_bitwise("first moment", d_m.to_host(), m);
-                    check_bitwise("second moment", d_v.to_host(), v);
+                    check_bitwise("first moment", d_m.to_host(), state.m);
+                    check_bitwise("second moment", d_v.to_host(), state.v);
                 }
             }
         }

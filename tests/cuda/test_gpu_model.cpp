@@ -1,5 +1,5 @@
-// The whole GPT on the GPU (cuda/gpt_gpu.h) against the CPU model it twins
-// (src/model.h): one training step's loss, logits and every tensor's
+// The whole GPT on the GPU (cuda/model/gpt_gpu.h) against the CPU model it twins
+// (src/model/model.h): one training step's loss, logits and every tensor's
 // gradient; 20 steps of training side by side; bit-for-bit repeats in
 // deterministic mode; the per-matrix measurements; and the committed
 // reference states of data/reference/, which were computed in float64.
@@ -133,8 +133,18 @@ std::vector<Setup> setups() {
 }
 
 // The model of a setup with initial parameters drawn as lrt train draws them.
+// What lrt train's loop uses besides the model: AdamW with coupled decay and
+// clipping (below: a schedule and a replacement warmup's factors).
+OptimizerConfig test_optimizer() {
+    OptimizerConfig o;
+    o.lr = 1e-2;
+    o.weight_decay = 0.1;
+    o.grad_clip = 1.0;
+    return o;
+}
+
 Parameterization build(GPT<float>& model, const Setup& s, uint64_t seed = 7) {
-    Parameterization p = gpt_build_parameterized(model, s.sizes, s.param);
+    Parameterization p = gpt_build_parameterized(model, s.sizes, s.param, test_optimizer());
     gpt_init(model, seed);
     return p;
 }
@@ -162,7 +172,7 @@ std::string error_of(const std::function<void()>& f) {
 
 // The key third of each c_attn bias adds the same number to all of a query's
 // attention logits, which softmax ignores: its exact gradient is 0, and what
-// either side computes there is rounding noise (see src/reference.cpp). Adam
+// either side computes there is rounding noise (see src/study/reference.cpp). Adam
 // turns that noise into steps of up to lr, different on each side, so those
 // entries are not comparable after training; this copies them from `from`.
 void copy_key_biases(const GPT<float>& model, const std::vector<float>& from, std::vector<float>& to) {
@@ -176,19 +186,14 @@ void copy_key_biases(const GPT<float>& model, const std::vector<float>& from, st
 
 const int TRAIN_STEPS = 20;
 
-// What lrt train's loop uses besides the model: AdamW with coupled decay,
-// clipping, a warmup-then-cosine schedule (so s_t varies), and a per-tensor
-// extra LR factor (a replacement warmup's, on the hidden matrices).
+// A warmup-then-cosine schedule (so s_t varies), and a per-tensor extra LR
+// factor (a replacement warmup's, on the hidden matrices).
 struct Optimizer {
-    AdamWConfig adam;
+    OptimizerConfig adam = test_optimizer();
     Schedule schedule;
     std::vector<double> lr_extra;
-    Optimizer(const Parameterization& p, const TensorTable& table) {
-        adam.lr = 1e-2;
-        adam.weight_decay = 0.1;
-        adam.grad_clip = 1.0;
-        adam.independent_decay = p.independent_decay;
-        schedule.decay = "cosine";
+    Optimizer(const Parameterization&, const TensorTable& table) {
+        schedule.decay = LrDecay::Cosine;
         schedule.warmup_steps = 3;
         schedule.total_steps = TRAIN_STEPS;
         schedule.min_lr_fraction = 0.1;
@@ -203,7 +208,7 @@ struct Trajectory {
 
 Trajectory train_cpu(GPT<float> model, const Optimizer& o, int steps) {
     Trajectory tr;
-    std::vector<float> m(model.table.total, 0.0f), v(model.table.total, 0.0f);
+    OptimizerState<float> state(model.table);
     for (int s = 0; s < steps; s++) {
         const Batch b(model.config.vocab_size, 1000 + (uint64_t)s);
         tr.losses.push_back(gpt_forward(model, b.inputs.data(), b.targets.data(), b.B, b.T));
@@ -211,8 +216,7 @@ Trajectory train_cpu(GPT<float> model, const Optimizer& o, int steps) {
         gpt_backward(model);
         tr.norms.push_back(clip_grad_norm(model.grads.data(), model.grads.size(), o.adam.grad_clip));
         const double s_t = schedule_factor(o.schedule, s);
-        adamw_step(model.params.data(), model.grads.data(), m.data(), v.data(), model.table, o.adam, o.adam.lr * s_t,
-                   s_t, s + 1, o.lr_extra.data());
+        optimizer_step(model.params.data(), model.grads.data(), state, model.table, s_t, s + 1, o.lr_extra.data());
     }
     tr.params = model.params;
     return tr;
@@ -227,7 +231,7 @@ Trajectory train_gpu(GpuGPT* g, const GPT<float>& model, const Optimizer& o, int
         gpu_gpt_backward(g);
         tr.norms.push_back(gpu_gpt_clip_grad_norm(g, o.adam.grad_clip));
         const double s_t = schedule_factor(o.schedule, s);
-        gpu_gpt_adamw_step(g, o.adam, o.adam.lr * s_t, s_t, s + 1, o.lr_extra.data());
+        gpu_gpt_optimizer_step(g, s_t, s + 1, o.lr_extra.data());
     }
     tr.params = download_state(g, model.table.total).params;
     return tr;
@@ -362,8 +366,8 @@ TEST_CASE("gpu_gpt_measure agrees with measure_matrix on the CPU for every weigh
     gpu_gpt_backward(g);
     gpu_gpt_clip_grad_norm(g, o.adam.grad_clip);
     gpu_gpt_snapshot_params(g);
-    const double s_t = schedule_factor(o.schedule, 0), lr_t = o.adam.lr * s_t;
-    gpu_gpt_adamw_step(g, o.adam, lr_t, s_t, 1, o.lr_extra.data());
+    const double s_t = schedule_factor(o.schedule, 0);
+    gpu_gpt_optimizer_step(g, s_t, 1, o.lr_extra.data());
     const std::vector<float> after = download_state(g, host.table.total).params;
     // The CPU measures the same W before (host.params, which the GPU started
     // from) and after (the GPU's), against its own forward pass's activations.
@@ -373,7 +377,7 @@ TEST_CASE("gpu_gpt_measure agrees with measure_matrix on the CPU for every weigh
     for (size_t i = 0; i < host.table.tensors.size(); i++) {
         const TensorInfo& t = host.table.tensors[i];
         if (t.role != TensorRole::HiddenMatrix && t.role != TensorRole::Readout) continue;
-        const double lr = lr_t * t.lr_multiplier * o.lr_extra[i], decay = decay_per_step(t, o.adam, lr_t, s_t);
+        const double lr = tensor_lr(t, s_t) * o.lr_extra[i], decay = decay_per_step(t, s_t);
         std::vector<float> x(rows.size() * (size_t)t.fan_in);
         gather_rows(gpt_matrix_input(host, t), t.fan_in, rows, x.data());
         const MatrixStats cpu = measure_matrix(host.params.data() + t.offset, after.data() + t.offset, t.fan_out,
@@ -426,11 +430,11 @@ TEST_CASE("gpu model at the committed reference states' initial parameters: thei
     for (const std::string& path : files) {
         INFO(path);
         const SafeTensors st = load_safetensors(path);
-        // the model the file was made for, as src/reference.cpp builds it
+        // the model the file was made for, as src/study/reference.cpp builds it
         std::string canonical;
         const ReferenceConfig c = reference_config_from_json(st.meta("flags"), &canonical);
         GPT<float> host;
-        gpt_build_parameterized(host, model_sizes(c.model, c.seq_len), with_head_dim_base(c.param, c.model));
+        gpt_build_parameterized(host, model_sizes(c.model, c.seq_len), with_head_dim_base(c.param, c.model), c.optim);
         GpuModel g(host);  // parameters still zero: the file's come next
         std::vector<float> init(host.table.total);
         for (const TensorInfo& t : host.table.tensors) {

@@ -91,6 +91,16 @@ TEST_CASE("the plan: hidden matrices under --optimizer, the rest under AdamW at 
             REQUIRE(t.optim.nesterov);
             REQUIRE(t.optim.base_lr == sgd.lr);  // --adam-lr 0: the AdamW tensors share --lr
         }
+    // --adam-lr under AdamW too: the hidden matrices keep --lr, the rest take --adam-lr
+    OptimizerConfig adam;
+    adam.lr = 0.004;
+    adam.adam_lr = 0.001;
+    gpt_build_parameterized(model, sizes_of(32 * m), pc, adam);
+    for (const TensorInfo& t : model.table.tensors) {
+        INFO(t.name);
+        REQUIRE(t.optim.kind == OptimizerKind::AdamW);
+        REQUIRE(t.optim.base_lr == (t.role == TensorRole::HiddenMatrix ? 0.004 : 0.001));
+    }
     // width-scaled decay multiplies lambda by m only where the LR is divided by m
     pc.wd_mode = WeightDecayMode::WidthScaled;
     OptimizerConfig keller;

@@ -216,6 +216,13 @@ TEST_CASE("resolved multipliers match SCIENCE.md's formulas for every role, m = 
                 }
             }
         }
+        // completep's hidden ε has the 1/m already: --eps-scaling does not add a second
+        ParamConfig cp_eps = param_preset("completep", d_base);
+        cp_eps.eps_scaling = true;
+        GPT<float> ce;
+        gpt_build_parameterized(ce, small_sizes(d_base * m), cp_eps);
+        for (const TensorInfo& t : ce.table.tensors)
+            if (t.role == TensorRole::HiddenMatrix) REQUIRE(t.eps_multiplier == Approx(1.0 / m));
         // ε scaling divides hidden ε by m
         ParamConfig eps = param_preset("mup", d_base);
         eps.eps_scaling = true;

@@ -42,7 +42,7 @@ ReferenceConfig small_config(const std::string& preset, const std::string& wd_mo
     c.param.wd_mode = parse_wd_mode(wd_mode);
     c.optim.weight_decay = wd;
     c.steps = 4;
-    c.dtype = "f64";
+    c.dtype = Dtype::F64;
     return c;
 }
 
@@ -161,7 +161,7 @@ TEST_CASE("a reference state agrees with AdamW written out by hand", "[reference
 TEST_CASE("f32 reference states are the f64 values rounded once", "[reference]") {
     ReferenceConfig c = small_config("sp", "coupled", 0.1);
     SafeTensors a = make_reference(c, "{}");
-    c.dtype = "f32";
+    c.dtype = Dtype::F32;
     SafeTensors b = make_reference(c, "{}");
     REQUIRE(a.tensors.size() == b.tensors.size());
     for (size_t i = 0; i < a.tensors.size(); i++) {
@@ -274,7 +274,7 @@ TEST_CASE("Muon, SGD and spectral-decay reference states agree with the updates 
         SafeTensors st = load_safetensors(std::string("data/reference/") + file + ".safetensors");
         std::string flags;
         ReferenceConfig c = reference_config_from_json(st.meta("flags"), &flags);
-        c.dtype = "f64";
+        c.dtype = Dtype::F64;
         st = make_reference(c, flags);  // the same settings, stored in double
         const ModelConfig sizes = model_sizes(c.model, c.seq_len);
         GPT<double> model;

@@ -4,11 +4,12 @@
 // cuda/model/gpt.cu are the same sequence of layer calls as src/model/model.cpp, each
 // call going to its gpu:: twin (cuda/gpu.h).
 //
-// Parameters, gradients, Adam moments and activations live on the device;
+// Parameters, gradients, optimizer state and activations live on the device;
 // the host copy (GPT<float>) is brought up to date only when asked
 // (checkpoints, text samples). A training step moves only small things
-// between host and GPU: the batch's tokens and the AdamW table up; the
-// per-position losses and the gradient norm's partial sums back.
+// between host and GPU: the batch's tokens and the AdamW rows' constants up;
+// the per-position losses and the gradient norm's partial sums back (and,
+// under spectral decay, each matrix's vector and sigma1 estimate).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -21,7 +22,7 @@
 struct GpuGPT;  // defined in cuda/model/gpt.cu
 
 // Allocates the model for `host`'s config and table and uploads its
-// parameters; Adam moments start at zero. Calls gpu::init(options) first.
+// parameters; the optimizer state starts at zero. Calls gpu::init(options) first.
 GpuGPT* gpu_gpt_create(const GPT<float>& host, const gpu::Options& options);
 void gpu_gpt_free(GpuGPT* model);
 

@@ -1,4 +1,7 @@
-// AdamW and gradient clipping on the GPU, twins of src/optim/optimizer.cpp.
+// The optimizer step on the GPU (twin of src/optim/optimizer.cpp): every
+// tensor by its table row, AdamW's rows in one launch, Muon's, SGD's and the
+// spectral decays through their own files (muon.cu, sgd.cu,
+// spectral_decay.cu); and gradient clipping.
 //
 // The Makefile compiles this file with -fmad=false: like optimizer.cpp
 // (fp-contract=off) every operation is rounded on its own, and float
@@ -72,7 +75,7 @@ static void launch_adamw(float* params, const float* grads, float* m, float* v, 
     size_t largest = 0;
     for (const AdamWTensor& t : list) largest = std::max(largest, t.n);
     if (largest == 0) return;
-    if (list.size() > 65535) fail("adamw_step: more than 65535 tensors");
+    if (list.size() > 65535) fail("optimizer_step: more than 65535 AdamW tensors");
     AdamWTensor* dev = (AdamWTensor*)scratch(SCRATCH_INDEX, sizeof(AdamWTensor) * list.size());
     upload(dev, list.data(), list.size());
     unsigned bx = std::min(blocks_for((long)largest, 256), 1024u);

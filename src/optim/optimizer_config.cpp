@@ -32,7 +32,8 @@ void declare_optimizer_flags(FlagSet& f, OptimizerConfig& c, bool with_clip, con
           "optimizer of the hidden matrices; embeddings, readout, gains and biases always use AdamW",
           {{"adamw", OptimizerKind::AdamW}, {"muon", OptimizerKind::Muon}, {"sgd", OptimizerKind::SGD}});
     f.add("lr", &c.lr, lr_help, positive());
-    f.add("adam-lr", &c.adam_lr, "LR of the AdamW tensors beside --optimizer muon|sgd; 0 = --lr", at_least(0));
+    f.add("adam-lr", &c.adam_lr, "LR of the tensors that always use AdamW (embeddings, readout, gains, biases); 0 = --lr",
+          at_least(0));
     f.add("beta1", &c.beta1, "Adam beta1", between(0, 0.999999));
     f.add("beta2", &c.beta2, "Adam beta2", between(0, 0.999999));
     f.add("eps", &c.eps, "Adam epsilon (added outside the square root)", at_least(0));

@@ -1,5 +1,5 @@
-// The optimizer as the user chooses it (the flags of `lrt train`, `lrt
-// reference`, `lrt coordcheck`), before it is resolved into the tensor
+// The optimizer as the user chooses it (the flags of `lrt train` and `lrt
+// reference`; `lrt coordcheck` takes a few), before it is resolved into the tensor
 // table: param/parameterization.cpp's plan_optimizer turns these settings and
 // the parameterization into one OptimizerRow per tensor, and the optimizer
 // code (optim/optimizer.h) reads only those rows.
@@ -7,7 +7,7 @@
 // Which optimizer updates what: --optimizer picks the one for the hidden
 // matrices (q/k/v, attention and MLP projections); embeddings, the readout,
 // layernorm gains and biases always stay on AdamW, at --adam-lr (default:
-// --lr), as Muon's authors do.
+// --lr), as Muon's authors do; the hidden matrices take --lr.
 #pragma once
 #include <string>
 
@@ -34,8 +34,8 @@ const char* muon_scale_name(MuonScale scale);    // "keller" | "moonlight" | "sp
 
 struct OptimizerConfig {
     OptimizerKind hidden = OptimizerKind::AdamW;  // --optimizer
-    double lr = 3e-3;       // peak LR of the hidden matrices' optimizer (and of everything under AdamW)
-    double adam_lr = 0;     // peak LR of the AdamW tensors; 0 = lr
+    double lr = 3e-3;       // peak LR of the hidden matrices (and of everything when adam_lr is 0)
+    double adam_lr = 0;     // peak LR of the tensors always under AdamW (embeddings, readout, gains, biases); 0 = lr
     double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;  // AdamW
     double weight_decay = 0.1;  // lambda; how it applies: the parameterization's --wd-mode and --wd-set
     double grad_clip = 1.0;     // global gradient-norm clipping; 0 = off

@@ -40,7 +40,7 @@ void declare_param_flags(FlagSet& f, ParamConfig& p, bool for_coordcheck) {
           positive());
     f.add("zero-init-readout", &p.zero_init_readout, "start the readout (lm_head) at zero");
     f.add("zero-init-query", &p.zero_init_query, "start the query block of every c_attn at zero");
-    f.add("eps-scaling", &p.eps_scaling, "divide Adam's eps by m on hidden matrices (Everett et al. 2024)");
+    f.add("eps-scaling", &p.eps_scaling, "divide Adam's eps by m on hidden matrices (Everett et al. 2024; completep does)");
     f.add("lr-mult-embedding", &p.lr_mult_embedding, "extra LR multiplier for token and position embeddings",
           positive());
     f.add("lr-mult-hidden", &p.lr_mult_hidden, "extra LR multiplier for hidden matrices", positive());
@@ -137,7 +137,7 @@ ParamRules resolve_rules(const ParamConfig& p) {
         r.hidden.eps_depth = -a;
         r.block_vector = {0, 0, -1, a - 1, -a};
     }
-    if (p.eps_scaling) r.hidden.eps -= 1;
+    if (p.eps_scaling) r.hidden.eps = -1;  // (completep has it already: not twice)
     return r;
 }
 
@@ -312,7 +312,9 @@ static void plan_optimizer(TensorTable& table, const Parameterization& p, const 
         OptimizerRow& row = t.optim;
         row = OptimizerRow();
         row.kind = t.role == TensorRole::HiddenMatrix ? o.hidden : OptimizerKind::AdamW;
-        row.base_lr = row.kind == OptimizerKind::AdamW ? o.resolved_adam_lr() : o.lr;
+        // --lr for the hidden matrices whatever updates them, --adam-lr for the
+        // tensors that are always AdamW's
+        row.base_lr = t.role == TensorRole::HiddenMatrix ? o.lr : o.resolved_adam_lr();
         if (row.kind != OptimizerKind::AdamW && t.shape.size() != 2)
             fail(std::string("--optimizer ") + optimizer_name(row.kind) + " updates matrices only; " + t.name +
                  " has " + std::to_string(t.shape.size()) + " dimension(s)");

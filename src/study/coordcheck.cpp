@@ -80,6 +80,8 @@ std::vector<CoordCheckRow> run_coord_check(const CoordCheckConfig& cfg, const st
                 // steps: decay plays no part in the check) or clipping
                 OptimizerConfig optim;
                 optim.lr = cfg.lr;
+                optim.hidden = cfg.optimizer;
+                optim.muon_scale = cfg.muon_scale;
                 optim.weight_decay = 0;
                 optim.grad_clip = 0;
                 GPT<float> model;
@@ -201,7 +203,8 @@ int coordcheck_command(int argc, char** argv) {
     int threads = 0;
     FlagSet f("coordcheck",
               "lrt coordcheck [flags]\n\n"
-              "The µP coordinate check: trains each width a few AdamW steps on one fixed batch at a large LR and\n"
+              "The µP coordinate check: trains each width a few optimizer steps (AdamW, or --optimizer muon|sgd\n"
+              "for the hidden matrices) on one fixed batch at a large LR and\n"
               "records the mean |activation| of every layer's output. Writes <out-dir>/coordcheck.csv and\n"
               "<out-dir>/coordcheck.svg (log-log, one panel per step, one line per layer) and prints, per step,\n"
               "the spread max/min over widths. Flat lines (spread near 1) mean the parameterization is right.");
@@ -211,7 +214,12 @@ int coordcheck_command(int argc, char** argv) {
     f.add("params", &params, "comma-separated presets to compare (each gets the overrides above)");
     f.add("widths", &widths, "comma-separated widths; the narrowest is the base width unless --d-base is given");
     f.add("steps", &cfg.steps, "optimizer steps (activations recorded at steps 0..steps)", between(1, 100));
-    f.add("lr", &cfg.lr, "Adam learning rate (large, so that one step matters)", positive());
+    f.add("lr", &cfg.lr, "learning rate of every tensor (large, so that one step matters)", positive());
+    f.add("optimizer", &cfg.optimizer, "optimizer of the hidden matrices (the rest: AdamW)",
+          {{"adamw", OptimizerKind::AdamW}, {"muon", OptimizerKind::Muon}, {"sgd", OptimizerKind::SGD}});
+    f.add("muon-scale", &cfg.muon_scale, "Muon's update factor (as lrt train's --muon-scale)",
+          {{"keller", MuonScale::Keller}, {"moonlight", MuonScale::Moonlight}, {"spectral", MuonScale::Spectral},
+           {"none", MuonScale::None}});
     f.add("batch-size", &cfg.batch_size, "sequences in the fixed batch", at_least(1));
     f.add("seq-len", &cfg.seq_len, "tokens per sequence", at_least(1));
     f.add("seeds", &cfg.seeds, "initializations averaged per point", between(1, 100));

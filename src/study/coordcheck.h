@@ -1,5 +1,6 @@
 // The coordinate check (SCIENCE.md §4), the standard µP diagnostic: build the
-// model at several widths, train a few AdamW steps on one fixed batch at a
+// model at several widths, train a few optimizer steps (lrt train's step:
+// AdamW, or Muon or SGD for the hidden matrices) on one fixed batch at a
 // large learning rate, and record the mean |activation| of every layer's
 // output before each step. Under a correct µP the numbers do not change with
 // width (flat lines on a log-log plot of mean |x| against width); under SP the
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "model/model_flags.h"
+#include "optim/optimizer_config.h"
 #include "param/parameterization.h"
 
 struct CoordCheckConfig {
@@ -16,7 +18,9 @@ struct CoordCheckConfig {
     std::vector<int> widths = {64, 128, 256, 512, 1024};
     std::vector<ParamConfig> params;  // one curve set per parameterization (d_base 0: the narrowest width)
     int steps = 4;                // optimizer steps; activations are recorded at steps 0..steps
-    double lr = 1e-2;             // base learning rate (Adam), the same for every parameterization
+    double lr = 1e-2;             // base learning rate, the same for every parameterization
+    OptimizerKind optimizer = OptimizerKind::AdamW;  // of the hidden matrices
+    MuonScale muon_scale = MuonScale::Keller;
     int batch_size = 4, seq_len = 64;
     int seeds = 3;                // initializations averaged per point
     int64_t data_seed = 1;        // the fixed batch comes from the built-in corpus

@@ -23,7 +23,7 @@ void declare_reference_flags(FlagSet& f, ReferenceConfig& c) {
     f.add("steps", &c.steps, "optimizer steps k on the same batch", between(0, 1000));
     f.add("seed", &c.seed, "seed of the initialization (as lrt train's --seed)", at_least(0));
     f.add("data-seed", &c.data_seed, "seed of the random tokens", at_least(0));
-    f.add("dtype", &c.dtype, "element type of the floating tensors", {"f32", "f64"});
+    f.add("dtype", &c.dtype, "element type of the floating tensors", {{"f32", Dtype::F32}, {"f64", Dtype::F64}});
     f.add("out", &c.out, "safetensors file to write");
     f.section("Optimizer (as lrt train's; constant LR, no gradient clipping)");
     declare_optimizer_flags(f, c.optim, false, "base learning rate (constant)");
@@ -81,8 +81,7 @@ SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_js
     for (int i = 0; i < N; i++) inputs64[i] = inputs[i], targets64[i] = targets[i];
 
     SafeTensors st;
-    const bool f64 = c.dtype == "f64";
-    if (c.dtype != "f32" && !f64) fail("--dtype must be f32 or f64");
+    const bool f64 = c.dtype == Dtype::F64;
     auto add = [&](const std::string& name, std::vector<int64_t> shape, const double* data, size_t n) {
         if (f64) {
             st.add(name, std::move(shape), data);
@@ -134,9 +133,11 @@ SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_js
                         std::string(optimizer_name(optim.hidden)) + " for the hidden matrices, AdamW (torch.optim.AdamW "
                         "order of operations) for the rest; constant lr, no gradient clipping"));
     opt.set("steps", JsonValue::make_number(c.steps));
-    opt.set("decay", JsonValue::make_string(pc.wd_mode == WeightDecayMode::Independent
-                                                ? "p *= 1 - weight_decay * wd_mult (independent of lr)"
-                                                : "p *= 1 - lr * lr_mult * weight_decay * wd_mult"));
+    const std::string d = pc.wd_mode == WeightDecayMode::Independent ? "d = weight_decay * wd_mult (independent of lr)"
+                                                                      : "d = lr * lr_mult * weight_decay * wd_mult";
+    opt.set("decay", JsonValue::make_string(optim.wd_norm == DecayNorm::Spectral
+                                                ? d + "; matrices: W -= d (W v1) v1^T (spectral), vectors: p *= 1 - d"
+                                                : d + "; p *= 1 - d"));
     st.set_meta("format", "lrtransfer-reference");
     st.set_meta("format_version", "1");
     st.set_meta("model_config", model.config.to_json());
@@ -174,8 +175,9 @@ int reference_command(int argc, char** argv) {
     FlagSet f("reference",
               "lrt reference --out FILE [flags]\n\n"
               "Writes a reference state for checking another implementation against this one: tokens, initial\n"
-              "parameters, logits, loss, every gradient, and the parameters and losses after --steps AdamW steps,\n"
-              "with the parameterization, weight-decay mode and resolved per-tensor settings in the metadata.\n"
+              "parameters, logits, loss, every gradient, and the parameters and losses after --steps optimizer\n"
+              "steps (AdamW, or Muon or SGD for the hidden matrices), with the parameterization, optimizer,\n"
+              "weight-decay mode and norm, and the resolved per-tensor settings in the metadata.\n"
               "See README.md (Reference states) for every tensor name and a PyTorch example.");
     declare_reference_flags(f, c);
     if (!f.parse(argc, argv, 2)) return 0;
@@ -188,7 +190,7 @@ int reference_command(int argc, char** argv) {
     const StTensor& l = st.get("losses");
     for (size_t i = 0; i < l.numel(); i++) {
         double x;
-        if (c.dtype == "f64") std::memcpy(&x, l.bytes.data() + 8 * i, 8);
+        if (c.dtype == Dtype::F64) std::memcpy(&x, l.bytes.data() + 8 * i, 8);
         else {
             float y;
             std::memcpy(&y, l.bytes.data() + 4 * i, 4);

@@ -46,7 +46,7 @@ struct ReferenceConfig {
     int steps = 3;
     OptimizerConfig optim;  // lr 1e-2 and no clipping by default (reference_defaults)
     int64_t seed = 1, data_seed = 1;
-    std::string dtype = "f32";  // f32 | f64
+    Dtype dtype = Dtype::F32;  // of the floating tensors: F32 or F64
     std::string out;
 };
 

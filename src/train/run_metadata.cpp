@@ -116,6 +116,9 @@ std::string run_metadata_json(const std::string& flags_json, const ModelConfig& 
 RunMetadata read_run_metadata(const std::string& run_dir) {
     const std::string path = run_dir + "/run.json";
     RunMetadata r;
+    if (!file_exists(path))
+        fail(path + " is missing: runs record their settings for programs there (lrt train writes it); a run made "
+             "before run.json existed has only run_info.txt and must be run again");
     try {
         std::vector<uint8_t> bytes = read_file(path, 64 << 20);
         JsonValue j = parse_json(std::string(bytes.begin(), bytes.end()));

@@ -75,7 +75,7 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
           at_least(0));
     f.add("sample-every", &c.sample_every, "print generated text every k steps; 0 = only at the end", at_least(0));
     f.add("sample-length", &c.sample_length, "tokens per text sample; 0 = no samples", at_least(0));
-    f.add("out-dir", &c.out_dir, "run directory: log.csv, run_info.txt and checkpoint.safetensors go here");
+    f.add("out-dir", &c.out_dir, "run directory: log.csv, measure.csv, run_info.txt, run.json, result.json and checkpoint.safetensors go here");
     f.add("resume", &c.resume, "continue the run in this directory (or checkpoint file), bit for bit");
     f.add("seed", &c.seed, "seed of the initialization and of text sampling", at_least(0));
     f.add("threads", &c.threads, "OpenMP threads; 0 = all cores", between(0, 256));
@@ -410,7 +410,11 @@ static std::string strprintf(const char* format, ...) {
 // The first non-finite value of the parameters or moments, as a message
 // ("" when every value is finite).
 static std::string first_non_finite(const TensorTable& table, const std::vector<float>& params,
-                                    const std::vector<float>& m, const std::vector<float>& v) {
+                                    const std::vector<float>& m, const std::vector<float>& v,
+                                    const std::vector<float>& spectral) {
+    for (size_t i = 0; i < spectral.size(); i++)
+        if (!std::isfinite(spectral[i]))
+            return "a spectral-decay vector [" + std::to_string(i) + "] = " + std::to_string(spectral[i]);
     for (const TensorInfo& t : table.tensors)
         for (const auto& part : {std::make_pair("", &params), std::make_pair("optimizer.m.", &m),
                                  std::make_pair("optimizer.v.", &v)})
@@ -423,7 +427,8 @@ static std::string first_non_finite(const TensorTable& table, const std::vector<
 
 // The files a run writes into its directory; any of them means the directory
 // holds a run.
-static const char* RUN_FILES[] = {"result.json", "checkpoint.safetensors", "log.csv", "measure.csv", "run_info.txt"};
+static const char* RUN_FILES[] = {"result.json", "checkpoint.safetensors", "log.csv", "measure.csv", "run_info.txt",
+                                  "run.json"};
 
 static std::vector<std::string> existing_run_files(const std::string& dir) {
     std::vector<std::string> found;
@@ -880,7 +885,7 @@ static std::string save(TrainRun& run, int64_t steps_done) {
     st.data_window = run.train_loader.window_index();
     for (int i = 0; i < 4; i++) st.rng_state[i] = run.sample_rng.s[i];
     run.backend->to_host(true);
-    std::string bad = first_non_finite(run.model.table, run.model.params, run.state->m, run.state->v);
+    std::string bad = first_non_finite(run.model.table, run.model.params, run.state->m, run.state->v, run.state->spectral);
     if (!bad.empty()) {
         std::fprintf(stderr, "warning: not writing the checkpoint after step %lld: %s; %s keeps the last finite state\n",
                      (long long)steps_done, bad.c_str(), run.result.checkpoint_path.c_str());
@@ -956,16 +961,16 @@ static StepResult train_one_step(TrainRun& run, int64_t step) {
     return r;
 }
 
-// One row of log.csv; the LR columns are the schedule's LR of the hidden
+// One row of log.csv and the run's loss record; the LR columns are the schedule's LR of the hidden
 // matrices' optimizer (--lr times s_t) and the first hidden matrix's own
 // step size (its multiplier and warmup factor included).
-static void log_step(TrainRun& run, int64_t step, const StepResult& r, double val, double step_start) {
+static void log_step(TrainRun& run, int64_t step, const StepResult& r, double val, double step_start, double now) {
     const TensorTable& table = run.model.table;
     const double s_t = schedule_factor(run.sched, step), lr_t = run.cfg.optim.lr * s_t;
     const TensorInfo* hidden0 = representative(table, TensorRole::HiddenMatrix);
     const double hidden_lr =
         hidden0 ? tensor_lr(*hidden0, s_t) * run.warmup.lr_extra[hidden0 - table.tensors.data()] : lr_t;
-    const double now = wall_seconds(), tok_per_s = run.cfg.batch_size * run.cfg.seq_len / std::max(1e-9, now - step_start);
+    const double tok_per_s = run.cfg.batch_size * run.cfg.seq_len / std::max(1e-9, now - step_start);
     run.step_seconds += now - step_start;
     run.log->row(strprintf("%lld,%.6g,%.6g,%.9g,%s,%.6g,%.1f,%.3f\n", (long long)step, lr_t, hidden_lr, r.loss,
                            std::isnan(val) ? "" : std::to_string(val).c_str(), r.grad_norm, tok_per_s,
@@ -973,16 +978,22 @@ static void log_step(TrainRun& run, int64_t step, const StepResult& r, double va
     run.result.train_losses.push_back(r.loss);
     run.last_loss = r.loss;
     run.min_train_loss = std::min(run.min_train_loss, r.loss);
-    if (run.verbose && (step % run.cfg.log_every == 0 || step == run.end_step - 1 || !std::isnan(val))) {
-        const double elapsed = now - run.t_start;
-        const double eta = elapsed / (step - run.start_step + 1) * (run.end_step - step - 1);
-        char valtxt[32] = "";
-        if (!std::isnan(val)) std::snprintf(valtxt, sizeof valtxt, " | val %.4f", val);
-        std::printf("step %5lld/%lld | loss %.4f%s | lr %.3e | norm %.3f | %.1fk tok/s | %s elapsed | ETA %s\n",
-                    (long long)step, (long long)run.cfg.steps, r.loss, valtxt, lr_t, r.grad_norm, tok_per_s / 1000,
-                    format_duration(elapsed).c_str(), format_duration(eta).c_str());
-        std::fflush(stdout);
-    }
+}
+
+// The progress line, every --log-every steps, at validations and at the end.
+static void report_progress(const TrainRun& run, int64_t step, const StepResult& r, double val, double step_start,
+                            double step_end) {
+    if (!run.verbose || !(step % run.cfg.log_every == 0 || step == run.end_step - 1 || !std::isnan(val))) return;
+    const double lr_t = run.cfg.optim.lr * schedule_factor(run.sched, step);
+    const double tok_per_s = run.cfg.batch_size * run.cfg.seq_len / std::max(1e-9, step_end - step_start);
+    const double elapsed = step_end - run.t_start;
+    const double eta = elapsed / (step - run.start_step + 1) * (run.end_step - step - 1);
+    char valtxt[32] = "";
+    if (!std::isnan(val)) std::snprintf(valtxt, sizeof valtxt, " | val %.4f", val);
+    std::printf("step %5lld/%lld | loss %.4f%s | lr %.3e | norm %.3f | %.1fk tok/s | %s elapsed | ETA %s\n",
+                (long long)step, (long long)run.cfg.steps, r.loss, valtxt, lr_t, r.grad_norm, tok_per_s / 1000,
+                format_duration(elapsed).c_str(), format_duration(eta).c_str());
+    std::fflush(stdout);
 }
 
 // The end of this call: the final evaluation (a run that reached --steps),
@@ -1065,10 +1076,12 @@ TrainResult run_training(TrainConfig config, const FlagSet& cmdline) {
         }
         const double step_start = wall_seconds();
         const StepResult r = train_one_step(run, step);
-        log_step(run, step, r, val, step_start);
+        const double step_end = wall_seconds();
+        log_step(run, step, r, val, step_start, step_end);
         if (!std::isfinite(r.loss) || r.loss > diverge_above)
             return diverged(run, step, "the loss is " + std::to_string(r.loss) + " at step " + std::to_string(step) +
                                            (std::isfinite(r.loss) ? " (above --diverge-loss " + std::to_string(diverge_above) + ")" : ""));
+        report_progress(run, step, r, val, step_start, step_end);
         if (cfg.sample_every > 0 && (step + 1) % cfg.sample_every == 0) print_sample(run, step + 1);
         if (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0 && step + 1 < run.end_step) {
             std::string broken = save(run, step + 1);
@@ -1090,8 +1103,9 @@ int train_command(int argc, char** argv) {
     }
     TrainConfig cfg;
     FlagSet flags("train",
-                  "lrt train [flags]\n\nTrains a GPT with AdamW on the built-in synthetic corpus (default) or on llm.c "
-                  "token files, printing progress and writing <out-dir>/log.csv, <out-dir>/run_info.txt and <out-dir>/checkpoint.safetensors.");
+                  "lrt train [flags]\n\nTrains a GPT (AdamW, or Muon or SGD for the hidden matrices) on the built-in synthetic "
+                  "corpus (default) or on llm.c token files, printing progress and writing <out-dir>/log.csv, "
+                  "<out-dir>/run_info.txt, <out-dir>/run.json and <out-dir>/checkpoint.safetensors.");
     declare_train_flags(flags, cfg);
     if (!flags.parse(argc, argv, 2)) return 0;
     check_model_flags(flags, cfg.model);

@@ -1,6 +1,7 @@
 #include "util/flags.h"
 
 #include <cerrno>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -37,6 +38,9 @@ void FlagSet::add(const std::string& name, std::string* v, const std::string& he
 
 void FlagSet::add_enum(const std::string& name, int* v, const std::string& help, std::vector<std::string> names,
                        std::vector<int> values) {
+    // the default must have a name: it is written into --help, checkpoints and run.json
+    if (std::find(values.begin(), values.end(), *v) == values.end())
+        fail("internal error: --" + name + "'s current value has no name among its choices");
     add_flag({name, help, "", Kind::Enum, v, {}, std::move(names), "", false, std::move(values)});
 }
 

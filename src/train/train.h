@@ -11,6 +11,7 @@
 #include "optim/optimizer_config.h"
 #include "optim/schedule.h"
 #include "param/parameterization.h"
+#include "train/run_files.h"
 
 enum class Device { CPU, CUDA };
 enum class OnDivergence { Fail, Record };  // an error (exit 1), or result.json says diverged (exit 0)
@@ -83,31 +84,6 @@ struct TrainResult {
     std::string checkpoint_path, log_path;
     std::string status;                        // done | stopped (--stop-after) | diverged | skipped
 };
-
-// <out-dir>/result.json, written atomically when a run ends:
-//   {"status": "done"|"stopped"|"diverged", "steps_run": N, "final_val_loss": x|null,
-//    "last_train_loss": x|null, "min_train_loss": x, "diverged_at": step|null, "elapsed_s": x,
-//    "measure_fraction": x (done and stopped runs)}
-// A sweep treats a run as finished when this file says done or diverged.
-bool run_is_finished(const std::string& out_dir);
-
-// A run's result.json, read and checked field by field. Only a file whose
-// status is done, diverged or stopped with every field in range counts;
-// anything else (a "running" status, a misspelling, a negative or absurd
-// loss, a steps_run that is not an integer) is Invalid, with the reason.
-struct RunOutcome {
-    enum State { Missing, Invalid, Done, Diverged, Stopped };
-    State state = Missing;
-    std::string problem;  // Invalid: what is wrong, naming the file
-    double final_val_loss = 0, last_train_loss = 0, min_train_loss = 0, elapsed_s = 0;  // NaN where null
-    int64_t steps_run = 0, diverged_at = -1;
-};
-// A done run's final validation loss must lie in [0, MAX_SANE_LOSS]: a
-// cross-entropy beyond that is no trained model's (and no diverged run's
-// either, which records null).
-constexpr double MAX_SANE_LOSS = 1e6;
-RunOutcome read_run_outcome(const std::string& out_dir);
-const char* outcome_name(RunOutcome::State state);  // "done", "invalid", ...
 
 // Runs (or resumes) training as `config` says. `flags` is the FlagSet the
 // config was parsed with; it is saved in checkpoints and used to refuse

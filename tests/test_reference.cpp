@@ -308,7 +308,7 @@ TEST_CASE("Muon, SGD and spectral-decay reference states agree with the updates 
                 const bool adam = !hidden || o.hidden == OptimizerKind::AdamW;
                 // the LR by hand: µP's 1/m for AdamW's hidden matrices and for Muon's moonlight scale only
                 const bool one_over_m = mup && hidden && (adam || o.muon_scale == MuonScale::Moonlight);
-                const double lr = (adam ? o.resolved_adam_lr() : o.lr) * (one_over_m ? 1.0 / m : 1.0);
+                const double lr = (hidden ? o.lr : o.resolved_adam_lr()) * (one_over_m ? 1.0 / m : 1.0);
                 const double d = decayed ? lr * o.weight_decay : 0.0;  // coupled
                 REQUIRE(rows.at(k).at("lr").as_number() == Approx(lr));
                 double* p = model.params.data() + t.offset;

@@ -31,7 +31,7 @@ void declare_optimizer_flags(FlagSet& f, OptimizerConfig& c, bool with_clip, con
     f.add("optimizer", &c.hidden,
           "optimizer of the hidden matrices; embeddings, readout, gains and biases always use AdamW",
           {{"adamw", OptimizerKind::AdamW}, {"muon", OptimizerKind::Muon}, {"sgd", OptimizerKind::SGD}});
-    f.add("lr", &c.lr, lr_help, positive());
+    f.add("lr", &c.lr, lr_help + " of the hidden matrices (of every tensor when --adam-lr is 0)", positive());
     f.add("adam-lr", &c.adam_lr, "LR of the tensors that always use AdamW (embeddings, readout, gains, biases); 0 = --lr",
           at_least(0));
     f.add("beta1", &c.beta1, "Adam beta1", between(0, 0.999999));

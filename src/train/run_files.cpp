@@ -155,22 +155,10 @@ KeptLog kept_log_rows(const std::string& src, int64_t step, const char* header, 
 }
 
 
-// printf into a std::string (for log rows)
-std::string strprintf(const char* format, ...) {
-    va_list args, copy;
-    va_start(args, format);
-    va_copy(copy, args);
-    int n = std::vsnprintf(nullptr, 0, format, copy);
-    va_end(copy);
-    std::string out(n > 0 ? (size_t)n : 0, '\0');
-    if (n > 0) std::vsnprintf(&out[0], (size_t)n + 1, format, args);
-    va_end(args);
-    return out;
-}
 
 // The files a run writes into its directory; any of them means the directory
 // holds a run.
-const char* const RUN_FILES[] = {"result.json", "checkpoint.safetensors", "log.csv", "measure.csv", "run_info.txt",
+static const char* const RUN_FILES[] = {"result.json", "checkpoint.safetensors", "log.csv", "measure.csv", "run_info.txt",
                                   "run.json"};
 
 std::vector<std::string> existing_run_files(const std::string& dir) {

@@ -63,10 +63,7 @@ private:
     FILE* f_ = nullptr;
 };
 
-// printf into a std::string (for log rows)
-std::string strprintf(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
-// The files a run writes into its directory; any of them means the directory
-// holds a run.
-extern const char* const RUN_FILES[6];
+// Which of the files a run writes (result.json, the checkpoint, the logs,
+// run_info.txt, run.json) are in `dir`; any of them means it holds a run.
 std::vector<std::string> existing_run_files(const std::string& dir);

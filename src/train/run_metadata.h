@@ -22,8 +22,8 @@
 // One object per tensor: name, role, shape, fan_in, fan_out, init (std,
 // constant, zeroed rows), the parameterization's multipliers, and the
 // optimizer row resolved at the peak LR: optimizer, lr, decay_per_step,
-// decay_follows_lr, decay_norm (spectral_iters), and the optimizer's own
-// settings (AdamW: eps, beta1, beta2; Muon: momentum, nesterov,
+// decay_follows_lr, decay_norm (spectral_iters), eps (AdamW's, on every
+// row), and the optimizer's own settings (AdamW: beta1, beta2; Muon: momentum, nesterov,
 // ns_coefficients [a, b, c] with their name, ns_steps, scale; SGD:
 // momentum, nesterov).
 JsonValue tensor_table_json(const TensorTable& table);

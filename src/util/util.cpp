@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include <cerrno>
+#include <cstdarg>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -242,4 +243,17 @@ std::string cpu_model_name() {
             if (colon != std::string::npos) return line.substr(colon + 2);
         }
     return "unknown CPU";
+}
+
+// printf into a std::string (for log rows)
+std::string strprintf(const char* format, ...) {
+    va_list args, copy;
+    va_start(args, format);
+    va_copy(copy, args);
+    int n = std::vsnprintf(nullptr, 0, format, copy);
+    va_end(copy);
+    std::string out(n > 0 ? (size_t)n : 0, '\0');
+    if (n > 0) std::vsnprintf(&out[0], (size_t)n + 1, format, args);
+    va_end(args);
+    return out;
 }

@@ -81,3 +81,6 @@ bool same_directory(const std::string& a, const std::string& b);
 // Splits at every `sep`, keeping empty fields: "a,,b," gives {"a", "", "b", ""};
 // "" gives {} (for CSV rows and comma-separated flag lists).
 std::vector<std::string> split(const std::string& text, char sep);
+
+// printf into a std::string (log rows, messages)
+std::string strprintf(const char* format, ...) __attribute__((format(printf, 1, 2)));

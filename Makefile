@@ -139,7 +139,11 @@ build/test_lrt: $(TEST_OBJ) build/liblrt.a
 # Then the GPU tests (tests/cuda/) once more, against the CUDA code compiled
 # for the CPU emulation in tests/emu/ (every machine; a real GPU is tested by
 # the first run where there is one).
-test: $(PROGRAM) build/test_lrt build/emu/test_lrt build/emu/lrt
+# What the tests need is built in parallel, one job per core (JOBS=1 for a
+# serial build; a `make -jN test` shares its own jobs), then they run.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+test:
+	@$(MAKE) --no-print-directory -j$(JOBS) $(PROGRAM) build/test_lrt build/emu/test_lrt build/emu/lrt
 	./build/test_lrt $(TEST_ARGS)
 	LRT_BIN=build/emu/lrt ./build/emu/test_lrt "[cuda]"
 

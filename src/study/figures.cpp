@@ -209,7 +209,7 @@ std::string make_figures(const FiguresConfig& fc) {
             Series pred{"", {}, {}, palette_color(k), false, true};
             // m as the µP run resolved it (its run.json)
             double m = read_run_metadata(mu->entry.out_dir).width_multiplier;
-            if (read_run_metadata(sp->entry.out_dir).replacement_warmup != "none")
+            if (read_run_metadata(sp->entry.out_dir).replacement_warmup != WarmupKind::None)
                 fail("figures: --sp-config " + fc.sp_config + " has a replacement warmup; give a plain SP configuration");
             // the closed form with SP's own LR and decay, stepped through
             // every step (the SP run's log has the LR of each step)

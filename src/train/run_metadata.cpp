@@ -129,9 +129,13 @@ RunMetadata read_run_metadata(const std::string& run_dir) {
         if (m.type != JsonValue::Number || !std::isfinite(m.num) || !(m.num > 0))
             fail("parameterization.width_multiplier = " + to_json(m) + " is not a positive number");
         r.width_multiplier = m.num;
-        r.preset = par.at("preset").as_string();
-        r.replacement_warmup = j.at("replacement_warmup").as_string();
-        r.hidden_optimizer = j.at("optimizer").at("hidden").as_string();
+        r.preset = parse_preset(par.at("preset").as_string());
+        r.replacement_warmup = parse_warmup_kind(j.at("replacement_warmup").as_string());
+        const std::string hidden = j.at("optimizer").at("hidden").as_string();
+        bool known = false;
+        for (OptimizerKind k : {OptimizerKind::AdamW, OptimizerKind::Muon, OptimizerKind::SGD})
+            if (hidden == optimizer_name(k)) r.hidden_optimizer = k, known = true;
+        if (!known) fail("optimizer.hidden \"" + hidden + "\" is not adamw, muon or sgd");
     } catch (const std::exception& e) {
         fail(path + ": " + e.what());
     }

@@ -17,6 +17,7 @@
 #include "model/model_config.h"
 #include "model/tensor_table.h"
 #include "optim/optimizer_config.h"
+#include "optim/schedule.h"
 #include "param/parameterization.h"
 
 // One object per tensor: name, role, shape, fan_in, fan_out, init (std,
@@ -38,6 +39,8 @@ std::string run_metadata_json(const std::string& flags_json, const ModelConfig& 
 // JSON or an out-of-range field fails naming the file and the field.
 struct RunMetadata {
     double width_multiplier = 1;
-    std::string preset, replacement_warmup, hidden_optimizer;
+    Preset preset = Preset::SPGPT2;
+    WarmupKind replacement_warmup = WarmupKind::None;
+    OptimizerKind hidden_optimizer = OptimizerKind::AdamW;
 };
 RunMetadata read_run_metadata(const std::string& run_dir);

@@ -42,6 +42,7 @@ import argparse
 import csv
 import math
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -84,6 +85,9 @@ def parse_args(argv):
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before them (torch.compile compiles here)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--mode", choices=["eager", "compile"], default="eager")
+    p.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
+                   help="cpu: the peer of bench/bench_step.cpp (fp32 only, --threads threads)")
+    p.add_argument("--threads", type=int, default=0, help="cpu: torch.set_num_threads; 0 = torch's default")
     p.add_argument("--lr", type=float, default=6e-4, help="AdamW learning rate (constant)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--peak-tflops", default="",
@@ -131,7 +135,12 @@ def define_model(torch):
             q, k, v = self.c_attn(x).split(C, dim=2)
             # head h is columns h*hd:(h+1)*hd of each of q, k, v, as in lrt
             q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # scale 1/sqrt(head_dim)
+            if hasattr(F, "scaled_dot_product_attention"):  # torch >= 2.0
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # scale 1/sqrt(head_dim)
+            else:  # the same product written out (Debian's torch 1.13)
+                att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+                mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+                y = att.masked_fill(~mask, float("-inf")).softmax(dim=-1) @ v
             return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
 
     class MLP(nn.Module):
@@ -190,6 +199,20 @@ def define_model(torch):
     return GPT
 
 
+def openblas_core():
+    """The kernel OpenBLAS chose (it falls back to a generic one, e.g. Prescott,
+    on a CPU it does not recognize; OPENBLAS_CORETYPE overrides)."""
+    import ctypes
+    for name in ("libopenblas.so.0", "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0"):
+        try:
+            lib = ctypes.CDLL(name)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return "OpenBLAS " + lib.openblas_get_corename().decode()
+        except (OSError, AttributeError):
+            continue
+    return "BLAS unknown"
+
+
 def make_optimizer(torch, model, lr, weight_decay=0.1, fused=True):
     """AdamW as lrt's default: decay on the matrices (hidden and readout) only,
     not on embeddings, biases or LayerNorms (--wd-set matrices)."""
@@ -240,12 +263,23 @@ def run_one(a):
         import torch
     except ImportError as e:
         sys.exit("torch_gpt.py: PyTorch is not installed (%s); pip install torch" % e)
-    if not torch.cuda.is_available():
-        sys.exit("torch_gpt.py: torch %s sees no CUDA GPU" % torch.__version__)
-    dev = torch.device("cuda")
-    props = torch.cuda.get_device_properties(dev)
-    device = "%s (sm_%d%d, %d SMs, %.1f GiB)" % (props.name, props.major, props.minor,
-                                                 props.multi_processor_count, props.total_memory / 2**30)
+    on_cpu = a.device == "cpu"
+    if on_cpu:
+        if a.precision != "fp32" or a.mode != "eager":
+            sys.exit("torch_gpt.py: --device cpu runs fp32, eager only")
+        if a.threads > 0:
+            torch.set_num_threads(a.threads)
+        dev = torch.device("cpu")
+        device = "cpu (%d threads, %s)" % (torch.get_num_threads(), openblas_core())
+        sync = lambda: None
+    else:
+        if not torch.cuda.is_available():
+            sys.exit("torch_gpt.py: torch %s sees no CUDA GPU" % torch.__version__)
+        dev = torch.device("cuda")
+        props = torch.cuda.get_device_properties(dev)
+        device = "%s (sm_%d%d, %d SMs, %.1f GiB)" % (props.name, props.major, props.minor,
+                                                     props.multi_processor_count, props.total_memory / 2**30)
+        sync = torch.cuda.synchronize
 
     # fp32 means no TF32 anywhere (PyTorch's cuDNN default would allow it).
     # Only the legacy flags are set: recent torch raises if the legacy and the
@@ -275,7 +309,9 @@ def run_one(a):
     # Four batches of random tokens in pinned host memory, copied up every
     # step as bench_gpu's host token arrays are.
     g = torch.Generator().manual_seed(a.seed + 1000)
-    seqs = [torch.randint(0, a.vocab, (a.batch, a.seq_len + 1), generator=g).pin_memory() for _ in range(4)]
+    seqs = [torch.randint(0, a.vocab, (a.batch, a.seq_len + 1), generator=g) for _ in range(4)]
+    if not on_cpu:
+        seqs = [s.pin_memory() for s in seqs]
 
     def train_step(i):
         seq = seqs[i % len(seqs)].to(dev, non_blocking=True)
@@ -288,21 +324,22 @@ def run_one(a):
         opt.step()
         return loss
 
-    torch.cuda.reset_peak_memory_stats(dev)
-    torch.cuda.synchronize()
+    if not on_cpu:
+        torch.cuda.reset_peak_memory_stats(dev)
+    sync()
     w0 = time.perf_counter()
     for i in range(a.warmup):
         train_step(i)
-    torch.cuda.synchronize()
+    sync()
     t0 = time.perf_counter()
     for i in range(a.warmup, a.warmup + a.steps):
         loss = train_step(i)
-    torch.cuda.synchronize()  # the clock stops when the GPU has finished
+    sync()  # the clock stops when the GPU has finished
     t1 = time.perf_counter()
 
     tokens_per_s = a.batch * a.seq_len * a.steps / (t1 - t0)
     achieved = tokens_per_s * fpt * 1e-12
-    peak = peak_tflops(props.name, a.precision, a.peak_tflops)
+    peak = None if on_cpu else peak_tflops(props.name, a.precision, a.peak_tflops)
     return {
         "d": a.d, "depth": a.depth, "seq_len": a.seq_len, "batch": a.batch, "vocab": a.vocab,
         "head_dim": a.head_dim, "precision": a.precision, "mode": a.mode,
@@ -315,9 +352,13 @@ def run_one(a):
         "loss": "%.5f" % loss.item(),
         "steps": a.steps, "warmup": a.warmup,
         "warmup_s": "%.2f" % (t0 - w0),
-        "peak_mem_gib": "%.2f" % (torch.cuda.max_memory_allocated(dev) / 2**30),
+        # cpu: the process's peak resident memory (ru_maxrss is in KiB on Linux)
+        "peak_mem_gib": "%.3f" % ((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20) if on_cpu
+                                  else torch.cuda.max_memory_allocated(dev) / 2**30),
         "device": device,
-        "software": "torch %s, CUDA %s, AdamW %s, SDPA" % (torch.__version__, torch.version.cuda, adam_kind),
+        "software": "torch %s, %s, AdamW %s, %s" % (
+            torch.__version__, "CPU" if on_cpu else "CUDA %s" % torch.version.cuda, adam_kind,
+            "SDPA" if hasattr(torch.nn.functional, "scaled_dot_product_attention") else "masked softmax"),
     }
 
 

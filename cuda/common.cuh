@@ -96,4 +96,10 @@ enum ScratchSlot { SCRATCH_Q, SCRATCH_K, SCRATCH_V, SCRATCH_Y, SCRATCH_DV, SCRAT
                    SCRATCH_PARTIAL, SCRATCH_INDEX, SCRATCH_MEASURE, SCRATCH_MEASURE_Y, SCRATCH_COUNT };
 void* scratch(ScratchSlot slot, size_t bytes);
 
+// partial (blocks): each block's sum of the squares of its share of x (n), in
+// double; each thread takes a fixed stride and each block sums in a fixed tree
+// order, so the partials do not depend on the GPU (cuda/optim/optimizer.cu;
+// the gradient norm and Muon's Frobenius norm add them up).
+void squares_partials(double* partial, const float* x, size_t n, unsigned blocks, unsigned threads);
+
 }  // namespace gpu

@@ -61,16 +61,6 @@ static unsigned norm_blocks(size_t n) {
     return std::min(blocks_for((long)n, NORM_THREADS), (unsigned)NORM_MAX_BLOCKS);
 }
 
-// partial (gridDim.x): each block's sum of the squares of its share of x (n).
-__global__ void muon_sum_of_squares_kernel(double* partial, const float* x, size_t n) {
-    __shared__ double shared[32];
-    double s = 0;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        s += (double)x[i] * (double)x[i];
-    s = block_sum(s, shared);
-    if (threadIdx.x == 0) partial[blockIdx.x] = s;
-}
-
 // out (n) = in (n) / (||in||_F + 1e-7), the norm from `blocks` partial sums.
 __global__ void muon_normalize_kernel(float* out, const float* in, const double* partial, int blocks, size_t n) {
     __shared__ float norm;
@@ -128,8 +118,7 @@ static void newton_schulz_into(float* out, const float* in, int rows, int cols, 
     float *X = ws, *next = ws + n, *A = ws + 2 * n, *B = A + r * r;
     const unsigned blocks = norm_blocks(n);
     double* partial = (double*)scratch(SCRATCH_PARTIAL, sizeof(double) * blocks);
-    muon_sum_of_squares_kernel<<<blocks, NORM_THREADS>>>(partial, in, n);
-    LAUNCH_CHECK();
+    squares_partials(partial, in, n, blocks, NORM_THREADS);
     muon_normalize_kernel<<<grid_for(n), 256>>>(X, in, partial, (int)blocks, n);
     LAUNCH_CHECK();
     const NSCoeffs k = ns_coeffs(coeffs);

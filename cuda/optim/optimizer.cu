@@ -140,10 +140,14 @@ __global__ void sum_of_squares_kernel(double* partial, const float* x, size_t n)
     if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
+void squares_partials(double* partial, const float* x, size_t n, unsigned blocks, unsigned threads) {
+    sum_of_squares_kernel<<<blocks, threads>>>(partial, x, n);
+    LAUNCH_CHECK();
+}
+
 double global_grad_norm(const float* grads, size_t n) {
     double* partial = (double*)scratch(SCRATCH_PARTIAL, sizeof(double) * NORM_BLOCKS);
-    sum_of_squares_kernel<<<NORM_BLOCKS, NORM_THREADS>>>(partial, grads, n);
-    LAUNCH_CHECK();
+    squares_partials(partial, grads, n, NORM_BLOCKS, NORM_THREADS);
     std::vector<double> host(NORM_BLOCKS);
     download(host.data(), partial, NORM_BLOCKS);
     double sum = 0;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "optim/optimizer.h"  // the row's LR and decay, as the step computes them
 #include "util/util.h"
 
 const char* role_name(TensorRole role) {
@@ -111,11 +112,10 @@ std::string describe_tensor_table(const TensorTable& table) {
         if (t.init_std > 0) std::snprintf(init, sizeof init, "N(0,%.4g)%s", t.init_std, t.init_zero_rows ? "*" : "");
         else std::snprintf(init, sizeof init, "const %.4g", t.init_constant);
         const OptimizerRow& o = t.optim;
-        // decay per step at the peak LR (schedule factor 1)
-        const double decay = o.decay_follows_lr ? o.base_lr * t.lr_multiplier * o.weight_decay : o.weight_decay;
+        const double decay = decay_per_step(t, 1.0);  // at the peak LR
         std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6d %7d %13s %8.4g %8.4g %8.4g %6s %10.4g %10.4g %9s %7.4g\n",
                       t.name.c_str(), shape.c_str(), role_name(t.role), t.fan_in, t.fan_out, init, t.lr_multiplier,
-                      t.weight_decay_multiplier, t.eps_multiplier, optimizer_name(o.kind), o.base_lr * t.lr_multiplier,
+                      t.weight_decay_multiplier, t.eps_multiplier, optimizer_name(o.kind), tensor_lr(t, 1.0),
                       decay, o.weight_decay > 0 ? decay_norm_name(o.decay_norm) : "-", o.update_scale);
         s << line;
     }

@@ -17,16 +17,14 @@ NSCoeffs ns_coeffs(NSCoefficients coeffs) {
 }
 
 NSCoefficients parse_ns_coefficients(const std::string& name) {
-    if (name == "quintic") return NSCoefficients::Quintic;
-    if (name == "classic") return NSCoefficients::Classic;
+    for (NSCoefficients c : {NSCoefficients::Quintic, NSCoefficients::Classic})
+        if (name == ns_coefficients_name(c)) return c;
     fail("unknown Newton-Schulz coefficients '" + name + "' (expected quintic or classic)");
 }
 
 MuonScale parse_muon_scale(const std::string& name) {
-    if (name == "keller") return MuonScale::Keller;
-    if (name == "moonlight") return MuonScale::Moonlight;
-    if (name == "spectral") return MuonScale::Spectral;
-    if (name == "none") return MuonScale::None;
+    for (MuonScale s : {MuonScale::Keller, MuonScale::Moonlight, MuonScale::Spectral, MuonScale::None})
+        if (name == muon_scale_name(s)) return s;
     fail("unknown Muon scale '" + name + "' (expected keller, moonlight, spectral or none)");
 }
 

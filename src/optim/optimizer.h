@@ -46,7 +46,7 @@ double decay_per_step(const TensorInfo& t, double schedule);
 // (Frobenius inside the update, or spectral before it), then its optimizer's
 // update. `step` is 1-based. lr_extra (optional, one per tensor) multiplies
 // the step size of each tensor but not its decay: the replacement warmup
-// (SCIENCE.md §5) changes the update size while keeping the product of LR
+// (optim/schedule.h) changes the update size while keeping the product of LR
 // and decay of the run it imitates.
 template <typename T>
 void optimizer_step(T* params, const T* grads, OptimizerState<T>& state, const TensorTable& table, double schedule,

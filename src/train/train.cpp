@@ -58,7 +58,7 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("wsd-decay-fraction", &c.wsd_decay_fraction, "wsd: the last fraction of the steps decays linearly",
           between(0, 1));
     f.add("replacement-warmup", &c.replacement_warmup,
-          "extra warmup on the hidden matrices' LR, from 1/m to 1 (SCIENCE.md §5), on top of the schedule",
+          "extra warmup on the hidden matrices' LR, from 1/m to 1 (README: Schedules), on top of the schedule",
           {{"none", WarmupKind::None}, {"closed-form", WarmupKind::ClosedForm},
            {"exponential", WarmupKind::Exponential}, {"decay-away", WarmupKind::DecayAway}});
     f.add("replacement-m", &c.replacement_m, "its m (it starts at 1/m); 0 = the run's width multiplier", at_least(0));
@@ -82,7 +82,7 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("threads", &c.threads, "OpenMP threads; 0 = all cores", between(0, 256));
     f.add("print-table", &c.print_table, "print the per-tensor table and exit without training");
     f.add("quiet", &c.quiet, "print only errors and the final result");
-    f.section("Measurements (SCIENCE.md §2-3), per weight matrix, into <out-dir>/measure.csv");
+    f.section("Measurements (README: Measurements), per weight matrix, into <out-dir>/measure.csv");
     f.add("measure-every", &c.measure_every, "measure every k steps; 0 = off", at_least(0));
     f.add("measure-tokens", &c.measure_tokens, "tokens of each layer's input used as X (evenly spaced in the batch)",
           between(1, 1 << 20));
@@ -242,7 +242,7 @@ static std::string target_dir(const TrainConfig& cfg, const FlagSet& cmdline) {
 // A run, phase by phase. TrainRun holds what the phases share; each phase is
 // one function below, and run_training at the end calls them in order.
 
-// The replacement warmup (SCIENCE.md §5): a factor on each hidden matrix's
+// The replacement warmup (optim/schedule.h): a factor on each hidden matrix's
 // step size, from 1/m back to 1.
 struct WarmupPlan {
     ReplacementWarmup warm;
@@ -518,7 +518,7 @@ static void update_warmup(TrainRun& run, int64_t step, double s_t) {
 
 // How far weight decay gets in this run: per-step decay at the peak LR and
 // the run's length in equilibrium timescales, sum over steps of d_t
-// (SCIENCE.md §3: the norm equilibrium needs several 1/(eta*lambda)); and the
+// (the norm equilibrium needs several 1/(eta*lambda)); and the
 // checks that refuse a decay that would erase a tensor.
 static void describe_decay(TrainRun& run) {
     const TrainConfig& cfg = run.cfg;

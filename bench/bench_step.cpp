@@ -27,6 +27,7 @@
 #endif
 
 #include "model/model.h"
+#include "model/profile.h"
 #include "optim/optimizer.h"
 #include "param/parameterization.h"
 #include "train/backend.h"
@@ -47,6 +48,7 @@ struct Settings {
 // One configuration's figures (the child's report to the parent).
 struct Figures {
     double tokens_per_s = 0, forward_ms = 0, backward_ms = 0, clip_ms = 0, update_ms = 0, rss_mib = 0;
+    double layer_ms[(int)LayerKind::Count] = {};  // forward + backward, per step, by kind of layer
 };
 
 // The fp32 FMA peak of `threads` threads: independent vector FMA chains, as
@@ -108,7 +110,9 @@ Figures run_ours(const Settings& s, int d, int T) {
     Rng rng(1001);
     std::vector<int> in((size_t)s.batch * T), tg(in.size());
     Figures f;
+    g_layer_profile.enabled = true;
     for (int i = 0; i < s.warmup + s.steps; i++) {
+        if (i == s.warmup) g_layer_profile.reset();
         for (size_t k = 0; k < in.size(); k++) in[k] = (int)rng.below(s.vocab), tg[k] = (int)rng.below(s.vocab);
         const double t0 = wall_seconds();
         backend.forward(in.data(), tg.data(), s.batch, T);
@@ -125,6 +129,7 @@ Figures run_ours(const Settings& s, int d, int T) {
         f.clip_ms += (t3 - t2) * 1e3 / s.steps;
         f.update_ms += (t4 - t3) * 1e3 / s.steps;
     }
+    for (int k = 0; k < (int)LayerKind::Count; k++) f.layer_ms[k] = g_layer_profile.seconds[k] * 1e3 / s.steps;
     const double step_ms = f.forward_ms + f.backward_ms + f.clip_ms + f.update_ms;
     f.tokens_per_s = (double)s.batch * T / (step_ms * 1e-3);
     struct rusage u;
@@ -243,6 +248,7 @@ int main(int argc, char** argv) {
         std::printf("L=%d B=%d head_dim=%d V=%d, %d timed steps after %d; FLOPs/token = 6N + 6LdT\n", s.depth, s.batch,
                     s.head_dim, s.vocab, s.steps, s.warmup);
         bool torch = s.torch;
+        std::vector<std::string> breakdown;  // printed after the table
         std::string why;
         std::printf("%5s %4s | %9s %8s %6s %8s | fwd ms  bwd ms  clip ms  adamw ms | %9s %6s\n", "d", "T", "tok/s",
                     "GFLOP/s", "%peak", "RSS MiB", "torch", "ratio");
@@ -275,7 +281,19 @@ int main(int argc, char** argv) {
                 if (!theirs.empty()) std::printf("%9.0f %6.2f\n", median(theirs), median(ratios));
                 else std::printf("%9s %6s\n", "-", "-");
                 std::fflush(stdout);
+                std::string row = strprintf("%5lld %4lld |", (long long)d, (long long)T);
+                double attributed = 0;
+                for (int k = 0; k < (int)LayerKind::Count; k++) {
+                    row += strprintf(" %9.1f", best.layer_ms[k]);
+                    attributed += best.layer_ms[k];
+                }
+                breakdown.push_back(row + strprintf(" %9.1f", best.forward_ms + best.backward_ms - attributed));
             }
+        std::printf("\nForward + backward by kind of layer, ms per step (the fastest round; rest: zeroing and calls):\n");
+        std::printf("%5s %4s |", "d", "T");
+        for (int k = 0; k < (int)LayerKind::Count; k++) std::printf(" %9s", layer_kind_name((LayerKind)k));
+        std::printf(" %9s\n", "rest");
+        for (const std::string& row : breakdown) std::printf("%s\n", row.c_str());
         if (!torch && s.torch)
             std::printf("PyTorch did not run (%s). To compare: apt-get install python3-torch libopenblas0-pthread "
                         "(and run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; this program unsets them)\n",

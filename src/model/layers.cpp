@@ -1,5 +1,9 @@
 #include "model/layers.h"
 
+#include "model/fast_math.h"
+#include "model/matmul.h"
+#include "model/profile.h"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -31,6 +35,7 @@ static void thread_slice(int n, int* begin, int* end) {
 // ---------------------------------------------------------------- encoder
 template <typename T>
 void encoder_forward(T* out, const int* inp, const T* wte, const T* wpe, T scale, int B, int Tn, int C) {
+    LayerTimer timer(LayerKind::Elementwise);
 #pragma omp parallel for collapse(2) schedule(static) if (worth_threads((long)B * Tn * C))
     for (int b = 0; b < B; b++)
         for (int t = 0; t < Tn; t++) {
@@ -43,6 +48,7 @@ void encoder_forward(T* out, const int* inp, const T* wte, const T* wpe, T scale
 
 template <typename T>
 void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, T scale, int B, int Tn, int C) {
+    LayerTimer timer(LayerKind::Elementwise);
     // Several positions can share a token, so rows of dwte collide; splitting
     // the work over channels keeps every thread on its own columns and the
     // sum over positions in one fixed order.
@@ -66,6 +72,7 @@ void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, T scale, 
 // -------------------------------------------------------------- layernorm
 template <typename T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, int N, int C) {
+    LayerTimer timer(LayerKind::LayerNorm);
     const T eps = (T)1e-5;
 #pragma omp parallel for schedule(static) if (worth_threads((long)N * C))
     for (int n = 0; n < N; n++) {
@@ -87,6 +94,7 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, 
 template <typename T>
 void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                         const T* mean, const T* rstd, int N, int C) {
+    LayerTimer timer(LayerKind::LayerNorm);
     // dinp: rows are independent. With xhat = (x - mean) * rstd and
     // g = dout * weight: dx = rstd * (g - mean(g) - xhat * mean(g * xhat)).
 #pragma omp parallel for schedule(static) if (worth_threads((long)N * C))
@@ -127,8 +135,104 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
 }
 
 // -------------------------------------------------------------- attention
+// Blocked through the packed GEMM. Each (batch, head) is one task; its query
+// positions go in blocks of kAttentionRows. The logits of block [i0, i1)
+// against keys [0, i1) are one product (the keys past i1 are masked for every
+// row of the block, so they are skipped: the causal triangle costs about half
+// the square), then each row's softmax, then out = P V over the same keys.
+// Inside the task loop gemm runs on the calling thread, so every sum has one
+// fixed order whatever the thread count.
+namespace {
+constexpr int kAttentionRows = 64;
+
+// Row of logits a[0, n) -> softmax probabilities; a[n, len) = 0 (masked).
+template <typename T>
+void causal_softmax_row(T* a, int n, int len) {
+    T maxv = a[0];
+    for (int i = 1; i < n; i++) maxv = a[i] > maxv ? a[i] : maxv;
+    T sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int i = 0; i < n; i++) {
+        a[i] = exp_fast(a[i] - maxv);
+        sum += a[i];
+    }
+    const T inv = 1 / sum;
+#pragma omp simd
+    for (int i = 0; i < n; i++) a[i] *= inv;
+    for (int i = n; i < len; i++) a[i] = 0;
+}
+}  // namespace
+
 template <typename T>
 void attention_forward(T* out, T* att, const T* inp, T scale, int B, int Tn, int C, int NH) {
+    LayerTimer timer(LayerKind::Attention);
+    const int hs = C / NH, ld = 3 * C;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const T* q = inp + (size_t)b * Tn * ld + h * hs;  // (Tn, hs) with row stride ld
+            const T *k = q + C, *v = q + 2 * C;
+            T* a = att + ((size_t)b * NH + h) * Tn * Tn;  // (Tn, Tn)
+            T* o = out + (size_t)b * Tn * C + h * hs;      // (Tn, hs) with row stride C
+            for (int i0 = 0; i0 < Tn; i0 += kAttentionRows) {
+                const int i1 = std::min(Tn, i0 + kAttentionRows), rows = i1 - i0;
+                // a[i0:i1, 0:i1] = scale * q[i0:i1] k[0:i1]^T
+                gemm(false, true, rows, i1, hs, scale, q + (size_t)i0 * ld, ld, k, ld, (T)0, a + (size_t)i0 * Tn, Tn);
+                for (int t = i0; t < i1; t++) causal_softmax_row(a + (size_t)t * Tn, t + 1, Tn);
+                // o[i0:i1] = a[i0:i1, 0:i1] v[0:i1]
+                gemm(false, false, rows, hs, i1, (T)1, a + (size_t)i0 * Tn, Tn, v, ld, (T)0, o + (size_t)i0 * C, C);
+            }
+        }
+}
+
+// With P the probabilities and dO the output's gradient, per row block:
+//   dP = dO V^T;  dS = P * (dP - rowsum(P * dP)) * scale  (softmax backward);
+//   dQ += dS K;  dK += dS^T Q;  dV += P^T dO.
+// dK and dV gather from every later block, always in block order.
+template <typename T>
+void attention_backward(T* dinp, const T* dout, const T* inp, const T* att, T scale, int B, int Tn, int C, int NH) {
+    LayerTimer timer(LayerKind::Attention);
+    const int hs = C / NH, ld = 3 * C;
+#pragma omp parallel
+    {
+        std::vector<T> ds((size_t)kAttentionRows * Tn);  // this thread's dP, then dS, of one block
+#pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++) {
+                const size_t base = (size_t)b * Tn * ld + h * hs;
+                const T *q = inp + base, *k = q + C, *v = q + 2 * C;
+                T *dq = dinp + base, *dk = dq + C, *dv = dq + 2 * C;
+                const T* a = att + ((size_t)b * NH + h) * Tn * Tn;
+                const T* d = dout + (size_t)b * Tn * C + h * hs;
+                for (int i0 = 0; i0 < Tn; i0 += kAttentionRows) {
+                    const int i1 = std::min(Tn, i0 + kAttentionRows), rows = i1 - i0;
+                    const T* ab = a + (size_t)i0 * Tn;
+                    // dP[0:rows, 0:i1] = dO[i0:i1] v[0:i1]^T
+                    gemm(false, true, rows, i1, hs, (T)1, d + (size_t)i0 * C, C, v, ld, (T)0, ds.data(), Tn);
+                    for (int r = 0; r < rows; r++) {
+                        const T* p = ab + (size_t)r * Tn;
+                        T* g = ds.data() + (size_t)r * Tn;
+                        const int n = i0 + r + 1;  // the causal window of row i0 + r
+                        T dot = 0;
+#pragma omp simd reduction(+ : dot)
+                        for (int j = 0; j < n; j++) dot += p[j] * g[j];
+#pragma omp simd
+                        for (int j = 0; j < n; j++) g[j] = p[j] * (g[j] - dot) * scale;
+                        for (int j = n; j < i1; j++) g[j] = 0;
+                    }
+                    gemm(false, false, rows, hs, i1, (T)1, ds.data(), Tn, k, ld, (T)1, dq + (size_t)i0 * ld, ld);
+                    gemm(true, false, i1, hs, rows, (T)1, ds.data(), Tn, q + (size_t)i0 * ld, ld, (T)1, dk, ld);
+                    gemm(true, false, i1, hs, rows, (T)1, ab, Tn, d + (size_t)i0 * C, C, (T)1, dv, ld);
+                }
+            }
+    }
+}
+
+// -------------------------------------------------- attention, plain loops
+// The reference the blocked version below is tested against: one query
+// position at a time, dot products and sums written out.
+template <typename T>
+void attention_forward_naive(T* out, T* att, const T* inp, T scale, int B, int Tn, int C, int NH) {
     const int hs = C / NH;
     const size_t C3 = (size_t)3 * C;
 #pragma omp parallel for collapse(3) schedule(static)
@@ -168,7 +272,7 @@ void attention_forward(T* out, T* att, const T* inp, T scale, int B, int Tn, int
 }
 
 template <typename T>
-void attention_backward(T* dinp, const T* dout, const T* inp, const T* att, T scale, int B, int Tn, int C, int NH) {
+void attention_backward_naive(T* dinp, const T* dout, const T* inp, const T* att, T scale, int B, int Tn, int C, int NH) {
     const int hs = C / NH;
     const size_t C3 = (size_t)3 * C;
     // One (batch, head) per task: its dq, dk, dv columns belong to no other
@@ -213,27 +317,40 @@ void attention_backward(T* dinp, const T* dout, const T* inp, const T* att, T sc
 }
 
 // ------------------------------------------------------------------- gelu
-// gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+// gelu(x) = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), computed
+// as a sigmoid: 0.5 (1 + tanh u) = 1 / (1 + e^(-2u)) = s. Then gelu = x s,
+// and gelu' = s + x s (1 - s) 2 u', with s (1 - s) = e^(-2u) s^2 (no
+// cancellation where s is near 1). One exp per element, vectorized in float
+// (fast_math.h); the division by 1 + e stays exact where e overflows the
+// clamp (x / 1.6e38 ~ 0).
+namespace {
+constexpr double kGeluK = 0.7978845608028654;  // sqrt(2/pi)
+constexpr double kGeluCubic = 0.044715;
+}  // namespace
+
 template <typename T>
 void gelu_forward(T* out, const T* inp, long N) {
-    const T k = (T)0.7978845608028654;  // sqrt(2/pi)
-#pragma omp parallel for schedule(static) if (worth_threads(N))
+    LayerTimer timer(LayerKind::Gelu);
+    const T k = (T)kGeluK, c = (T)kGeluCubic;
+#pragma omp parallel for simd schedule(static) if (worth_threads(N))
     for (long i = 0; i < N; i++) {
-        T x = inp[i];
-        out[i] = (T)0.5 * x * (1 + std::tanh(k * (x + (T)0.044715 * x * x * x)));
+        const T x = inp[i];
+        const T e = exp_fast(-2 * k * (x + c * x * x * x));
+        out[i] = x / (1 + e);
     }
 }
 
 template <typename T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, long N) {
-    const T k = (T)0.7978845608028654;
-#pragma omp parallel for schedule(static) if (worth_threads(N))
+    LayerTimer timer(LayerKind::Gelu);
+    const T k = (T)kGeluK, c = (T)kGeluCubic;
+#pragma omp parallel for simd schedule(static) if (worth_threads(N))
     for (long i = 0; i < N; i++) {
-        T x = inp[i];
-        T u = k * (x + (T)0.044715 * x * x * x);
-        T th = std::tanh(u);
-        T sech2 = 1 - th * th;
-        T grad = (T)0.5 * (1 + th) + (T)0.5 * x * sech2 * k * (1 + 3 * (T)0.044715 * x * x);
+        const T x = inp[i];
+        const T e = exp_fast(-2 * k * (x + c * x * x * x));
+        const T s = 1 / (1 + e);
+        const T es = e * s;  // <= 1; e * s * s in another order overflows for x << 0
+        const T grad = s + (2 * x * k * (1 + 3 * c * x * x)) * (es * s);
         dinp[i] += grad * dout[i];
     }
 }
@@ -241,12 +358,14 @@ void gelu_backward(T* dinp, const T* inp, const T* dout, long N) {
 // --------------------------------------------------------------- residual
 template <typename T>
 void residual_forward(T* out, const T* inp1, const T* inp2, T scale, long N) {
+    LayerTimer timer(LayerKind::Elementwise);
 #pragma omp parallel for schedule(static) if (worth_threads(N))
     for (long i = 0; i < N; i++) out[i] = inp1[i] + scale * inp2[i];
 }
 
 template <typename T>
 void residual_backward(T* dinp1, T* dinp2, const T* dout, T scale, long N) {
+    LayerTimer timer(LayerKind::Elementwise);
 #pragma omp parallel for schedule(static) if (worth_threads(N))
     for (long i = 0; i < N; i++) {
         dinp1[i] += dout[i];
@@ -256,6 +375,7 @@ void residual_backward(T* dinp1, T* dinp2, const T* dout, T scale, long N) {
 
 template <typename T>
 void scale_forward(T* x, T scale, long N) {
+    LayerTimer timer(LayerKind::Elementwise);
 #pragma omp parallel for schedule(static) if (worth_threads(N))
     for (long i = 0; i < N; i++) x[i] *= scale;
 }
@@ -263,6 +383,7 @@ void scale_forward(T* x, T scale, long N) {
 // ------------------------------------------------- softmax + cross-entropy
 template <typename T>
 double softmax_crossentropy_forward(T* losses, T* probs, const T* logits, const int* targets, int N, int V) {
+    LayerTimer timer(LayerKind::Loss);
 #pragma omp parallel for schedule(static) if (worth_threads((long)N * V))
     for (int n = 0; n < N; n++) {
         const T* l = logits + (size_t)n * V;
@@ -286,6 +407,7 @@ double softmax_crossentropy_forward(T* losses, T* probs, const T* logits, const 
 
 template <typename T>
 void softmax_crossentropy_backward(T* dlogits, const T* probs, const int* targets, T dloss, int N, int V) {
+    LayerTimer timer(LayerKind::Loss);
 #pragma omp parallel for schedule(static) if (worth_threads((long)N * V))
     for (int n = 0; n < N; n++) {
         const T* p = probs + (size_t)n * V;
@@ -303,6 +425,8 @@ void softmax_crossentropy_backward(T* dlogits, const T* probs, const int* target
                                         int);                                                                 \
     template void attention_forward<T>(T*, T*, const T*, T, int, int, int, int);                             \
     template void attention_backward<T>(T*, const T*, const T*, const T*, T, int, int, int, int);            \
+    template void attention_forward_naive<T>(T*, T*, const T*, T, int, int, int, int);                       \
+    template void attention_backward_naive<T>(T*, const T*, const T*, const T*, T, int, int, int, int);      \
     template void gelu_forward<T>(T*, const T*, long);                                                        \
     template void gelu_backward<T>(T*, const T*, const T*, long);                                             \
     template void residual_forward<T>(T*, const T*, const T*, T, long);                                       \

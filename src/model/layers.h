@@ -27,12 +27,20 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
 // Causal multi-head self-attention on a fused projection.
 // inp (B,T,3C) holds q | k | v along the last dim, head h using channels
 // [h*hs, (h+1)*hs) of each (hs = C/NH), as in nanoGPT's split + view.
-// att (B,NH,T,T) saves the softmax probabilities (only t2 <= t is written);
+// att (B,NH,T,T) saves the softmax probabilities, zero above the diagonal;
 // out (B,T,C). Logits are scale * q.k (scale = 1/sqrt(hs) in SP).
+// Blocked through the packed GEMM (matmul.h).
 template <typename T>
 void attention_forward(T* out, T* att, const T* inp, T scale, int B, int Tn, int C, int NH);
 template <typename T>
 void attention_backward(T* dinp, const T* dout, const T* inp, const T* att, T scale, int B, int Tn, int C, int NH);
+// The same as plain loops over positions, the reference the blocked version
+// is tested against (only t2 <= t of att is written).
+template <typename T>
+void attention_forward_naive(T* out, T* att, const T* inp, T scale, int B, int Tn, int C, int NH);
+template <typename T>
+void attention_backward_naive(T* dinp, const T* dout, const T* inp, const T* att, T scale, int B, int Tn, int C,
+                              int NH);
 
 // GELU, tanh approximation (GPT-2's): out (N) from inp (N).
 template <typename T>

@@ -43,6 +43,8 @@
 
 #include "model/matmul.h"
 
+#include "model/profile.h"
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
@@ -457,6 +459,7 @@ void matmul_backward_naive(T* dinp, T* dweight, T* dbias, const T* dout, const T
 // inp is (N,C), weight is (OC,C), bias is (OC) or nullptr, out is (N,OC).
 template <typename T>
 void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, int N, int C, int OC) {
+    LayerTimer timer(LayerKind::Matmul);
     // out = inp (N,C) @ weight^T (C,OC) + bias
     gemm_with_bias(false, true, N, OC, C, T(1), inp, C, weight, C, T(0), out, OC, bias);
 }
@@ -466,6 +469,7 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, int N,
 template <typename T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      int N, int C, int OC) {
+    LayerTimer timer(LayerKind::Matmul);
     // dinp (N,C) += dout (N,OC) @ weight (OC,C)
     if (dinp) gemm(false, false, N, C, OC, T(1), dout, OC, weight, C, T(1), dinp, C);
     // dweight (OC,C) += dout^T (OC,N) @ inp (N,C)

@@ -120,3 +120,32 @@ TEST_CASE("blocked attention gives the same bits on one thread and on two", "[la
     SUCCEED("built without OpenMP: one thread only");
 #endif
 }
+
+// Grad::Overwrite must give what Accumulate gives into a zeroed buffer,
+// whatever the buffer held before (here NaN), and GELU's may run in place.
+TEST_CASE("backward passes in Overwrite mode ignore what the buffer held", "[layers]") {
+    Rng r(44);
+    const int B = 2, Tn = 70, C = 8, NH = 2, OC = 12, N = B * Tn;
+    const double nan = std::nan("");
+    std::vector<double> x = random_values<double>((size_t)N * C, r), w = random_values<double>((size_t)OC * C, r);
+    std::vector<double> dout = random_values<double>((size_t)N * OC, r);
+    std::vector<double> zeroed((size_t)N * C, 0.0), garbage((size_t)N * C, nan), dw1((size_t)OC * C, 0.0), dw2 = dw1;
+    matmul_backward(zeroed.data(), dw1.data(), (double*)nullptr, dout.data(), x.data(), w.data(), N, C, OC);
+    matmul_backward(garbage.data(), dw2.data(), (double*)nullptr, dout.data(), x.data(), w.data(), N, C, OC,
+                    Grad::Overwrite);
+    CHECK(garbage == zeroed);
+    CHECK(dw2 == dw1);  // the weight's gradient still accumulates
+
+    std::vector<double> qkv = random_values<double>((size_t)N * 3 * C, r), dattn = random_values<double>((size_t)N * C, r);
+    std::vector<double> out((size_t)N * C), att((size_t)B * NH * Tn * Tn);
+    attention_forward(out.data(), att.data(), qkv.data(), 0.5, B, Tn, C, NH);
+    std::vector<double> dq0((size_t)N * 3 * C, 0.0), dq1((size_t)N * 3 * C, nan);
+    attention_backward(dq0.data(), dattn.data(), qkv.data(), att.data(), 0.5, B, Tn, C, NH);
+    attention_backward(dq1.data(), dattn.data(), qkv.data(), att.data(), 0.5, B, Tn, C, NH, Grad::Overwrite);
+    CHECK(dq1 == dq0);
+
+    std::vector<double> g0((size_t)N * C, 0.0), in_place = dattn;
+    gelu_backward(g0.data(), x.data(), dattn.data(), (long)N * C);
+    gelu_backward(in_place.data(), x.data(), in_place.data(), (long)N * C, Grad::Overwrite);
+    CHECK(in_place == g0);
+}

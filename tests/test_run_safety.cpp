@@ -515,8 +515,8 @@ TEST_CASE("memory: the estimate matches what a step allocates, and a run that ca
     double floats = (double)model.params.capacity() + model.grads.capacity() + model.encoded.capacity() +
                     model.lnf.capacity() + model.lnf_mean.capacity() + model.lnf_rstd.capacity() +
                     model.logits.capacity() + model.probs.capacity() + model.losses.capacity();
-    for (auto* v : {&model.d_logits, &model.d_lnf, &model.d_stream, &model.d_stream_prev, &model.d_branch, &model.d_ln,
-                    &model.d_attn_out, &model.d_qkv, &model.d_fc, &model.d_fc_gelu})
+    for (auto* v : {&model.d_logits, &model.d_lnf, &model.d_stream, &model.d_branch, &model.d_ln, &model.d_attn_out,
+                    &model.d_qkv, &model.d_fc})
         floats += (double)v->capacity();
     for (const auto& a : model.acts)
         for (auto* v : {&a.ln1, &a.ln1_mean, &a.ln1_rstd, &a.qkv, &a.att, &a.attn_out, &a.attn_proj, &a.residual_mid,

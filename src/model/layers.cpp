@@ -190,7 +190,8 @@ void attention_forward(T* out, T* att, const T* inp, T scale, int B, int Tn, int
 //   dQ += dS K;  dK += dS^T Q;  dV += P^T dO.
 // dK and dV gather from every later block, always in block order.
 template <typename T>
-void attention_backward(T* dinp, const T* dout, const T* inp, const T* att, T scale, int B, int Tn, int C, int NH) {
+void attention_backward(T* dinp, const T* dout, const T* inp, const T* att, T scale, int B, int Tn, int C, int NH,
+                        Grad mode) {
     LayerTimer timer(LayerKind::Attention);
     const int hs = C / NH, ld = 3 * C;
 #pragma omp parallel
@@ -204,6 +205,9 @@ void attention_backward(T* dinp, const T* dout, const T* inp, const T* att, T sc
                 T *dq = dinp + base, *dk = dq + C, *dv = dq + 2 * C;
                 const T* a = att + ((size_t)b * NH + h) * Tn * Tn;
                 const T* d = dout + (size_t)b * Tn * C + h * hs;
+                if (mode == Grad::Overwrite)  // this task's columns, while they are in cache anyway
+                    for (int t = 0; t < Tn; t++)
+                        for (int part = 0; part < 3; part++) std::fill_n(dq + (size_t)t * ld + part * C, hs, (T)0);
                 for (int i0 = 0; i0 < Tn; i0 += kAttentionRows) {
                     const int i1 = std::min(Tn, i0 + kAttentionRows), rows = i1 - i0;
                     const T* ab = a + (size_t)i0 * Tn;
@@ -341,7 +345,7 @@ void gelu_forward(T* out, const T* inp, long N) {
 }
 
 template <typename T>
-void gelu_backward(T* dinp, const T* inp, const T* dout, long N) {
+void gelu_backward(T* dinp, const T* inp, const T* dout, long N, Grad mode) {
     LayerTimer timer(LayerKind::Gelu);
     const T k = (T)kGeluK, c = (T)kGeluCubic;
 #pragma omp parallel for simd schedule(static) if (worth_threads(N))
@@ -351,7 +355,7 @@ void gelu_backward(T* dinp, const T* inp, const T* dout, long N) {
         const T s = 1 / (1 + e);
         const T es = e * s;  // <= 1; e * s * s in another order overflows for x << 0
         const T grad = s + (2 * x * k * (1 + 3 * c * x * x)) * (es * s);
-        dinp[i] += grad * dout[i];
+        dinp[i] = (mode == Grad::Overwrite ? (T)0 : dinp[i]) + grad * dout[i];
     }
 }
 
@@ -378,6 +382,13 @@ void scale_forward(T* x, T scale, long N) {
     LayerTimer timer(LayerKind::Elementwise);
 #pragma omp parallel for schedule(static) if (worth_threads(N))
     for (long i = 0; i < N; i++) x[i] *= scale;
+}
+
+template <typename T>
+void scale_copy(T* out, const T* inp, T scale, long N) {
+    LayerTimer timer(LayerKind::Elementwise);
+#pragma omp parallel for schedule(static) if (worth_threads(N))
+    for (long i = 0; i < N; i++) out[i] = scale * inp[i];
 }
 
 // ------------------------------------------------- softmax + cross-entropy
@@ -424,14 +435,15 @@ void softmax_crossentropy_backward(T* dlogits, const T* probs, const int* target
     template void layernorm_backward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const T*, int,   \
                                         int);                                                                 \
     template void attention_forward<T>(T*, T*, const T*, T, int, int, int, int);                             \
-    template void attention_backward<T>(T*, const T*, const T*, const T*, T, int, int, int, int);            \
+    template void attention_backward<T>(T*, const T*, const T*, const T*, T, int, int, int, int, Grad);      \
     template void attention_forward_naive<T>(T*, T*, const T*, T, int, int, int, int);                       \
     template void attention_backward_naive<T>(T*, const T*, const T*, const T*, T, int, int, int, int);      \
     template void gelu_forward<T>(T*, const T*, long);                                                        \
-    template void gelu_backward<T>(T*, const T*, const T*, long);                                             \
+    template void gelu_backward<T>(T*, const T*, const T*, long, Grad);                                       \
     template void residual_forward<T>(T*, const T*, const T*, T, long);                                       \
     template void residual_backward<T>(T*, T*, const T*, T, long);                                            \
     template void scale_forward<T>(T*, T, long);                                                              \
+    template void scale_copy<T>(T*, const T*, T, long);                                                       \
     template double softmax_crossentropy_forward<T>(T*, T*, const T*, const int*, int, int);                  \
     template void softmax_crossentropy_backward<T>(T*, const T*, const int*, T, int, int);
 INSTANTIATE(float)

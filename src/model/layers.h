@@ -8,6 +8,7 @@
 // Sizes: B batch, T sequence length, C width, NH heads, V vocab,
 // N = B*T token positions. The matmul layer lives in matmul.h.
 #pragma once
+#include "model/matmul.h"  // Grad
 
 // out (B,T,C) = scale * (wte[inp[b,t]] + wpe[t]); inp (B,T) token ids,
 // wte (V,C), wpe (maxT,C).
@@ -32,8 +33,10 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
 // Blocked through the packed GEMM (matmul.h).
 template <typename T>
 void attention_forward(T* out, T* att, const T* inp, T scale, int B, int Tn, int C, int NH);
+// dinp (B,T,3C) is accumulated into, or overwritten with mode Overwrite.
 template <typename T>
-void attention_backward(T* dinp, const T* dout, const T* inp, const T* att, T scale, int B, int Tn, int C, int NH);
+void attention_backward(T* dinp, const T* dout, const T* inp, const T* att, T scale, int B, int Tn, int C, int NH,
+                        Grad mode = Grad::Accumulate);
 // The same as plain loops over positions, the reference the blocked version
 // is tested against (only t2 <= t of att is written).
 template <typename T>
@@ -45,8 +48,9 @@ void attention_backward_naive(T* dinp, const T* dout, const T* inp, const T* att
 // GELU, tanh approximation (GPT-2's): out (N) from inp (N).
 template <typename T>
 void gelu_forward(T* out, const T* inp, long N);
+// With mode Overwrite, dinp may be dout itself (the gradient in place).
 template <typename T>
-void gelu_backward(T* dinp, const T* inp, const T* dout, long N);
+void gelu_backward(T* dinp, const T* inp, const T* dout, long N, Grad mode = Grad::Accumulate);
 
 // Residual add with a branch multiplier: out = inp1 + scale * inp2, all (N).
 template <typename T>
@@ -57,6 +61,9 @@ void residual_backward(T* dinp1, T* dinp2, const T* dout, T scale, long N);
 // Scales a tensor in place (the readout multiplier on the logits).
 template <typename T>
 void scale_forward(T* x, T scale, long N);
+// out = scale * inp, all (N).
+template <typename T>
+void scale_copy(T* out, const T* inp, T scale, long N);
 
 // Softmax + cross-entropy, fused. logits (N,V) -> probs (N,V) saved for the
 // backward pass, losses (N) = -log softmax(logits)[target]; returns their mean

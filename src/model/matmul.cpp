@@ -27,8 +27,13 @@
 //  - KC: an A sliver (MR x KC) is 16 KiB, half of a 32 KiB L1, leaving the
 //    other half to the B data streaming past it. A large KC also means that
 //    C, which lives in L3 or memory, is read and written only once per KC.
-//  - NC: a B block (KC x NC) is 512 KiB, half of a 1 MiB L2 (Zen 4; recent
-//    Intel cores have 1.25-2 MiB), reused by every A sliver of the unit.
+//  - NC: a B block (KC x NC) is half of the core's L2, read from the system
+//    at run time (1 MiB when it does not say). Every NC columns of C the A
+//    slivers are packed again from memory, so NC should be as large as the
+//    L2 allows (this machine has 2 MiB per core, twice what a fixed 1 MiB
+//    assumed). NC decides only which columns are computed together,
+//    never the order of any sum, so results do not depend on it. The block is
+//    reused by every A sliver of the unit.
 //
 // Threads: they meet only twice per B panel (after packing it, after the last
 // unit); in between each takes one work unit at a time and packs its own A
@@ -50,6 +55,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -70,7 +76,14 @@ constexpr int kMR = 4;
 #endif
 
 constexpr int kL1Bytes = 32 * 1024;
-constexpr int kL2Bytes = 1024 * 1024;
+// The L2 size per core, from the system (glibc reads CPUID), else 1 MiB.
+int l2_bytes() {
+    static const int bytes = [] {
+        const long b = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        return b >= (256 << 10) && b <= (64 << 20) ? (int)b : (1 << 20);
+    }();
+    return bytes;
+}
 constexpr size_t kPackedBBytes = 8 << 20;
 
 template <typename T>
@@ -81,7 +94,7 @@ struct Blocking {
     static constexpr int NR = 2 * kLanes;
     // KC rounded down to a multiple of 64 (682 -> 640 for AVX's 6-row slivers).
     static constexpr int KC = kL1Bytes / 2 / (MR * (int)sizeof(T)) / 64 * 64;
-    static constexpr int NC = kL2Bytes / 2 / (KC * (int)sizeof(T)) / NR * NR;
+    static int NC() { return std::max(NR, l2_bytes() / 2 / (KC * (int)sizeof(T)) / NR * NR); }
 };
 
 // Whether gemm may start a team of threads: not when we are already inside
@@ -303,7 +316,8 @@ void compute_unit(T* Ap, bool transA, const T* A, int lda, int M, const T* Bp, i
                   int r0, int r1, int s0, int s1, int j0, int N, T alpha, T beta, T* C, int ldc,
                   const T* bias) {
     constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
-    constexpr int KC = Blocking<T>::KC, NC = Blocking<T>::NC;
+    constexpr int KC = Blocking<T>::KC;
+    const int NC = Blocking<T>::NC();
     for (int sb0 = s0; sb0 < s1; sb0 += NC / NR) {  // one L2-sized B block at a time
         const int sb1 = std::min(s1, sb0 + NC / NR);
         for (int pc = 0; pc < kk; pc += KC) {
@@ -334,7 +348,8 @@ template <typename T>
 void gemm_with_bias(bool transA, bool transB, int M, int N, int K, T alpha, const T* A, int lda,
                     const T* B, int ldb, T beta, T* C, int ldc, const T* bias) {
     constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
-    constexpr int KC = Blocking<T>::KC, NC = Blocking<T>::NC;
+    constexpr int KC = Blocking<T>::KC;
+    const int NC = Blocking<T>::NC();
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == T(0)) {  // nothing to add: BLAS semantics, A and B unread
         scale_matrix(C, ldc, M, N, beta, bias);
@@ -468,10 +483,11 @@ void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, int N,
 // dweight (OC,C), dbias (OC), each optional.
 template <typename T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
-                     int N, int C, int OC) {
+                     int N, int C, int OC, Grad dinp_mode) {
     LayerTimer timer(LayerKind::Matmul);
-    // dinp (N,C) += dout (N,OC) @ weight (OC,C)
-    if (dinp) gemm(false, false, N, C, OC, T(1), dout, OC, weight, C, T(1), dinp, C);
+    // dinp (N,C) (+)= dout (N,OC) @ weight (OC,C)
+    const T beta = dinp_mode == Grad::Overwrite ? T(0) : T(1);
+    if (dinp) gemm(false, false, N, C, OC, T(1), dout, OC, weight, C, beta, dinp, C);
     // dweight (OC,C) += dout^T (OC,N) @ inp (N,C)
     if (dweight) gemm(true, false, OC, C, N, T(1), dout, OC, inp, C, T(1), dweight, C);
     if (dbias) {
@@ -497,7 +513,7 @@ void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
 #define LRT_INSTANTIATE_MATMUL(T)                                                                  \
     template void gemm<T>(bool, bool, int, int, int, T, const T*, int, const T*, int, T, T*, int); \
     template void matmul_forward<T>(T*, const T*, const T*, const T*, int, int, int);              \
-    template void matmul_backward<T>(T*, T*, T*, const T*, const T*, const T*, int, int, int);     \
+    template void matmul_backward<T>(T*, T*, T*, const T*, const T*, const T*, int, int, int, Grad); \
     template void matmul_forward_naive<T>(T*, const T*, const T*, const T*, int, int, int);        \
     template void matmul_backward_naive<T>(T*, T*, T*, const T*, const T*, const T*, int, int, int);
 LRT_INSTANTIATE_MATMUL(float)

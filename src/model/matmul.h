@@ -17,12 +17,17 @@
 template <typename T>
 void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, int N, int C, int OC);
 
+// How a backward pass writes an input's gradient: added to what the buffer
+// holds (the default: a tensor used twice receives two calls), or written
+// over it (saves the caller zeroing a scratch buffer: a pass over memory).
+enum class Grad { Accumulate, Overwrite };
+
 // dout is (N,OC), inp is (N,C), weight is (OC,C). Gradients are ACCUMULATED
-// (+=) into dinp (N,C), dweight (OC,C) and dbias (OC); pass nullptr for any of
-// the three to skip it.
+// (+=) into dweight (OC,C) and dbias (OC), and into dinp (N,C) unless
+// dinp_mode is Overwrite; pass nullptr for any of the three to skip it.
 template <typename T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
-                     int N, int C, int OC);
+                     int N, int C, int OC, Grad dinp_mode = Grad::Accumulate);
 
 // The plain triple loops the fast versions are tested against (same shapes,
 // same semantics).

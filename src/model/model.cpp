@@ -97,9 +97,9 @@ static void ensure_activations(GPT<T>& m, int B, int Tn) {
     m.probs.assign(N * V, 0);
     m.losses.assign(N, 0);
     m.d_logits.assign(N * V, 0);
-    for (auto* d : {&m.d_lnf, &m.d_stream, &m.d_stream_prev, &m.d_branch, &m.d_ln, &m.d_attn_out}) d->assign(N * C, 0);
+    for (auto* d : {&m.d_lnf, &m.d_stream, &m.d_branch, &m.d_ln, &m.d_attn_out}) d->assign(N * C, 0);
     m.d_qkv.assign(N * 3 * C, 0);
-    for (auto* d : {&m.d_fc, &m.d_fc_gelu}) d->assign(N * H, 0);
+    m.d_fc.assign(N * H, 0);
     m.batch = B;
     m.seq_len = Tn;
 }
@@ -183,59 +183,56 @@ void gpt_backward(GPT<T>& m) {
     T* g = m.grads.data();
     auto gp = [&](long off) { return m.grad_or_null(off); };
 
-    // Activation gradients live in the model's scratch buffers. Backward
-    // layers accumulate, so each buffer is zeroed before the layer that fills it.
-    std::vector<T>&dlogits = m.d_logits, &dlnf = m.d_lnf, &dstream = m.d_stream, &dstream_prev = m.d_stream_prev;
-    std::vector<T>&dbranch = m.d_branch, &dln = m.d_ln, &dattn_out = m.d_attn_out, &dqkv = m.d_qkv;
-    std::vector<T>&dfc = m.d_fc, &dfc_gelu = m.d_fc_gelu;
-    auto zero = [](std::vector<T>& v) { std::fill(v.begin(), v.end(), (T)0); };
-    zero(dlogits);
-    zero(dlnf);
-    zero(dstream);
+    // Activation gradients live in the model's scratch buffers. dstream is
+    // d loss / d (the residual stream) at the current point, walked back
+    // block by block: each layernorm's backward adds its share into it in
+    // place, which is the residual's skip path. The other buffers are written
+    // over (Grad::Overwrite), so none needs zeroing first.
+    std::vector<T>&dlogits = m.d_logits, &dlnf = m.d_lnf, &dstream = m.d_stream, &dbranch_scaled = m.d_branch;
+    std::vector<T>&dln = m.d_ln, &dattn_out = m.d_attn_out, &dqkv = m.d_qkv, &dfc = m.d_fc;
+    std::fill(dlogits.begin(), dlogits.end(), (T)0);
+    std::fill(dstream.begin(), dstream.end(), (T)0);
 
     // loss = mean over N positions; logits = readout_multiplier * z
     softmax_crossentropy_backward(dlogits.data(), m.probs.data(), m.targets.data(),
                                   (T)(c.readout_multiplier / N), N, V);
     matmul_backward(dlnf.data(), g + m.readout, (T*)nullptr, dlogits.data(), m.lnf.data(), m.param(m.readout), N, C,
-                    V);
+                    V, Grad::Overwrite);
     const T* last_stream = c.depth > 0 ? m.acts[c.depth - 1].residual_out.data() : m.encoded.data();
     layernorm_backward(dstream.data(), g + m.lnf_w, gp(m.lnf_b), dlnf.data(), last_stream, m.param(m.lnf_w),
                        m.lnf_mean.data(), m.lnf_rstd.data(), N, C);
 
-    // dstream holds d loss / d (stream leaving block l); walk the blocks back.
+    // A branch's output is scaled by res_mult, so its gradient is
+    // res_mult * dstream: dstream itself when res_mult is 1, else a scaled copy.
+    auto branch_gradient = [&]() -> const T* {
+        if (res_mult == (T)1) return dstream.data();
+        scale_copy(dbranch_scaled.data(), dstream.data(), res_mult, (long)N * C);
+        return dbranch_scaled.data();
+    };
     for (int l = c.depth - 1; l >= 0; l--) {
         const BlockOffsets& w = m.blocks[l];
         BlockActivations<T>& a = m.acts[l];
         const T* stream_in = l > 0 ? m.acts[l - 1].residual_out.data() : m.encoded.data();
-        // residual_out = residual_mid + res_mult * fc_proj
-        zero(dstream_prev);  // becomes d residual_mid
-        zero(dbranch);
-        residual_backward(dstream_prev.data(), dbranch.data(), dstream.data(), res_mult, (long)N * C);
-        zero(dfc_gelu);
-        matmul_backward(dfc_gelu.data(), g + w.fc_proj_w, gp(w.fc_proj_b), dbranch.data(), a.fc_gelu.data(),
-                        m.param(w.fc_proj_w), N, H, C);
-        zero(dfc);
-        gelu_backward(dfc.data(), a.fc.data(), dfc_gelu.data(), (long)N * H);
-        zero(dln);
-        matmul_backward(dln.data(), g + w.fc_w, gp(w.fc_b), dfc.data(), a.ln2.data(), m.param(w.fc_w), N, C, H);
-        layernorm_backward(dstream_prev.data(), g + w.ln2_w, gp(w.ln2_b), dln.data(), a.residual_mid.data(),
+        // residual_out = residual_mid + res_mult * mlp(ln_2(residual_mid))
+        const T* dbranch = branch_gradient();
+        matmul_backward(dfc.data(), g + w.fc_proj_w, gp(w.fc_proj_b), dbranch, a.fc_gelu.data(), m.param(w.fc_proj_w),
+                        N, H, C, Grad::Overwrite);
+        gelu_backward(dfc.data(), a.fc.data(), dfc.data(), (long)N * H, Grad::Overwrite);  // in place
+        matmul_backward(dln.data(), g + w.fc_w, gp(w.fc_b), dfc.data(), a.ln2.data(), m.param(w.fc_w), N, C, H,
+                        Grad::Overwrite);
+        layernorm_backward(dstream.data(), g + w.ln2_w, gp(w.ln2_b), dln.data(), a.residual_mid.data(),
                            m.param(w.ln2_w), a.ln2_mean.data(), a.ln2_rstd.data(), N, C);
-        std::swap(dstream, dstream_prev);  // dstream = d residual_mid
-        // residual_mid = stream_in + res_mult * attn_proj
-        zero(dstream_prev);  // becomes d stream_in
-        zero(dbranch);
-        residual_backward(dstream_prev.data(), dbranch.data(), dstream.data(), res_mult, (long)N * C);
-        zero(dattn_out);
-        matmul_backward(dattn_out.data(), g + w.attn_proj_w, gp(w.attn_proj_b), dbranch.data(), a.attn_out.data(),
-                        m.param(w.attn_proj_w), N, C, C);
-        zero(dqkv);
-        attention_backward(dqkv.data(), dattn_out.data(), a.qkv.data(), a.att.data(), attn_scale, B, Tn, C, NH);
-        zero(dln);
+        // dstream = d residual_mid. residual_mid = stream_in + res_mult * attn(ln_1(stream_in))
+        dbranch = branch_gradient();
+        matmul_backward(dattn_out.data(), g + w.attn_proj_w, gp(w.attn_proj_b), dbranch, a.attn_out.data(),
+                        m.param(w.attn_proj_w), N, C, C, Grad::Overwrite);
+        attention_backward(dqkv.data(), dattn_out.data(), a.qkv.data(), a.att.data(), attn_scale, B, Tn, C, NH,
+                           Grad::Overwrite);
         matmul_backward(dln.data(), g + w.qkv_w, gp(w.qkv_b), dqkv.data(), a.ln1.data(), m.param(w.qkv_w), N, C,
-                        3 * C);
-        layernorm_backward(dstream_prev.data(), g + w.ln1_w, gp(w.ln1_b), dln.data(), stream_in, m.param(w.ln1_w),
+                        3 * C, Grad::Overwrite);
+        layernorm_backward(dstream.data(), g + w.ln1_w, gp(w.ln1_b), dln.data(), stream_in, m.param(w.ln1_w),
                            a.ln1_mean.data(), a.ln1_rstd.data(), N, C);
-        std::swap(dstream, dstream_prev);  // dstream = d stream_in
+        // dstream = d stream_in
     }
     encoder_backward(g + m.wte, g + m.wpe, dstream.data(), m.inputs.data(), (T)c.embedding_multiplier, B, Tn, C);
 }

@@ -51,7 +51,8 @@ struct GPT {
     std::vector<T> logits, probs, losses;  // logits/probs (N,V), losses (N)
     // Scratch for the backward pass: gradients of activations, (N,...) like
     // the activations they belong to. Sized with them, reused every step.
-    std::vector<T> d_logits, d_lnf, d_stream, d_stream_prev, d_branch, d_ln, d_attn_out, d_qkv, d_fc, d_fc_gelu;
+    // d_fc holds the gradient of the GELU's output, then (in place) of its input.
+    std::vector<T> d_logits, d_lnf, d_stream, d_branch, d_ln, d_attn_out, d_qkv, d_fc;
 
     T* param(long offset) { return params.data() + offset; }
     const T* param(long offset) const { return params.data() + offset; }

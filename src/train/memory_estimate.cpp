@@ -39,8 +39,8 @@ MemoryEstimate estimate_train_memory(const ModelConfig& c, size_t num_params, in
         // fc_proj, residual_out (N C each), fc and fc_gelu (N H each)
         double per_block = 10 * N * C + 4 * N + 2 * N * H + B * NH * T * T;
         // embedding output and ln_f; logits, probs and their gradient (N V);
-        // the backward pass's scratch: 6 N C, d_qkv 3 N C, 2 N H
-        double global = 2 * N * C + 2 * N + 3 * N * V + N + 9 * N * C + 2 * N * H;
+        // the backward pass's scratch: 5 N C, d_qkv 3 N C, d_fc N H
+        double global = 2 * N * C + 2 * N + 3 * N * V + N + 8 * N * C + N * H;
         e.activations = 4 * (L * per_block + global) + 2 * 4 * N;  // + the (B,T) int inputs and targets
     }
     return e;

@@ -50,4 +50,12 @@ TEST_CASE("float GELU forward and backward agree with the double ones to float r
     INFO("forward " << worst_y << ", backward " << worst_g);
     CHECK(worst_y < 1e-6);
     CHECK(worst_g < 1e-6);
+    // far into the negative tail (e^(-2u) past double's range): 0, not NaN
+    std::vector<double> far = {-25.0, -100.0, -1e6}, yfar(3), gfar(3, 0.0), ones3(3, 1.0);
+    gelu_forward(yfar.data(), far.data(), 3);
+    gelu_backward(gfar.data(), far.data(), ones3.data(), 3);
+    for (int i = 0; i < 3; i++) {
+        CHECK(std::fabs(yfar[i]) < 1e-100);
+        CHECK(std::fabs(gfar[i]) < 1e-100);
+    }
 }

@@ -12,7 +12,7 @@
 //
 // Range: x is clamped to [-87, 88], so e^x stays a normal float (no
 // infinities: e^88 = 1.65e38); a NaN stays NaN. The double version is libm's,
-// for the double-precision builds that check gradients.
+// clamped the same way, for the double-precision builds that check gradients.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -38,10 +38,18 @@ inline float exp_fast(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    const int32_t bits = ((int32_t)n + 127) << 23;  // 2^n, n in [-126, 127]
+    // 2^n, n in [-126, 127]; a NaN x gives a NaN p, and n is replaced
+    // so that the conversion to int is defined
+    const int32_t bits = ((int32_t)(n == n ? n : 0.0f) + 127) << 23;
     float two_n;
     std::memcpy(&two_n, &bits, sizeof two_n);
     return p * two_n;
 }
 
-inline double exp_fast(double x) { return std::exp(x); }
+// Clamped like the float one, to [-708, 709] (e^709 = 8.2e307, finite), so
+// that GELU's backward never sees e = inf (inf * 0 would be NaN there).
+inline double exp_fast(double x) {
+    x = x < -708.0 ? -708.0 : x;
+    x = x > 709.0 ? 709.0 : x;
+    return std::exp(x);
+}

@@ -61,7 +61,16 @@ Rates measure(int N, int C, int OC, bool naive) {
     std::vector<float> out((size_t)N * OC), dinp((size_t)N * C), dweight((size_t)OC * C);
     const double flops = 2.0 * N * C * OC;
     auto forward = naive ? matmul_forward_naive<float> : matmul_forward<float>;
-    auto backward = naive ? matmul_backward_naive<float> : matmul_backward<float>;
+    // The fast backward's last argument (Grad) has a default, which a
+    // function pointer does not carry: wrap both in the same signature.
+    std::function<void(float*, float*, float*, const float*, const float*, const float*, int, int,
+                       int)>
+        backward = matmul_backward_naive<float>;
+    if (!naive)
+        backward = [](float* di, float* dw, float* db, const float* d, const float* x,
+                      const float* w, int n, int c, int oc) {
+            matmul_backward<float>(di, dw, db, d, x, w, n, c, oc);
+        };
     // The buffers are written already (so no first-touch page faults in the
     // timing); the naive loops take long enough to time once.
     auto rate = [&](const std::function<void()>& fn) {

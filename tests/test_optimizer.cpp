@@ -11,6 +11,10 @@
 #include "optim/optimizer.h"
 #include "util/rng.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 TEST_CASE("AdamW matches a hand-computed update", "[optimizer]") {
     const double lr = 0.01, b1 = 0.9, b2 = 0.95, eps = 1e-8, wd = 0.1;
     std::vector<double> p = {0.5, -1.0, 2.0}, m(3, 0), v(3, 0);
@@ -123,4 +127,25 @@ TEST_CASE("gradient clipping follows torch.nn.utils.clip_grad_norm_", "[optimize
     std::vector<float> off = {30, 40};
     REQUIRE(clip_grad_norm(off.data(), off.size(), 0.0) == Approx(50.0));
     REQUIRE(off[0] == 30.0f);  // 0 turns clipping off
+}
+
+TEST_CASE("the parallel gradient norm equals the plain one, on any thread count", "[optimizer]") {
+    Rng rng(5);
+    // Sizes around the chunk (2^16) and lane (8) boundaries.
+    for (size_t n : {(size_t)0, (size_t)1, (size_t)7, (size_t)65536, (size_t)65537, (size_t)200003}) {
+        std::vector<float> g(n);
+        for (auto& x : g) x = (float)rng.normal();
+        const double plain = global_grad_norm(g.data(), n);
+        const double fast = parallel_grad_norm(g.data(), n);
+        REQUIRE(std::fabs(fast - plain) <= 1e-13 * plain);
+#ifdef _OPENMP
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(1);
+        const double one = parallel_grad_norm(g.data(), n);
+        omp_set_num_threads(2);
+        const double two = parallel_grad_norm(g.data(), n);
+        omp_set_num_threads(saved);
+        REQUIRE(one == two);
+#endif
+    }
 }

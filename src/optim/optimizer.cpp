@@ -4,7 +4,9 @@
 // multiply-adds here (GCC would otherwise contract a*b+c under -march=native).
 #pragma GCC optimize("fp-contract=off")
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "optim/muon.h"
 #include "optim/sgd.h"
@@ -78,13 +80,44 @@ double global_grad_norm(const T* g, size_t n) {
     return std::sqrt(sum);
 }
 
+// The same norm for the whole gradient buffer, fast: a serial sum is one
+// dependent add per element (about 17 ms for 12.6M parameters). Here the sum
+// of squares is cut into fixed chunks, each summed in kLanes interleaved
+// partial sums (which vectorise) and the chunk sums added in chunk order, so
+// the bits depend on n only, never on the thread count. (global_grad_norm
+// keeps the plain order for Muon's normalisation, which the reference states
+// pin down.)
+template <typename T>
+double parallel_grad_norm(const T* g, size_t n) {
+    constexpr size_t kChunk = 1 << 16;
+    constexpr int kLanes = 8;
+    const size_t chunks = (n + kChunk - 1) / kChunk;
+    std::vector<double> partial(chunks);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (size_t c = 0; c < chunks; c++) {
+        const size_t begin = c * kChunk, end = std::min(n, begin + kChunk);
+        double lane[kLanes] = {};
+        size_t i = begin;
+        for (; i + kLanes <= end; i += kLanes)
+            for (int j = 0; j < kLanes; j++) lane[j] += (double)g[i + j] * (double)g[i + j];
+        for (; i < end; i++) lane[0] += (double)g[i] * (double)g[i];
+        double sum = 0;
+        for (int j = 0; j < kLanes; j++) sum += lane[j];
+        partial[c] = sum;
+    }
+    double sum = 0;
+    for (double p : partial) sum += p;
+    return std::sqrt(sum);
+}
+
 template <typename T>
 double clip_grad_norm(T* g, size_t n, double max_norm) {
-    double norm = global_grad_norm(g, n);
+    double norm = parallel_grad_norm(g, n);
     if (max_norm > 0) {
         double coef = max_norm / (norm + 1e-6);
         if (coef < 1.0) {
             T s = (T)coef;
+#pragma omp parallel for schedule(static) if (n > 16384)
             for (size_t i = 0; i < n; i++) g[i] *= s;
         }
     }
@@ -96,6 +129,7 @@ double clip_grad_norm(T* g, size_t n, double max_norm) {
     template void optimizer_step<T>(T*, const T*, OptimizerState<T>&, const TensorTable&, double, int64_t,           \
                                     const double*);                                                             \
     template double global_grad_norm<T>(const T*, size_t);                                                      \
+    template double parallel_grad_norm<T>(const T*, size_t);                                                    \
     template double clip_grad_norm<T>(T*, size_t, double);
 INSTANTIATE(float)
 INSTANTIATE(double)

@@ -55,6 +55,10 @@ void optimizer_step(T* params, const T* grads, OptimizerState<T>& state, const T
 // L2 norm of all gradients (summed in double, in a fixed order).
 template <typename T>
 double global_grad_norm(const T* grads, size_t n);
+// The same norm summed in fixed chunks and lanes, in parallel: equal to
+// global_grad_norm to rounding, and independent of the thread count.
+template <typename T>
+double parallel_grad_norm(const T* grads, size_t n);
 
 // torch.nn.utils.clip_grad_norm_: if the norm exceeds max_norm, scales all
 // gradients by max_norm / (norm + 1e-6). Returns the norm before clipping.

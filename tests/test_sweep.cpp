@@ -213,3 +213,80 @@ TEST_CASE("lrt figures: RRC, alignment, weight norm and implicit warmup from a s
     REQUIRE(bad.exit_code == 1);
     REQUIRE(bad.output.find("must name configurations of the sweep") != std::string::npos);
 }
+
+TEST_CASE("sweep plans with a horizon axis: ids, --steps last, plan.csv round trip, old plans", "[sweep]") {
+    TempDir dir;
+    SweepSpec spec;
+    spec.dir = dir.path;
+    spec.configs = parse_sweep_configs("mup --param mup --d-base 32\nsp --param sp --steps 7\n", "c.txt");
+    spec.widths = {32, 64};
+    spec.lrs = {0.001, 0.01};
+    spec.seeds = {1, 2};
+    spec.horizons = {500, 2000};
+    spec.common = "--steps 10 --depth 1";
+    std::vector<PlanEntry> plan = make_plan(spec);
+    REQUIRE(plan.size() == 2 * 2 * 2 * 2 * 2);
+    REQUIRE(plan[0].id == "mup_h500_w32_lr0.001_s1");
+    REQUIRE(plan[0].steps == 500);
+    // after --common and the configuration's flags: lrt train keeps a repeated flag's last value
+    REQUIRE(plan[0].command ==
+            "./lrt train --steps 10 --depth 1 --param mup --d-base 32 --steps 500 --width 32 --lr 0.001 --seed 1 "
+            "--out-dir " + dir.path + "/runs/mup_h500_w32_lr0.001_s1 --quiet --on-divergence record --skip-if-done "
+            "--if-exists resume");
+    REQUIRE(plan[8].id == "mup_h2000_w32_lr0.001_s1");  // horizons outside widths, LRs and seeds
+    REQUIRE(plan.back().id == "sp_h2000_w64_lr0.01_s2");
+    REQUIRE(plan.back().command.find("--param sp --steps 7 --steps 2000 --width 64") != std::string::npos);
+    // plan.csv carries the horizon and reads back
+    write_plan(dir.path, plan);
+    REQUIRE(text_of(dir.file("plan.csv")).rfind("id,config,width,lr,seed,out_dir,steps\n", 0) == 0);
+    std::vector<PlanEntry> back = read_plan(dir.path);
+    REQUIRE(back.size() == plan.size());
+    for (size_t i = 0; i < plan.size(); i++) {
+        REQUIRE(back[i].id == plan[i].id);
+        REQUIRE(back[i].steps == plan[i].steps);
+        REQUIRE(back[i].command == plan[i].command);
+    }
+    // without horizons: the ids and lines of before, steps 0
+    spec.horizons.clear();
+    std::vector<PlanEntry> flat = make_plan(spec);
+    REQUIRE(flat[0].id == "mup_w32_lr0.001_s1");
+    REQUIRE(flat[0].steps == 0);
+    REQUIRE(flat[0].command.find("--d-base 32 --width 32") != std::string::npos);
+    // a plan.csv written before the steps column: six columns, steps = 0
+    write_plan(dir.path, flat);
+    std::string old;
+    for (const std::string& row : split(text_of(dir.file("plan.csv")), '\n'))
+        if (!row.empty()) old += row.substr(0, row.rfind(',')) + "\n";
+    REQUIRE(old.rfind("id,config,width,lr,seed,out_dir\nmup_w32_lr0.001_s1,mup,32,", 0) == 0);
+    write_file_atomic(dir.file("plan.csv"), old);
+    std::vector<PlanEntry> read_old = read_plan(dir.path);
+    REQUIRE(read_old.size() == flat.size());
+    REQUIRE(read_old[0].id == "mup_w32_lr0.001_s1");
+    REQUIRE(read_old[0].steps == 0);
+    // bad horizons
+    spec.horizons = {500, 0};
+    REQUIRE_THROWS_WITH(make_plan(spec), Catch::Contains("--horizons: 0 is not a number of steps"));
+    spec.horizons = {500, 500};
+    REQUIRE_THROWS_WITH(make_plan(spec), Catch::Contains("two runs of the sweep would be mup_h500_w32_lr0.001_s1"));
+}
+
+TEST_CASE("optima per (config, horizon, width)", "[sweep]") {
+    std::vector<RunResult> rs;
+    for (int e = -10; e <= -5; e++)
+        for (int64_t steps : {2000, 500}) {
+            // the longer run's optimum one octave lower
+            double centre = steps == 500 ? -7.5 : -8.5;
+            RunResult r = result("a", 64, std::pow(2.0, e), 2.0 + 0.1 * (e - centre) * (e - centre));
+            r.entry.steps = steps;
+            rs.push_back(r);
+        }
+    std::vector<Optimum> opt = find_optima(rs);
+    REQUIRE(opt.size() == 2);
+    REQUIRE(opt[0].steps == 500);  // horizons ascending
+    REQUIRE(std::log2(opt[0].lr) == Approx(-7.5));
+    REQUIRE(opt[0].runs == 6);
+    REQUIRE(opt[1].steps == 2000);
+    REQUIRE(std::log2(opt[1].lr) == Approx(-8.5));
+    REQUIRE(curve_group_name("a", 2000) == "a, 2000 steps");
+    REQUIRE(curve_group_name("a", 0) == "a");
+}

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "study/figures.h"
 #include "study/sweep.h"
 #include "test_helpers.h"
 #include "train/train.h"
@@ -147,6 +148,9 @@ TEST_CASE("lrt sweep: plan, run, interrupt, resume only the unfinished runs, rep
     REQUIRE(std::count(results.begin(), results.end(), '\n') == 13);
     REQUIRE(results.find(",missing,") == std::string::npos);
     REQUIRE(file_exists(sweep_dir + "/loss_vs_lr.svg"));
+    // one seed, no horizons: nothing to bootstrap, so no drift files (as before they existed)
+    REQUIRE_FALSE(file_exists(sweep_dir + "/drift.csv"));
+    REQUIRE_FALSE(file_exists(sweep_dir + "/drift_vs_horizon.svg"));
     REQUIRE(again.output.find("drift of the optimal LR") != std::string::npos);
     // a configuration whose runs all diverge: recorded as diverged in a real sweep
     write_file_atomic(dir.file("diverging.txt"), "bad --param sp --diverge-loss 1.0\n");
@@ -289,4 +293,48 @@ TEST_CASE("optima per (config, horizon, width)", "[sweep]") {
     REQUIRE(std::log2(opt[1].lr) == Approx(-8.5));
     REQUIRE(curve_group_name("a", 2000) == "a, 2000 steps");
     REQUIRE(curve_group_name("a", 0) == "a");
+}
+
+TEST_CASE("lrt sweep --horizons: each run trains its horizon; per-seed optima, drift.csv and its plot", "[sweep][cli]") {
+    TempDir dir;
+    std::string lrt = lrt_binary();
+    write_file_atomic(dir.file("configs.txt"), "sp --param sp\n");
+    std::string sweep_dir = dir.file("sweep");
+    // TINY says --steps 12: the horizons must win
+    CommandResult r = run_command(lrt + " sweep --dir " + sweep_dir + " --configs " + dir.file("configs.txt") +
+                                  " --widths 32,64 --lrs 0.003,0.01,0.03 --seeds 1,2 --horizons 4,8 --jobs 2 --lrt " +
+                                  lrt + " --common \"" + TINY + "\"");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    std::vector<PlanEntry> plan = read_plan(sweep_dir);
+    REQUIRE(plan.size() == 2 * 2 * 3 * 2);
+    for (const PlanEntry& e : plan) {
+        RunOutcome o = read_run_outcome(e.out_dir);
+        INFO(e.id);
+        REQUIRE(o.state == RunOutcome::Done);
+        REQUIRE(o.steps_run == e.steps);
+    }
+    std::string results = text_of(sweep_dir + "/results.csv");
+    REQUIRE(results.rfind("id,config,width,lr,seed,status,final_val_loss,min_train_loss,steps_run,elapsed_s,steps\n", 0) == 0);
+    REQUIRE(results.find("sp_h8_w64_lr0.03_s2,sp,64,") != std::string::npos);
+    std::string optimum = text_of(sweep_dir + "/optimum.csv");
+    REQUIRE(std::count(optimum.begin(), optimum.end(), '\n') == 1 + 2 * 2);
+    std::string drift = text_of(sweep_dir + "/drift.csv");
+    REQUIRE(drift.rfind("config,steps,n_widths,n_seeds,drift_mean,drift_lo,drift_hi,any_edge", 0) == 0);
+    REQUIRE(drift.find("\nsp,4,2,2,") != std::string::npos);
+    REQUIRE(drift.find("\nsp,8,2,2,") != std::string::npos);
+    std::string seeds = text_of(sweep_dir + "/optimum_seeds.csv");
+    REQUIRE(std::count(seeds.begin(), seeds.end(), '\n') == 1 + 2 * 2 * 2);
+    REQUIRE(text_of(sweep_dir + "/loss_vs_lr.svg").find(">sp, 8 steps</text>") != std::string::npos);
+    REQUIRE(file_exists(sweep_dir + "/drift_vs_horizon.svg"));
+    REQUIRE(r.output.find("drift of the per-seed optimal LR across widths") != std::string::npos);
+    // figures draws one training length at a time: refused, not mixed
+    FiguresConfig fc;
+    fc.sweep_dir = sweep_dir;
+    REQUIRE_THROWS_WITH(make_figures(fc), Catch::Contains("has a horizon axis"));
+    // a horizon that is not a number of steps
+    CommandResult bad = run_command(lrt + " sweep plan --dir " + dir.file("bad") + " --configs " +
+                                    dir.file("configs.txt") + " --widths 32 --lrs 0.01 --horizons 100,-5");
+    REQUIRE(bad.exit_code == 1);
+    REQUIRE(bad.output.find("--horizons: '-5' is not a positive integer") != std::string::npos);
 }

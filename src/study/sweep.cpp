@@ -35,9 +35,12 @@ int sweep_command(int argc, char** argv) {
         "  lrt sweep plan    ...   write D/plan.txt (one `lrt train` command per line) and D/plan.csv\n"
         "  lrt sweep run     --dir D [--jobs N]   run the unfinished lines of the plan\n"
         "  lrt sweep run-one --dir D --index K    run line K (1-based), e.g. from a Slurm array\n"
-        "  lrt sweep report  --dir D              results.csv, optimum.csv, loss_vs_lr.svg and the optimum table\n"
+        "  lrt sweep report  --dir D              results.csv, optimum.csv, loss_vs_lr.svg and the optimum table;\n"
+        "                                         with several seeds or --horizons also optimum_seeds.csv, drift.csv\n"
+        "                                         (the drift across widths with a 95% interval over seeds) and, with\n"
+        "                                         --horizons, drift_vs_horizon.svg\n"
         "--horizons 500,2000,8000 makes the training length an axis: each run gets --steps H (after --common and\n"
-        "the configuration's flags, so it wins) and an id with _h<H>, and the optima are per horizon.\n"
+        "the configuration's flags, so it wins) and an id with _h<H>, and the optima and drifts are per horizon.\n"
         "The configurations file has one 'name flags...' line per configuration, e.g.\n"
         "  mup-independent  --param mup --d-base 64 --wd-mode independent --weight-decay 1e-4";
     std::string sub = "all";

@@ -14,15 +14,20 @@
 //   logs/<id>.txt   the console output of runs started by `lrt sweep run`
 //   results.csv  every run's outcome, collected from result.json files
 //   optimum.csv, loss_vs_lr.svg   the optimal LR per (horizon,) width and the plot
+//   optimum_seeds.csv, drift.csv   with several seeds or --horizons: each
+//                seed's optimum, and the drift across widths with its
+//                interval over seeds (drift.h)
+//   drift_vs_horizon.svg   with --horizons: the drift against training length
 // Every command line carries --skip-if-done, so rerunning the plan (by any
 // runner) redoes only the runs that did not finish: killing a sweep loses at
 // most the runs in flight. Diverged runs stop early and count as diverged.
 //
-// The code is in three parts, one concern each, with this file as the front
+// The code is in four parts, one concern each, with this file as the front
 // door (the `lrt sweep` and `lrt demo` commands: flags, then dispatch):
 //   sweep_plan.h    configurations, the grid, plan.txt / plan.csv
 //   sweep_run.h     `lrt sweep run`: the plan's lines as child processes
 //   sweep_report.h  results.csv, the optimum per width, optimum.csv, the plot
+//   drift.h         per-seed optima, the drift's interval, drift.csv, its plot
 // The runner and the report only read the plan; they meet in the run
 // directories (result.json), not in code.
 #pragma once

@@ -1,5 +1,6 @@
 // The report of a sweep: results.csv, optimum.csv, loss_vs_lr.svg and the
-// optimum table (see sweep_report.h).
+// optimum table (see sweep_report.h); drift.cpp adds the per-seed optima and
+// the drift with its interval.
 #include "study/sweep_report.h"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <utility>
 
 #include "io/svg.h"
+#include "study/drift.h"
 #include "train/train.h"
 #include "util/util.h"
 
@@ -253,5 +255,8 @@ std::vector<Optimum> report_sweep(const std::string& dir, bool print) {
         print_width_drift(opt);
         std::printf("wrote %s/results.csv, %s/optimum.csv and %s/loss_vs_lr.svg\n", dir.c_str(), dir.c_str(), dir.c_str());
     }
+    // the per-seed optima and the drift's interval: only where there is more
+    // than one seed to compare, or horizons to compare across
+    if (sweep_has_drift_axes(results)) report_drift(dir, results, print);
     return opt;
 }

@@ -1,9 +1,11 @@
 // The report of a sweep: each run's outcome, collected from its result.json
 // into results.csv; the optimal LR per (configuration, horizon, width) with
 // its parabola fit, in optimum.csv; the loss-against-LR figure,
-// loss_vs_lr.svg; and the printed table with each configuration's drift. It
-// reads the plan (sweep_plan.h) and whatever the runs (sweep_run.h, or any
-// other runner) have finished so far.
+// loss_vs_lr.svg; and the printed table with each configuration's drift. When
+// the sweep has several seeds or a horizon axis, drift.h adds the per-seed
+// optima and the drift with its interval. It reads the plan (sweep_plan.h)
+// and whatever the runs (sweep_run.h, or any other runner) have finished so
+// far.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -57,5 +59,7 @@ double fit_loss(const RunResult& r);
 std::string curve_group_name(const std::string& config, int64_t steps);
 
 // results.csv, optimum.csv and loss_vs_lr.svg; prints the table of optimal
-// LR per width and each configuration's drift in octaves. Returns the optima.
+// LR per width and each configuration's drift in octaves. With several
+// seeds or a horizon axis, also drift.csv, optimum_seeds.csv and (with a
+// horizon axis) drift_vs_horizon.svg (drift.h). Returns the optima.
 std::vector<Optimum> report_sweep(const std::string& dir, bool print);

@@ -198,6 +198,7 @@ TEST_CASE("sweep plan.csv: every field is checked", "[safety][sweep]") {
     for (const std::string& text : {with_field(2, "1e300"), with_field(2, "-3"), with_field(2, "abc"),
                                     with_field(3, "nan"), with_field(3, "-0.1"), with_field(3, ""),
                                     with_field(4, "99999999999999999999"), with_field(5, ""),
+                                    with_field(6, "-1"), with_field(6, "2k"), with_field(6, ""),
                                     rows[0] + "\n" + rows[1].substr(0, 10) + "\n"}) {
         INFO(text);
         write_file_atomic(dir.file("plan.csv"), text);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -454,4 +455,61 @@ TEST_CASE("write_svg writes the rendered figure atomically", "[svg]") {
     }
     REQUIRE(files == 1);
     REQUIRE_THROWS_WITH(write_svg(dir.file("missing/dir/x.svg"), fig), Contains("cannot write"));
+}
+
+namespace {
+
+// The error bars' lines in an SVG document, as {x1, y1, x2, y2}: the lines
+// whose only style is the bars' stroke width (grid, ticks and reference
+// lines carry other attributes).
+std::vector<std::vector<double>> error_bar_lines(const std::string& svg) {
+    std::regex bar("<line x1=\"([-0-9.]+)\" y1=\"([-0-9.]+)\" x2=\"([-0-9.]+)\" y2=\"([-0-9.]+)\" stroke-width=\"1.2\"/>");
+    std::vector<std::vector<double>> out;
+    for (auto it = std::sregex_iterator(svg.begin(), svg.end(), bar); it != std::sregex_iterator(); ++it)
+        out.push_back({std::stod((*it)[1]), std::stod((*it)[2]), std::stod((*it)[3]), std::stod((*it)[4])});
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("error bars: a capped vertical segment per point, inside the axis range", "[svg]") {
+    Figure fig;
+    fig.panels.resize(1);
+    fig.panels[0].log_x = 2;
+    Series s = make_series("drift", {500, 2000, 8000}, {1, 2, 3});
+    fig.panels[0].series.push_back(s);
+    const std::string plain = render_svg(fig);
+    REQUIRE(error_bar_lines(plain).empty());  // no bars asked for, none drawn
+    REQUIRE_THAT(plain, !Contains(">10</text>"));
+    s.y_lo = {0.5, 1.5, NaN};  // the third bar has an end that cannot be drawn: left out
+    s.y_hi = {1.5, 10, 4};
+    fig.panels[0].series[0] = s;
+    const std::string svg = render_svg(fig);
+    REQUIRE(xml_problem(svg) == "");
+    std::vector<std::vector<double>> lines = error_bar_lines(svg);
+    REQUIRE(lines.size() == 6);  // two bars, each a segment and two caps
+    for (size_t b = 0; b < 6; b += 3) {
+        const auto &seg = lines[b], &cap1 = lines[b + 1], &cap2 = lines[b + 2];
+        REQUIRE(seg[0] == seg[2]);  // vertical
+        REQUIRE(cap1[1] == seg[1]);
+        REQUIRE(cap1[3] == seg[1]);  // a horizontal cap at each end, centred on the bar
+        REQUIRE(cap2[1] == seg[3]);
+        REQUIRE(cap2[3] == seg[3]);
+        REQUIRE(cap1[2] - cap1[0] == Approx(8));
+        REQUIRE((cap1[0] + cap1[2]) / 2 == Approx(seg[0]));
+        REQUIRE(seg[1] > seg[3]);  // y_lo below y_hi on the page (pixel y grows downwards)
+    }
+    // at the points' x, and as long as the data says (linear y: 8.5 / 1.0)
+    std::smatch dot;
+    REQUIRE(std::regex_search(svg, dot, std::regex("<circle cx=\"([-0-9.]+)\"")));
+    REQUIRE(std::stod(dot[1]) == Approx(lines[0][0]).margin(0.01));
+    REQUIRE((lines[3][1] - lines[3][3]) / (lines[0][1] - lines[0][3]) == Approx(8.5).epsilon(0.01));
+    REQUIRE_THAT(svg, Contains(">10</text>"));  // the axis grew to hold the bar's top
+    // bars of the wrong length are an error, as are bars with only one end
+    s.y_lo = {0.5, 1.5};
+    fig.panels[0].series[0] = s;
+    REQUIRE_THROWS_WITH(render_svg(fig), Contains("\"drift\": error bars need y_lo and y_hi as long as y (3)"));
+    s.y_lo.clear();
+    fig.panels[0].series[0] = s;
+    REQUIRE_THROWS_WITH(render_svg(fig), Contains("error bars need y_lo and y_hi"));
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "study/figures.h"
 #include "study/sweep.h"
 #include "test_helpers.h"
 #include "train/train.h"
@@ -147,6 +148,9 @@ TEST_CASE("lrt sweep: plan, run, interrupt, resume only the unfinished runs, rep
     REQUIRE(std::count(results.begin(), results.end(), '\n') == 13);
     REQUIRE(results.find(",missing,") == std::string::npos);
     REQUIRE(file_exists(sweep_dir + "/loss_vs_lr.svg"));
+    // one seed, no horizons: nothing to bootstrap, so no drift files (as before they existed)
+    REQUIRE_FALSE(file_exists(sweep_dir + "/drift.csv"));
+    REQUIRE_FALSE(file_exists(sweep_dir + "/drift_vs_horizon.svg"));
     REQUIRE(again.output.find("drift of the optimal LR") != std::string::npos);
     // a configuration whose runs all diverge: recorded as diverged in a real sweep
     write_file_atomic(dir.file("diverging.txt"), "bad --param sp --diverge-loss 1.0\n");
@@ -212,4 +216,125 @@ TEST_CASE("lrt figures: RRC, alignment, weight norm and implicit warmup from a s
     CommandResult bad = run_command(lrt + " figures --sweep " + sweep_dir + " --mup-config nope --sp-config sp");
     REQUIRE(bad.exit_code == 1);
     REQUIRE(bad.output.find("must name configurations of the sweep") != std::string::npos);
+}
+
+TEST_CASE("sweep plans with a horizon axis: ids, --steps last, plan.csv round trip, old plans", "[sweep]") {
+    TempDir dir;
+    SweepSpec spec;
+    spec.dir = dir.path;
+    spec.configs = parse_sweep_configs("mup --param mup --d-base 32\nsp --param sp --steps 7\n", "c.txt");
+    spec.widths = {32, 64};
+    spec.lrs = {0.001, 0.01};
+    spec.seeds = {1, 2};
+    spec.horizons = {500, 2000};
+    spec.common = "--steps 10 --depth 1";
+    std::vector<PlanEntry> plan = make_plan(spec);
+    REQUIRE(plan.size() == 2 * 2 * 2 * 2 * 2);
+    REQUIRE(plan[0].id == "mup_h500_w32_lr0.001_s1");
+    REQUIRE(plan[0].steps == 500);
+    // after --common and the configuration's flags: lrt train keeps a repeated flag's last value
+    REQUIRE(plan[0].command ==
+            "./lrt train --steps 10 --depth 1 --param mup --d-base 32 --steps 500 --width 32 --lr 0.001 --seed 1 "
+            "--out-dir " + dir.path + "/runs/mup_h500_w32_lr0.001_s1 --quiet --on-divergence record --skip-if-done "
+            "--if-exists resume");
+    REQUIRE(plan[8].id == "mup_h2000_w32_lr0.001_s1");  // horizons outside widths, LRs and seeds
+    REQUIRE(plan.back().id == "sp_h2000_w64_lr0.01_s2");
+    REQUIRE(plan.back().command.find("--param sp --steps 7 --steps 2000 --width 64") != std::string::npos);
+    // plan.csv carries the horizon and reads back
+    write_plan(dir.path, plan);
+    REQUIRE(text_of(dir.file("plan.csv")).rfind("id,config,width,lr,seed,out_dir,steps\n", 0) == 0);
+    std::vector<PlanEntry> back = read_plan(dir.path);
+    REQUIRE(back.size() == plan.size());
+    for (size_t i = 0; i < plan.size(); i++) {
+        REQUIRE(back[i].id == plan[i].id);
+        REQUIRE(back[i].steps == plan[i].steps);
+        REQUIRE(back[i].command == plan[i].command);
+    }
+    // without horizons: the ids and lines of before, steps 0
+    spec.horizons.clear();
+    std::vector<PlanEntry> flat = make_plan(spec);
+    REQUIRE(flat[0].id == "mup_w32_lr0.001_s1");
+    REQUIRE(flat[0].steps == 0);
+    REQUIRE(flat[0].command.find("--d-base 32 --width 32") != std::string::npos);
+    // a plan.csv written before the steps column: six columns, steps = 0
+    write_plan(dir.path, flat);
+    std::string old;
+    for (const std::string& row : split(text_of(dir.file("plan.csv")), '\n'))
+        if (!row.empty()) old += row.substr(0, row.rfind(',')) + "\n";
+    REQUIRE(old.rfind("id,config,width,lr,seed,out_dir\nmup_w32_lr0.001_s1,mup,32,", 0) == 0);
+    write_file_atomic(dir.file("plan.csv"), old);
+    std::vector<PlanEntry> read_old = read_plan(dir.path);
+    REQUIRE(read_old.size() == flat.size());
+    REQUIRE(read_old[0].id == "mup_w32_lr0.001_s1");
+    REQUIRE(read_old[0].steps == 0);
+    // bad horizons
+    spec.horizons = {500, 0};
+    REQUIRE_THROWS_WITH(make_plan(spec), Catch::Contains("--horizons: 0 is not a number of steps"));
+    spec.horizons = {500, 500};
+    REQUIRE_THROWS_WITH(make_plan(spec), Catch::Contains("two runs of the sweep would be mup_h500_w32_lr0.001_s1"));
+}
+
+TEST_CASE("optima per (config, horizon, width)", "[sweep]") {
+    std::vector<RunResult> rs;
+    for (int e = -10; e <= -5; e++)
+        for (int64_t steps : {2000, 500}) {
+            // the longer run's optimum one octave lower
+            double centre = steps == 500 ? -7.5 : -8.5;
+            RunResult r = result("a", 64, std::pow(2.0, e), 2.0 + 0.1 * (e - centre) * (e - centre));
+            r.entry.steps = steps;
+            rs.push_back(r);
+        }
+    std::vector<Optimum> opt = find_optima(rs);
+    REQUIRE(opt.size() == 2);
+    REQUIRE(opt[0].steps == 500);  // horizons ascending
+    REQUIRE(std::log2(opt[0].lr) == Approx(-7.5));
+    REQUIRE(opt[0].runs == 6);
+    REQUIRE(opt[1].steps == 2000);
+    REQUIRE(std::log2(opt[1].lr) == Approx(-8.5));
+    REQUIRE(curve_group_name("a", 2000) == "a, 2000 steps");
+    REQUIRE(curve_group_name("a", 0) == "a");
+}
+
+TEST_CASE("lrt sweep --horizons: each run trains its horizon; per-seed optima, drift.csv and its plot", "[sweep][cli]") {
+    TempDir dir;
+    std::string lrt = lrt_binary();
+    write_file_atomic(dir.file("configs.txt"), "sp --param sp\n");
+    std::string sweep_dir = dir.file("sweep");
+    // TINY says --steps 12: the horizons must win
+    CommandResult r = run_command(lrt + " sweep --dir " + sweep_dir + " --configs " + dir.file("configs.txt") +
+                                  " --widths 32,64 --lrs 0.003,0.01,0.03 --seeds 1,2 --horizons 4,8 --jobs 2 --lrt " +
+                                  lrt + " --common \"" + TINY + "\"");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    std::vector<PlanEntry> plan = read_plan(sweep_dir);
+    REQUIRE(plan.size() == 2 * 2 * 3 * 2);
+    for (const PlanEntry& e : plan) {
+        RunOutcome o = read_run_outcome(e.out_dir);
+        INFO(e.id);
+        REQUIRE(o.state == RunOutcome::Done);
+        REQUIRE(o.steps_run == e.steps);
+    }
+    std::string results = text_of(sweep_dir + "/results.csv");
+    REQUIRE(results.rfind("id,config,width,lr,seed,status,final_val_loss,min_train_loss,steps_run,elapsed_s,steps\n", 0) == 0);
+    REQUIRE(results.find("sp_h8_w64_lr0.03_s2,sp,64,") != std::string::npos);
+    std::string optimum = text_of(sweep_dir + "/optimum.csv");
+    REQUIRE(std::count(optimum.begin(), optimum.end(), '\n') == 1 + 2 * 2);
+    std::string drift = text_of(sweep_dir + "/drift.csv");
+    REQUIRE(drift.rfind("config,steps,n_widths,n_seeds,drift_mean,drift_lo,drift_hi,any_edge", 0) == 0);
+    REQUIRE(drift.find("\nsp,4,2,2,") != std::string::npos);
+    REQUIRE(drift.find("\nsp,8,2,2,") != std::string::npos);
+    std::string seeds = text_of(sweep_dir + "/optimum_seeds.csv");
+    REQUIRE(std::count(seeds.begin(), seeds.end(), '\n') == 1 + 2 * 2 * 2);
+    REQUIRE(text_of(sweep_dir + "/loss_vs_lr.svg").find(">sp, 8 steps</text>") != std::string::npos);
+    REQUIRE(file_exists(sweep_dir + "/drift_vs_horizon.svg"));
+    REQUIRE(r.output.find("drift of the per-seed optimal LR across widths") != std::string::npos);
+    // figures draws one training length at a time: refused, not mixed
+    FiguresConfig fc;
+    fc.sweep_dir = sweep_dir;
+    REQUIRE_THROWS_WITH(make_figures(fc), Catch::Contains("has a horizon axis"));
+    // a horizon that is not a number of steps
+    CommandResult bad = run_command(lrt + " sweep plan --dir " + dir.file("bad") + " --configs " +
+                                    dir.file("configs.txt") + " --widths 32 --lrs 0.01 --horizons 100,-5");
+    REQUIRE(bad.exit_code == 1);
+    REQUIRE(bad.output.find("--horizons: '-5' is not a positive integer") != std::string::npos);
 }

@@ -182,6 +182,20 @@ void draw_legend(std::string& out, const std::vector<LegendEntry>& entries, doub
     out += "</g>\n";
 }
 
+// Whether point i of s has an error bar that can be drawn: both ends (and x).
+bool has_error_bar(const Series& s, size_t i, const Panel& panel) {
+    return i < s.y_lo.size() && drawable(s.x[i], panel.log_x) && drawable(s.y_lo[i], panel.log_y) &&
+           drawable(s.y_hi[i], panel.log_y);
+}
+
+// A vertical error bar at pixel x from y1 to y2, with caps CAP pixels each side.
+void error_bar(std::string& out, double x, double y1, double y2) {
+    const double CAP = 4;
+    line(out, x, y1, x, y2, " stroke-width=\"1.2\"");
+    line(out, x - CAP, y1, x + CAP, y1, " stroke-width=\"1.2\"");
+    line(out, x - CAP, y2, x + CAP, y2, " stroke-width=\"1.2\"");
+}
+
 // One panel in its own coordinates: (0, 0) to (cell_w, cell_h).
 void render_panel(std::string& out, const Panel& panel, double cell_w, double cell_h, bool own_legend) {
     // Margins around the plot area: room for the title, tick labels and axis labels.
@@ -199,8 +213,14 @@ void render_panel(std::string& out, const Panel& panel, double cell_w, double ce
         if (s.x.size() != s.y.size())
             fail("series \"" + s.label + "\": x has " + std::to_string(s.x.size()) + " values but y has " +
                  std::to_string(s.y.size()));
-        for (size_t i = 0; i < s.x.size(); i++)
+        if (!(s.y_lo.empty() && s.y_hi.empty()) && (s.y_lo.size() != s.y.size() || s.y_hi.size() != s.y.size()))
+            fail("series \"" + s.label + "\": error bars need y_lo and y_hi as long as y (" +
+                 std::to_string(s.y.size()) + "), got " + std::to_string(s.y_lo.size()) + " and " +
+                 std::to_string(s.y_hi.size()));
+        for (size_t i = 0; i < s.x.size(); i++) {
             if (drawable(s.x[i], panel.log_x) && drawable(s.y[i], panel.log_y)) ex.add(s.x[i]), ey.add(s.y[i]);
+            if (has_error_bar(s, i, panel)) ex.add(s.x[i]), ey.add(s.y_lo[i]), ey.add(s.y_hi[i]);
+        }
     }
     for (const Marker& m : panel.markers)
         if (drawable(m.x, panel.log_x) && drawable(m.y, panel.log_y)) ex.add(m.x), ey.add(m.y);
@@ -301,6 +321,13 @@ void render_panel(std::string& out, const Panel& panel, double cell_w, double ce
             else if (!runs.back().empty()) runs.emplace_back();
         }
         out += "<g stroke=\"" + color + "\" fill=\"" + color + "\">\n";
+        // error bars first, so the line and its dots sit on top of them
+        for (size_t i = 0; i < s.x.size(); i++) {
+            if (!has_error_bar(s, i, panel)) continue;
+            double x = px(s.x[i]), y1 = py(s.y_lo[i]), y2 = py(s.y_hi[i]);
+            error_bar(out, x, y1, y2);
+            for (int k = 0; k <= 4; k++) ink.push_back({x, y1 + (y2 - y1) * k / 4.0});
+        }
         for (const auto& run : runs) {
             if (run.size() >= 2) {
                 out += "<polyline fill=\"none\" stroke-width=\"1.8\" stroke-linejoin=\"round\"";

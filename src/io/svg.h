@@ -9,10 +9,11 @@
 // The design is data-driven: a Figure is a grid of Panels; a Panel holds
 // Series (lines through points), Markers (highlighted points, e.g. the best
 // learning rate) and RefLines (horizontal or vertical lines across the panel),
-// and says which axes are logarithmic. Axis ranges come from the data, so a
-// caller fills in numbers and labels and never pixels. A point that cannot be
-// drawn (NaN or inf from a diverged run, or a value <= 0 on a log axis) is
-// skipped and breaks its line, so a gap in the data is a gap in the plot.
+// and says which axes are logarithmic; a Series may carry error bars. Axis
+// ranges come from the data, so a caller fills in numbers and labels and
+// never pixels. A point that cannot be drawn (NaN or inf from a diverged run,
+// or a value <= 0 on a log axis) is skipped and breaks its line, so a gap in
+// the data is a gap in the plot.
 #pragma once
 #include <string>
 #include <vector>
@@ -23,6 +24,12 @@ struct Series {
     std::string color;           // any SVG color; "" = palette color by index in the panel
     bool markers = true;         // a dot at every point
     bool dashed = false;
+    // Optional error bars: from y_lo[i] to y_hi[i] at x[i], drawn as a
+    // vertical segment with small caps. Both empty (no bars) or both as long
+    // as y; a bar with an end that cannot be drawn is left out (the point
+    // stays). The bars count in the axis range, so none is clipped. (The
+    // "= {}" lets brace-initialized Series leave them out without a warning.)
+    std::vector<double> y_lo = {}, y_hi = {};
 };
 
 // A highlighted point, drawn as a ring, e.g. the optimum of an LR sweep.

@@ -72,6 +72,11 @@ std::string make_figures(const FiguresConfig& fc) {
     make_dirs(out);
     std::vector<RunResult> results = collect_results(dir);
     if (results.empty()) fail(dir + "/plan.csv: the sweep has no runs; nothing to draw");
+    // its panels are per (config, width): runs of several horizons would be
+    // mixed in one curve, so such a sweep is refused rather than misdrawn
+    for (const auto& r : results)
+        if (r.entry.steps > 0)
+            fail(dir + " has a horizon axis (--horizons); lrt figures draws sweeps of one training length only");
     std::vector<Optimum> optima = find_optima(results);
     std::vector<std::string> configs;
     std::map<std::string, std::vector<int>> widths;

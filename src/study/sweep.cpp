@@ -35,7 +35,12 @@ int sweep_command(int argc, char** argv) {
         "  lrt sweep plan    ...   write D/plan.txt (one `lrt train` command per line) and D/plan.csv\n"
         "  lrt sweep run     --dir D [--jobs N]   run the unfinished lines of the plan\n"
         "  lrt sweep run-one --dir D --index K    run line K (1-based), e.g. from a Slurm array\n"
-        "  lrt sweep report  --dir D              results.csv, optimum.csv, loss_vs_lr.svg and the optimum table\n"
+        "  lrt sweep report  --dir D              results.csv, optimum.csv, loss_vs_lr.svg and the optimum table;\n"
+        "                                         with several seeds or --horizons also optimum_seeds.csv, drift.csv\n"
+        "                                         (the drift across widths with a 95% interval over seeds) and, with\n"
+        "                                         --horizons, drift_vs_horizon.svg\n"
+        "--horizons 500,2000,8000 makes the training length an axis: each run gets --steps H (after --common and\n"
+        "the configuration's flags, so it wins) and an id with _h<H>, and the optima and drifts are per horizon.\n"
         "The configurations file has one 'name flags...' line per configuration, e.g.\n"
         "  mup-independent  --param mup --d-base 64 --wd-mode independent --weight-decay 1e-4";
     std::string sub = "all";
@@ -46,7 +51,7 @@ int sweep_command(int argc, char** argv) {
         if (sub != "plan" && sub != "run" && sub != "run-one" && sub != "report")
             fail("unknown sweep subcommand '" + sub + "' (plan, run, run-one, report)");
     }
-    std::string dir, configs_path, widths = "", lrs = "", seeds = "1", common, lrt = this_program();
+    std::string dir, configs_path, widths = "", lrs = "", seeds = "1", horizons, common, lrt = this_program();
     int jobs = 1, threads = 0;
     int64_t index = 0;
     bool quiet = false;
@@ -56,6 +61,7 @@ int sweep_command(int argc, char** argv) {
     f.add("widths", &widths, "comma-separated widths");
     f.add("lrs", &lrs, "comma-separated learning rates");
     f.add("seeds", &seeds, "comma-separated seeds");
+    f.add("horizons", &horizons, "comma-separated training lengths (steps), a sweep axis: each run gets --steps H");
     f.add("common", &common, "lrt train flags for every run (e.g. \"--steps 500 --depth 2\")");
     f.add("lrt", &lrt, "the lrt program the plan's lines call (default: this one)");
     f.add("jobs", &jobs, "runs at a time", between(1, 256));
@@ -69,9 +75,10 @@ int sweep_command(int argc, char** argv) {
         make_dirs(dir);
         DirLock lock(dir, "sweep directory");  // released before run_plan takes it again
         bool have_plan = file_exists(dir + "/plan.txt");
-        if (have_plan && !f.was_set("configs") && (f.was_set("widths") || f.was_set("lrs") || f.was_set("seeds") || f.was_set("common")))
+        if (have_plan && !f.was_set("configs") && (f.was_set("widths") || f.was_set("lrs") || f.was_set("seeds") ||
+                                                  f.was_set("horizons") || f.was_set("common")))
             fail(dir + " has a plan already; give --configs too (with the same grid) or leave out --widths, --lrs, "
-                 "--seeds and --common to run the plan as it is");
+                 "--seeds, --horizons and --common to run the plan as it is");
         if (sub == "plan" || !have_plan || f.was_set("configs")) {
             if (configs_path.empty() || widths.empty() || lrs.empty())
                 fail("planning a sweep needs --configs, --widths and --lrs");
@@ -81,6 +88,8 @@ int sweep_command(int argc, char** argv) {
             for (int64_t w : parse_int_list(widths, "--widths", 1, 1 << 16)) spec.widths.push_back((int)w);
             spec.lrs = parse_positive_list(lrs, "--lrs");
             spec.seeds = parse_int_list(seeds, "--seeds", 0, std::numeric_limits<int64_t>::max());
+            if (!horizons.empty())
+                spec.horizons = parse_int_list(horizons, "--horizons", 1, std::numeric_limits<int64_t>::max());
             spec.common = common;
             spec.lrt = lrt;
             std::vector<PlanEntry> plan = make_plan(spec);

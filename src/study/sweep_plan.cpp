@@ -81,48 +81,68 @@ static std::string upgrade_plan_line(const std::string& command) {
     return ends_with(command, OLD_RUN_SUFFIX) ? command + " --if-exists resume" : command;
 }
 
+// One run of the grid. `steps` is 0 when the sweep has no horizon axis; then
+// the id and command are exactly what they were before the axis existed.
+static PlanEntry plan_entry(const SweepSpec& s, const SweepConfig& c, int64_t steps, int w, double lr, int64_t seed) {
+    PlanEntry e;
+    e.config = c.name;
+    e.steps = steps;
+    e.width = w;
+    e.lr = lr;
+    e.seed = seed;
+    e.id = c.name + (steps > 0 ? "_h" + std::to_string(steps) : "") + "_w" + std::to_string(w) + "_lr" + fmt_g(lr) +
+           "_s" + std::to_string(seed);
+    e.out_dir = s.dir + "/runs/" + e.id;
+    char lrtext[32];
+    std::snprintf(lrtext, sizeof lrtext, "%.17g", lr);
+    // --steps comes after --common and the configuration's flags: lrt train
+    // takes the last value of a repeated flag (FlagSet::parse), so the
+    // horizon wins over a --steps given there
+    e.command = s.lrt + " train" + (s.common.empty() ? "" : " " + s.common) + (c.flags.empty() ? "" : " " + c.flags) +
+                (steps > 0 ? " --steps " + std::to_string(steps) : "") + " --width " + std::to_string(w) + " --lr " +
+                lrtext + " --seed " + std::to_string(seed) + " --out-dir " + e.out_dir + RUN_SUFFIX;
+    return e;
+}
+
 std::vector<PlanEntry> make_plan(const SweepSpec& s) {
     if (s.configs.empty() || s.widths.empty() || s.lrs.empty() || s.seeds.empty())
         fail("a sweep needs at least one configuration, width, learning rate and seed");
+    for (int64_t h : s.horizons)
+        if (h < 1) fail("--horizons: " + std::to_string(h) + " is not a number of steps (give positive integers)");
     // the plan is plain shell: no quoting, so no characters that would need it
     if (!plain_shell_text(s.dir, false) || !plain_shell_text(s.lrt, false) || !plain_shell_text(s.common, true))
         fail("--dir, --lrt and --common may only use letters, digits and . _ = / , : + - (and spaces in --common): "
              "the plan file is plain shell, unquoted");
+    // no horizon axis: one pass with steps = 0 (not an axis)
+    const std::vector<int64_t> horizons = s.horizons.empty() ? std::vector<int64_t>{0} : s.horizons;
     std::vector<PlanEntry> plan;
     for (const auto& c : s.configs)
-        for (int w : s.widths)
-            for (double lr : s.lrs)
-                for (int64_t seed : s.seeds) {
-                    PlanEntry e;
-                    e.config = c.name;
-                    e.width = w;
-                    e.lr = lr;
-                    e.seed = seed;
-                    e.id = c.name + "_w" + std::to_string(w) + "_lr" + fmt_g(lr) + "_s" + std::to_string(seed);
-                    e.out_dir = s.dir + "/runs/" + e.id;
-                    char lrtext[32];
-                    std::snprintf(lrtext, sizeof lrtext, "%.17g", lr);
-                    e.command = s.lrt + " train" + (s.common.empty() ? "" : " " + s.common) +
-                                (c.flags.empty() ? "" : " " + c.flags) + " --width " + std::to_string(w) + " --lr " +
-                                lrtext + " --seed " + std::to_string(seed) + " --out-dir " + e.out_dir + RUN_SUFFIX;
-                    plan.push_back(e);
-                }
+        for (int64_t h : horizons)
+            for (int w : s.widths)
+                for (double lr : s.lrs)
+                    for (int64_t seed : s.seeds) plan.push_back(plan_entry(s, c, h, w, lr, seed));
     std::set<std::string> ids;
     for (const auto& e : plan)
         if (!ids.insert(e.id).second)
-            fail("two runs of the sweep would be " + e.id + " (a repeated width, LR or seed, or two LRs that print the same)");
+            fail("two runs of the sweep would be " + e.id +
+                 " (a repeated width, LR, seed or horizon, or two LRs that print the same)");
     return plan;
 }
 
+// plan.csv's header. The steps column (the horizon axis) came later: a plan
+// written before it has the first six columns only, and reads as steps = 0.
+static const std::string PLAN_HEADER_OLD = "id,config,width,lr,seed,out_dir";
+static const std::string PLAN_HEADER = PLAN_HEADER_OLD + ",steps";
+
 void write_plan(const std::string& dir, const std::vector<PlanEntry>& plan) {
     make_dirs(dir);
-    std::string txt, csv = "id,config,width,lr,seed,out_dir\n";
+    std::string txt, csv = PLAN_HEADER + "\n";
     for (const auto& e : plan) {
         txt += e.command + "\n";
         char lr[32];
         std::snprintf(lr, sizeof lr, "%.17g", e.lr);
         csv += e.id + "," + e.config + "," + std::to_string(e.width) + "," + lr + "," + std::to_string(e.seed) + "," +
-               e.out_dir + "\n";
+               e.out_dir + "," + std::to_string(e.steps) + "\n";
     }
     write_file_atomic(dir + "/plan.csv", csv);
     write_file_atomic(dir + "/plan.txt", txt);
@@ -135,9 +155,39 @@ static std::vector<std::string> read_lines(const std::string& path) {
     return lines;
 }
 
+// One row of plan.csv (fields already split; `where` names it in errors).
+static PlanEntry plan_row(const std::vector<std::string>& f, const std::string& where) {
+    PlanEntry e;
+    e.id = f[0];
+    e.config = f[1];
+    char* end = nullptr;
+    errno = 0;
+    long width = std::strtol(f[2].c_str(), &end, 10);
+    if (f[2].empty() || *end || errno || width < 1 || width > (1 << 16)) fail(where + ": width '" + f[2] + "' is not a width");
+    e.width = (int)width;
+    e.lr = std::strtod(f[3].c_str(), &end);
+    if (f[3].empty() || *end || !(e.lr > 0) || !std::isfinite(e.lr)) fail(where + ": lr '" + f[3] + "' is not a learning rate");
+    errno = 0;
+    long long seed = std::strtoll(f[4].c_str(), &end, 10);
+    if (f[4].empty() || *end || errno || seed < 0) fail(where + ": seed '" + f[4] + "' is not a seed");
+    e.seed = seed;
+    e.out_dir = f[5];
+    if (e.id.empty() || e.out_dir.empty() || !plain_shell_text(e.id, false) || !plain_shell_text(e.out_dir, false))
+        fail(where + ": the id and out_dir must be non-empty plain paths");
+    if (f.size() > 6) {
+        errno = 0;
+        long long steps = std::strtoll(f[6].c_str(), &end, 10);
+        if (f[6].empty() || *end || errno || steps < 0)
+            fail(where + ": steps '" + f[6] + "' is not a number of steps (0 = no horizon axis)");
+        e.steps = steps;
+    }
+    return e;
+}
+
 std::vector<PlanEntry> read_plan(const std::string& dir) {
     std::vector<std::string> cmds = read_lines(dir + "/plan.txt"), rows = read_lines(dir + "/plan.csv");
-    if (rows.empty() || rows[0] != "id,config,width,lr,seed,out_dir") fail(dir + "/plan.csv: not a sweep plan");
+    if (rows.empty() || (rows[0] != PLAN_HEADER && rows[0] != PLAN_HEADER_OLD)) fail(dir + "/plan.csv: not a sweep plan");
+    const size_t columns = rows[0] == PLAN_HEADER ? 7 : 6;
     if (rows.size() - 1 != cmds.size())
         fail(dir + "/plan.csv has " + std::to_string(rows.size() - 1) + " runs but plan.txt has " +
              std::to_string(cmds.size()) + " lines");
@@ -146,24 +196,9 @@ std::vector<PlanEntry> read_plan(const std::string& dir) {
     for (size_t i = 1; i < rows.size(); i++) {
         const std::string where = dir + "/plan.csv:" + std::to_string(i + 1);
         std::vector<std::string> f = split(rows[i], ',');
-        if (f.size() != 6) fail(where + ": " + std::to_string(f.size()) + " fields, expected 6");
-        PlanEntry e;
-        e.id = f[0];
-        e.config = f[1];
-        char* end = nullptr;
-        errno = 0;
-        long width = std::strtol(f[2].c_str(), &end, 10);
-        if (f[2].empty() || *end || errno || width < 1 || width > (1 << 16)) fail(where + ": width '" + f[2] + "' is not a width");
-        e.width = (int)width;
-        e.lr = std::strtod(f[3].c_str(), &end);
-        if (f[3].empty() || *end || !(e.lr > 0) || !std::isfinite(e.lr)) fail(where + ": lr '" + f[3] + "' is not a learning rate");
-        errno = 0;
-        long long seed = std::strtoll(f[4].c_str(), &end, 10);
-        if (f[4].empty() || *end || errno || seed < 0) fail(where + ": seed '" + f[4] + "' is not a seed");
-        e.seed = seed;
-        e.out_dir = f[5];
-        if (e.id.empty() || e.out_dir.empty() || !plain_shell_text(e.id, false) || !plain_shell_text(e.out_dir, false))
-            fail(where + ": the id and out_dir must be non-empty plain paths");
+        if (f.size() != columns)
+            fail(where + ": " + std::to_string(f.size()) + " fields, expected " + std::to_string(columns));
+        PlanEntry e = plan_row(f, where);
         if (!ids.insert(e.id).second) fail(where + ": run " + e.id + " appears twice");
         e.command = upgrade_plan_line(cmds[i - 1]);
         plan.push_back(e);

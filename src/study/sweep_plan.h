@@ -1,8 +1,9 @@
 // The plan of a sweep (see sweep.h for the directory): the grid of runs,
-// built from configurations x widths x learning rates x seeds, written as
-// plan.txt (one `lrt train` command per line) and plan.csv (what each line
-// is), and read back. The other two parts work from a plan on disk:
-// sweep_run.h runs its lines, sweep_report.h collects and fits their results.
+// built from configurations x horizons (training lengths, optional) x widths
+// x learning rates x seeds, written as plan.txt (one `lrt train` command per
+// line) and plan.csv (what each line is), and read back. The other two parts
+// work from a plan on disk: sweep_run.h runs its lines, sweep_report.h
+// collects and fits their results.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -19,6 +20,7 @@ std::vector<SweepConfig> parse_sweep_configs(const std::string& text, const std:
 
 struct PlanEntry {
     std::string id, config;
+    int64_t steps = 0;  // the run's --steps when the sweep has a horizon axis; 0 = not an axis
     int width = 0;
     double lr = 0;
     int64_t seed = 0;
@@ -31,6 +33,10 @@ struct SweepSpec {
     std::vector<int> widths;
     std::vector<double> lrs;
     std::vector<int64_t> seeds = {1};
+    // Training lengths as a sweep axis (--horizons): each run gets --steps H
+    // after the common and configuration flags, and its id gets _h<H>. Empty:
+    // no horizon axis (the plan, ids and commands as before the axis existed).
+    std::vector<int64_t> horizons;
     std::string common;     // flags for every run
     std::string lrt = "./lrt";
 };

@@ -87,8 +87,11 @@ int run_plan(const std::string& dir, int jobs, int threads, bool quiet) {
     std::vector<size_t> todo;
     for (size_t i = 0; i < plan.size(); i++)
         if (!run_is_finished(plan[i].out_dir)) todo.push_back(i);
-    // cost of a run ~ width^2 (the same steps for all), for the ETA
-    auto cost = [&](size_t i) { return (double)plan[i].width * plan[i].width + 64.0 * 64.0; };
+    // cost of a run ~ width^2 x its steps (the same steps for all without a
+    // horizon axis: steps = 0 counts as 1), for the ETA
+    auto cost = [&](size_t i) {
+        return ((double)plan[i].width * plan[i].width + 64.0 * 64.0) * (double)std::max<int64_t>(1, plan[i].steps);
+    };
     double total = 0, done_cost = 0;
     for (size_t i : todo) total += cost(i);
     if (!quiet)

@@ -228,7 +228,7 @@ TEST_CASE("lrt sweep --device cuda finds the CPU sweep's optimal LR at each widt
                                   " --common \"" + common + "\"");
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
-    // optimum.csv: config,width,best_lr,best_loss,fitted_lr,fitted_loss,fitted,at_edge,diverged,runs
+    // optimum.csv: config,width,best_lr,best_loss,fitted_lr,fitted_loss,fitted,at_edge,diverged,runs,steps
     std::map<std::pair<std::string, std::string>, std::vector<std::string>> rows;
     for (const std::string& line : lines_of(sweep + "/optimum.csv")) {
         std::vector<std::string> f = split(line, ',');

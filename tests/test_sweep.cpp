@@ -328,10 +328,19 @@ TEST_CASE("lrt sweep --horizons: each run trains its horizon; per-seed optima, d
     REQUIRE(text_of(sweep_dir + "/loss_vs_lr.svg").find(">sp, 8 steps</text>") != std::string::npos);
     REQUIRE(file_exists(sweep_dir + "/drift_vs_horizon.svg"));
     REQUIRE(r.output.find("drift of the per-seed optimal LR across widths") != std::string::npos);
-    // figures draws one training length at a time: refused, not mixed
+    // figures draws one training length at a time: without --steps refused,
+    // not mixed; with it, only that horizon's runs
     FiguresConfig fc;
     fc.sweep_dir = sweep_dir;
-    REQUIRE_THROWS_WITH(make_figures(fc), Catch::Contains("has a horizon axis"));
+    REQUIRE_THROWS_WITH(make_figures(fc), Catch::Contains("choose the one to draw with --steps (4,8)"));
+    fc.steps = 5;
+    REQUIRE_THROWS_WITH(make_figures(fc), Catch::Contains("no runs of that horizon"));
+    fc.steps = 8;
+    fc.out_dir = dir.file("figures8");
+    make_figures(fc);
+    std::string summary = text_of(dir.file("figures8") + "/figures_summary.csv");
+    REQUIRE(summary.find(",8,") != std::string::npos);
+    REQUIRE(summary.find(",4,") == std::string::npos);
     // a horizon that is not a number of steps
     CommandResult bad = run_command(lrt + " sweep plan --dir " + dir.file("bad") + " --configs " +
                                     dir.file("configs.txt") + " --widths 32 --lrs 0.01 --horizons 100,-5");

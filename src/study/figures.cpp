@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "io/csv.h"
@@ -72,11 +73,24 @@ std::string make_figures(const FiguresConfig& fc) {
     make_dirs(out);
     std::vector<RunResult> results = collect_results(dir);
     if (results.empty()) fail(dir + "/plan.csv: the sweep has no runs; nothing to draw");
-    // its panels are per (config, width): runs of several horizons would be
-    // mixed in one curve, so such a sweep is refused rather than misdrawn
+    // Its panels are per (config, width): runs of several horizons would be
+    // mixed in one curve, so a sweep with a horizon axis is drawn one horizon
+    // at a time (--steps), never all at once.
+    std::set<int64_t> horizons;
     for (const auto& r : results)
-        if (r.entry.steps > 0)
-            fail(dir + " has a horizon axis (--horizons); lrt figures draws sweeps of one training length only");
+        if (r.entry.steps > 0) horizons.insert(r.entry.steps);
+    if (!horizons.empty() && fc.steps == 0) {
+        std::string list;
+        for (int64_t h : horizons) list += (list.empty() ? "" : ",") + std::to_string(h);
+        fail(dir + " has a horizon axis (--horizons); choose the one to draw with --steps (" + list + ")");
+    }
+    if (fc.steps != 0) {
+        if (horizons.empty()) fail("--steps " + std::to_string(fc.steps) + ": " + dir + " has no horizon axis");
+        if (!horizons.count(fc.steps)) fail("--steps " + std::to_string(fc.steps) + ": " + dir + " has no runs of that horizon");
+        results.erase(std::remove_if(results.begin(), results.end(),
+                                     [&](const RunResult& r) { return r.entry.steps != fc.steps; }),
+                      results.end());
+    }
     std::vector<Optimum> optima = find_optima(results);
     std::vector<std::string> configs;
     std::map<std::string, std::vector<int>> widths;
@@ -271,6 +285,7 @@ int figures_command(int argc, char** argv) {
           "narrowest width", at_least(0));
     f.add("mup-config", &fc.mup_config, "µP configuration for the implicit-warmup figure");
     f.add("sp-config", &fc.sp_config, "SP configuration for the implicit-warmup figure");
+    f.add("steps", &fc.steps, "a sweep with --horizons: the horizon to draw (required there); 0 = none", at_least(0));
     f.add("early-fraction", &fc.early_fraction, "'early' = this first fraction of the steps", between(0.001, 1));
     f.add("late-fraction", &fc.late_fraction, "'late' = this last fraction of the steps", between(0.001, 1));
     if (!f.parse(argc, argv, 2)) return 0;

@@ -15,6 +15,7 @@
 // and line; a last row cut short by a run killed mid-write is skipped with a
 // warning on stderr.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ struct FiguresConfig {
     double lr = 0;             // base LR of the runs to show; 0 = the grid LR nearest the narrowest width's optimum
     std::string mup_config, sp_config;  // for implicit_warmup.svg; "" = skip it
     double early_fraction = 0.1, late_fraction = 0.25;  // "early" = first 10% of steps, "late" = last 25%
+    int64_t steps = 0;         // with a horizon axis: the horizon to draw (required there); 0 = none
 };
 
 // Returns the summary text it prints.

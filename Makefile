@@ -233,7 +233,7 @@ endif
 reproduce-quick: $(PROGRAM)
 	sh experiments/reproduce.sh quick
 reproduce: $(PROGRAM)
-	sh experiments/reproduce.sh full
+	sh experiments/horizon.sh
 
 # The committed reference states in data/reference/ (see README.md).
 reference: $(PROGRAM)

@@ -1,0 +1,90 @@
+#!/bin/sh
+# The horizon experiment (EXPERIMENTS.md, "Does the drift grow with training
+# length?"): learning-rate sweeps across widths 16-128 (m = 1..8) at three
+# training lengths 16x apart, two seeds each, nine configurations, on the
+# built-in corpus. Then the drift of the optimal LR per (configuration,
+# length) with its interval over seeds, the measurement figures of the
+# longest length, and a constant-LR run per width for the weight norm
+# against its equilibrium.
+#   sh experiments/horizon.sh         (make reproduce)  about 2 hours on 2 cores
+#   sh experiments/horizon.sh plan    write the plans only (for a cluster)
+# Outputs go to runs/horizon/ (OUT=...). Rerunning resumes: finished runs are
+# skipped, so the script can be killed and restarted at any point.
+# The runs call a copy of the program, $OUT/lrt, made at the first start:
+# rebuilding ./lrt while the experiment runs does not disturb it, and every
+# run of one experiment uses the same binary. Delete $OUT/lrt to change it.
+# DEVICE=cuda trains on the GPU. On a cluster, run the lines of
+# $OUT/sweep/plan.txt and $OUT/constant/plan.txt in any order (a Slurm array:
+# sed -n "${SLURM_ARRAY_TASK_ID}p" plan.txt | sh; or GNU parallel), then
+# this script again to report.
+set -e
+LRT=${LRT:-./lrt}
+OUT=${OUT:-runs/horizon}
+JOBS=${JOBS:-2}
+DEVICE=${DEVICE:-cpu}
+STEP=${1:-all}
+mkdir -p "$OUT"
+if [ ! -x "$OUT/lrt" ]; then cp "$LRT" "$OUT/lrt"; fi
+RUN="$OUT/lrt"
+
+D_BASE=16
+WIDTHS=16,32,64,128
+HORIZONS=100,400,1600
+SEEDS=1,2
+# Half-octave grid, 2^-7.5 .. 2^-4 (the hidden matrices' LR at the base
+# width). The pilot put the base width's optimum near 2^-6 at 2000 steps and
+# 2^-5 at 500, for AdamW and for Muon alike.
+LRS=0.0055242717280199,0.0078125,0.011048543456039806,0.015625,0.022097086912079612,0.03125,0.044194173824159216,0.0625
+# The tensors that always use AdamW (embeddings, readout, gains, biases)
+# keep one LR, so that the sweep measures the hidden matrices' optimum,
+# which is what the width argument is about.
+COMMON="--depth 2 --head-dim 16 --batch-size 8 --seq-len 64 --val-batches 16 --val-every 0 --sample-length 0 \
+--measure-every 10 --synth-train-tokens 1000000 --synth-val-tokens 65536 --adam-lr 0.01 --diverge-loss 7"
+if [ "$DEVICE" != cpu ]; then COMMON="$COMMON --device $DEVICE"; fi
+
+# Weight decay: independent 0.003 per step at the peak LR, about 0.17, 0.66
+# and 2.6 equilibrium timescales over the three lengths (10% warmup, then
+# linear decay to 0: the schedule averages 0.55). Coupled lambda 0.15 gives
+# the same decay at lr 0.02, near the base width's optimum; under µP the
+# hidden matrices' LR is lr/m, so their coupled decay shrinks with width.
+# At the base width and 2000 steps, 0.003 gave the same loss as 0.001 and
+# no decay, and 0.01 a worse one (EXPERIMENTS.md, the pilot sweep).
+SCHED="--warmup-fraction 0.1 --lr-decay linear --min-lr-fraction 0"
+MUP="--param mup --d-base $D_BASE"
+SP="--param sp --d-base $D_BASE"
+IND="--wd-mode independent --weight-decay 0.003"
+COUPLED="--wd-mode coupled --weight-decay 0.15"
+MUON="--optimizer muon --muon-scale spectral"
+# The plan runs configuration by configuration in this order, so an
+# interrupted experiment has its central comparisons complete first.
+cat > "$OUT/configs.txt" <<CONFIGS
+# name             lrt train flags
+mup-coupled        $MUP $COUPLED $SCHED
+mup-independent    $MUP $IND $SCHED
+mup-no-wd          $MUP --wd-mode none $SCHED
+sp-warmup10        $SP $IND $SCHED
+muon-independent   $MUP $MUON $IND $SCHED
+muon-coupled       $MUP $MUON $COUPLED $SCHED
+mup-ind-spectral   $MUP $IND --wd-norm spectral $SCHED
+sp-replace-closed  $SP $IND $SCHED --replacement-warmup closed-form
+sp-replace-exp     $SP $IND $SCHED --replacement-warmup exponential
+CONFIGS
+
+SWEEP="--dir $OUT/sweep --configs $OUT/configs.txt --widths $WIDTHS --lrs $LRS --seeds $SEEDS --horizons $HORIZONS \
+--common \"$COMMON\" --lrt $RUN --jobs $JOBS"
+# The constant-LR runs: one per width at a grid LR near the optimum, the
+# longest length, weight RMS against sqrt(lr/(2 lambda)) once in equilibrium.
+printf 'mup-independent-constant  %s %s --warmup-fraction 0.1 --lr-decay constant\n' "$MUP" "$IND" > "$OUT/constant.txt"
+CONSTANT="--dir $OUT/constant --configs $OUT/constant.txt --widths $WIDTHS --lrs 0.015625 --seeds 1 \
+--common \"$COMMON --steps 3200\" --lrt $RUN --jobs $JOBS"
+
+if [ "$STEP" = plan ]; then
+    eval "$RUN sweep plan $SWEEP"
+    eval "$RUN sweep plan $CONSTANT"
+    exit 0
+fi
+eval "$RUN sweep $CONSTANT --quiet"
+eval "$RUN sweep $SWEEP"
+$RUN figures --sweep "$OUT/sweep" --steps 1600 --mup-config mup-independent --sp-config sp-warmup10 \
+    --out-dir "$OUT/figures-1600"
+$RUN figures --sweep "$OUT/constant" --out-dir "$OUT/figures-constant"

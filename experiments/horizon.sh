@@ -42,13 +42,14 @@ COMMON="--depth 2 --head-dim 16 --batch-size 8 --seq-len 64 --val-batches 16 --v
 --measure-every 10 --synth-train-tokens 1000000 --synth-val-tokens 65536 --adam-lr 0.01 --diverge-loss 7"
 if [ "$DEVICE" != cpu ]; then COMMON="$COMMON --device $DEVICE"; fi
 
-# Weight decay: independent 0.003 per step at the peak LR, about 0.17, 0.66
-# and 2.6 equilibrium timescales over the three lengths (10% warmup, then
-# linear decay to 0: the schedule averages 0.55). Coupled lambda 0.15 gives
+# Weight decay: independent 0.003 per step at the peak LR, 0.15, 0.6 and 2.4
+# equilibrium timescales over the three lengths (10% warmup, then linear
+# decay to 0: the schedule averages 0.5). Coupled lambda 0.15 gives
 # the same decay at lr 0.02, near the base width's optimum; under µP the
 # hidden matrices' LR is lr/m, so their coupled decay shrinks with width.
-# At the base width and 2000 steps, 0.003 gave the same loss as 0.001 and
-# no decay, and 0.01 a worse one (EXPERIMENTS.md, the pilot sweep).
+# At the base width and 2000 steps, 0.003 gave about the loss of 0.001 and
+# slightly better than no decay, and 0.01 a worse one (EXPERIMENTS.md, the
+# pilot sweep).
 SCHED="--warmup-fraction 0.1 --lr-decay linear --min-lr-fraction 0"
 MUP="--param mup --d-base $D_BASE"
 SP="--param sp --d-base $D_BASE"

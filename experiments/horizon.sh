@@ -6,7 +6,7 @@
 # length) with its interval over seeds, the measurement figures of the
 # longest length, and a constant-LR run per width for the weight norm
 # against its equilibrium.
-#   sh experiments/horizon.sh         (make reproduce)  about 2 hours on 2 cores
+#   sh experiments/horizon.sh         (make reproduce)  about 2.7 hours on 2 cores
 #   sh experiments/horizon.sh plan    write the plans only (for a cluster)
 # Outputs go to runs/horizon/ (OUT=...). Rerunning resumes: finished runs are
 # skipped, so the script can be killed and restarted at any point.
@@ -31,10 +31,12 @@ D_BASE=16
 WIDTHS=16,32,64,128
 HORIZONS=100,400,1600
 SEEDS=1,2
-# Half-octave grid, 2^-7.5 .. 2^-4 (the hidden matrices' LR at the base
+# Half-octave grid, 2^-7.5 .. 2^-3 (the hidden matrices' LR at the base
 # width). The pilot put the base width's optimum near 2^-6 at 2000 steps and
-# 2^-5 at 500, for AdamW and for Muon alike.
-LRS=0.0055242717280199,0.0078125,0.011048543456039806,0.015625,0.022097086912079612,0.03125,0.044194173824159216,0.0625
+# 2^-5 at 500, for AdamW and for Muon alike; the first runs of this
+# experiment found µP's optimum at 2^-4 and above at 100 and 400 steps, so
+# the grid reaches 2^-3 (and SP's optimum at width 128 is expected near 2^-7).
+LRS=0.0055242717280199,0.0078125,0.011048543456039806,0.015625,0.022097086912079612,0.03125,0.044194173824159216,0.0625,0.088388347648318433,0.125
 # The tensors that always use AdamW (embeddings, readout, gains, biases)
 # keep one LR, so that the sweep measures the hidden matrices' optimum,
 # which is what the width argument is about.

@@ -228,8 +228,9 @@ else
 cuda: $(CUDA_OBJ)
 endif
 
-# The paper's figures at our scale (EXPERIMENTS.md): quick on the built-in
-# corpus (~17 min on 2 cores), full on the Brown corpus (a long run; not timed).
+# The experiments (EXPERIMENTS.md): reproduce-quick, the paper's figures on
+# the built-in corpus (~17 min on 2 cores); reproduce, the horizon experiment
+# (experiments/horizon.sh, about 2.7 hours, resumable).
 reproduce-quick: $(PROGRAM)
 	sh experiments/reproduce.sh quick
 reproduce: $(PROGRAM)

@@ -12,11 +12,16 @@
 # skipped, so the script can be killed and restarted at any point.
 # The runs call a copy of the program, $OUT/lrt, made at the first start:
 # rebuilding ./lrt while the experiment runs does not disturb it, and every
-# run of one experiment uses the same binary. Delete $OUT/lrt to change it.
+# run of one experiment uses the same binary. Delete $OUT/lrt to pick up a
+# new build. A failed run stops the script (set -e); rerunning it goes on.
+# To change the grid of a started experiment, delete $OUT/sweep/plan.txt and
+# plan.csv (keep runs/: finished runs whose ids remain are not run again).
 # DEVICE=cuda trains on the GPU. On a cluster, run the lines of
 # $OUT/sweep/plan.txt and $OUT/constant/plan.txt in any order (a Slurm array:
 # sed -n "${SLURM_ARRAY_TASK_ID}p" plan.txt | sh; or GNU parallel), then
-# this script again to report.
+# this script again to report. The copy is built for this machine's CPU
+# (-march=native): on other nodes build there and point LRT at that build
+# before the first start.
 set -e
 LRT=${LRT:-./lrt}
 OUT=${OUT:-runs/horizon}
@@ -24,7 +29,7 @@ JOBS=${JOBS:-2}
 DEVICE=${DEVICE:-cpu}
 STEP=${1:-all}
 mkdir -p "$OUT"
-if [ ! -x "$OUT/lrt" ]; then cp "$LRT" "$OUT/lrt"; fi
+if [ ! -x "$OUT/lrt" ]; then cp "$LRT" "$OUT/lrt.tmp" && mv "$OUT/lrt.tmp" "$OUT/lrt"; fi
 RUN="$OUT/lrt"
 
 D_BASE=16
@@ -32,8 +37,8 @@ WIDTHS=16,32,64,128
 HORIZONS=100,400,1600
 SEEDS=1,2
 # Half-octave grid, 2^-7.5 .. 2^-3 (the hidden matrices' LR at the base
-# width). The pilot put the base width's optimum near 2^-6 at 2000 steps and
-# 2^-5 at 500, for AdamW and for Muon alike; the first runs of this
+# width). The pilot put the base width's optimum between 2^-6 and 2^-5.5 at
+# 2000 steps and near 2^-5 at 500, for AdamW and (at 500) Muon; the first runs of this
 # experiment found µP's optimum at 2^-4 and above at 100 and 400 steps, so
 # the grid reaches 2^-3 (and SP's optimum at width 128 is expected near 2^-7).
 LRS=0.0055242717280199,0.0078125,0.011048543456039806,0.015625,0.022097086912079612,0.03125,0.044194173824159216,0.0625,0.088388347648318433,0.125

@@ -2,7 +2,8 @@
 # The paper's figure set (SCIENCE.md §6) at our scale: learning-rate sweeps
 # across widths for five configurations, then the measurement figures.
 #   sh experiments/reproduce.sh quick   built-in corpus, widths 32-128, ~17 min on 2 cores (make reproduce-quick)
-#   sh experiments/reproduce.sh full    Brown corpus, widths 64-512, a long CPU run, not timed (make reproduce)
+#   sh experiments/reproduce.sh full    Brown corpus, widths 64-512, a long CPU run, not timed
+# (make reproduce is the horizon experiment, experiments/horizon.sh)
 # Outputs go to runs/reproduce-<mode>/ (override with OUT=...). Rerunning
 # resumes: finished runs are skipped. DEVICE=cuda trains on the GPU (and does
 # not overwrite docs/). EXPERIMENTS.md quotes these outputs.

@@ -57,7 +57,7 @@ struct Shape {
 };
 
 // Awkward shapes: degenerate, primes, and sizes just past the block sizes of
-// every build (MR 4-8 rows, NR 8-32 columns, KC 256-1024, NC 128-256), so
+// every build (MR 4-12 rows, NR 8-32 columns, KC 256-1024, NC 128-256), so
 // edge tiles and several K and column blocks all occur. In the linear layer
 // K is C for the forward pass, OC for dinp and N for dweight. Last, one real
 // d=256 layer.

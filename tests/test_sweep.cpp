@@ -341,6 +341,11 @@ TEST_CASE("lrt sweep --horizons: each run trains its horizon; per-seed optima, d
     std::string summary = text_of(dir.file("figures8") + "/figures_summary.csv");
     REQUIRE(summary.find(",8,") != std::string::npos);
     REQUIRE(summary.find(",4,") == std::string::npos);
+    // a directory with a comma would break plan.csv's fields
+    CommandResult comma = run_command(lrt + " sweep plan --dir " + dir.file("a,b") + " --configs " +
+                                      dir.file("configs.txt") + " --widths 32 --lrs 0.01");
+    REQUIRE(comma.exit_code == 1);
+    REQUIRE(comma.output.find("--dir may not contain a comma") != std::string::npos);
     // a horizon that is not a number of steps
     CommandResult bad = run_command(lrt + " sweep plan --dir " + dir.file("bad") + " --configs " +
                                     dir.file("configs.txt") + " --widths 32 --lrs 0.01 --horizons 100,-5");

@@ -26,7 +26,7 @@
 //    AVX-512, 6x2 ymm = 12 of 16 with AVX, 4x2 xmm = 8 of 16 with SSE). The
 //    B block streams from L2 at two vector loads per k, shared by MR rows, so
 //    a taller tile needs less of L2's bandwidth per FMA: 12 rows instead of 8
-//    made the d=512 weight-gradient products about a quarter faster here
+//    made the d=512 weight-gradient products about a third faster here
 //    (14 rows measured the same as 12, and needs a bigger A sliver).
 //  - KC: an A sliver (MR x KC) fits in L1 beside the B data streaming past it
 //    (24 KiB of a 32 or 48 KiB L1 with AVX-512; 15 or 16 KiB with AVX or SSE). A
@@ -150,7 +150,7 @@ void pack_A_sliver(T* Ap, bool transA, const T* A, int lda, int M, int i0, int m
     constexpr int MR = Blocking<T>::MR;
     constexpr int kLine = 64 / (int)sizeof(T);  // elements per cache line
     if (transA) {  // op(A)[i][k] = A[k][i]: each k gives MR contiguous values
-        // Fetch 64 rows ahead, and the half line the next sliver will want.
+        // Fetch 64 rows ahead, and the start of what the next sliver will want.
         constexpr int kAhead = 64;
         const int ahead_col = i0 + MR < M ? MR : 0;
         for (int k = 0; k < kc; ++k) {
@@ -258,7 +258,7 @@ __attribute__((noinline)) void micro_kernel(int kc, const T* Ap, const T* Bp, T*
         const T* b = Bp + (size_t)k * NR;
         // The B sliver comes from L2; the hardware prefetcher alone left the
         // kernel waiting on these loads (perf), so ask for the lines 16 k
-        // ahead (2 KiB). Reads past the sliver's end only fetch a line.
+        // ahead (2 KiB with AVX-512). Reads past the sliver's end only fetch a line.
         __builtin_prefetch(b + 16 * NR);
         __builtin_prefetch(b + 16 * NR + L);
         Vec b0, b1;

@@ -19,7 +19,10 @@
 // drift of the seed-averaged optima (mean of log2 lr* over a width's seeds),
 // which, the drift being linear in the optima, is also the mean of the
 // enumerated bootstrap drifts. With one seed per width the interval is the
-// point. An optimum at the grid's edge makes the drift only a bound: flagged.
+// point. The interval is the spread of single-seed drifts, wider than the
+// uncertainty of the seed-averaged point by about sqrt(n seeds): it errs
+// towards "inconclusive". An optimum at the grid's edge makes the drift only
+// a bound: flagged.
 #pragma once
 #include <cmath>
 #include <cstdint>

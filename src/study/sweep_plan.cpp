@@ -113,6 +113,8 @@ std::vector<PlanEntry> make_plan(const SweepSpec& s) {
     if (!plain_shell_text(s.dir, false) || !plain_shell_text(s.lrt, false) || !plain_shell_text(s.common, true))
         fail("--dir, --lrt and --common may only use letters, digits and . _ = / , : + - (and spaces in --common): "
              "the plan file is plain shell, unquoted");
+    // the run directories are fields of plan.csv and results.csv
+    if (s.dir.find(',') != std::string::npos) fail("--dir may not contain a comma: it is a field of plan.csv");
     // no horizon axis: one pass with steps = 0 (not an axis)
     const std::vector<int64_t> horizons = s.horizons.empty() ? std::vector<int64_t>{0} : s.horizons;
     std::vector<PlanEntry> plan;

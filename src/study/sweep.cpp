@@ -37,7 +37,7 @@ int sweep_command(int argc, char** argv) {
         "  lrt sweep run-one --dir D --index K    run line K (1-based), e.g. from a Slurm array\n"
         "  lrt sweep report  --dir D              results.csv, optimum.csv, loss_vs_lr.svg and the optimum table;\n"
         "                                         with several seeds or --horizons also optimum_seeds.csv, drift.csv\n"
-        "                                         (the drift across widths with a 95% interval over seeds) and, with\n"
+        "                                         (the drift across widths, with the spread of single-seed drifts) and, with\n"
         "                                         --horizons, drift_vs_horizon.svg\n"
         "--horizons 500,2000,8000 makes the training length an axis: each run gets --steps H (after --common and\n"
         "the configuration's flags, so it wins) and an id with _h<H>, and the optima and drifts are per horizon.\n"

@@ -18,11 +18,13 @@
 
 #include "model/model.h"
 #include "io/safetensors.h"
+#include "study/noise_scale.h"
 
 struct TrainState {
     int64_t step = 0;
     uint64_t data_epoch = 0, data_window = 0;
     uint64_t rng_state[4] = {0, 0, 0, 0};
+    NoiseEma noise;  // carried so that a resumed run's noise scale goes on bit for bit
 };
 
 // spectral: the spectral-decay vectors (table.spectral_total), or nullptr

@@ -323,7 +323,7 @@ TEST_CASE("a resume refused for a bad log row changes nothing in the run", "[saf
     for (const char* f : {"log.csv", "measure.csv", "result.json", "checkpoint.safetensors"}) before.push_back(text_of(out + "/" + f));
     CommandResult bad = run_command(lrt + " train --resume " + out);
     CHECK(bad.exit_code == 1);
-    CHECK_THAT(bad.output, Contains(out + "/log.csv:2: 9 fields, but the header has 8"));
+    CHECK_THAT(bad.output, Contains(out + "/log.csv:2: 14 fields, but the header has 13"));
     size_t k = 0;
     for (const char* f : {"log.csv", "measure.csv", "result.json", "checkpoint.safetensors"}) {
         INFO(f);

@@ -10,7 +10,10 @@
 //   format = "lrtransfer-checkpoint", format_version = "1",
 //   model_config (JSON), train_flags (JSON of every `lrt train` flag),
 //   step (optimizer steps completed), data_epoch, data_window (the training
-//   data loader's position), rng_state (four hex words of the sampling RNG).
+//   data loader's position), rng_state (four hex words of the sampling RNG),
+//   noise_scale_ema (the noise scale's averages, study/noise_scale.h, as
+//   "g2,trace,count", the two doubles in C's exact hex notation; absent from
+//   checkpoints written before --grad-accum, which read as no measurements).
 #pragma once
 #include <cstdint>
 #include <string>

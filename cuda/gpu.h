@@ -174,6 +174,10 @@ void optimizer_step(float* params, const float* grads, float* m, float* v, float
 // on the host in block order).
 double global_grad_norm(const float* grads, size_t n);
 double clip_grad_norm(float* grads, size_t n, double max_norm);
+// Gradient accumulation, as src/optim/grad_accum.h (bit for bit): acc = g
+// (first) or acc += g; then g = acc / count.
+void accumulate_grads(float* acc, const float* g, size_t n, bool first);
+void mean_of_accumulated(float* g, const float* acc, size_t n, int count);
 
 // ----------------------------------------------------------- measurements
 // As src/study/measure.h: w_before, w_after (K,C) and x (n,C) on the device; the

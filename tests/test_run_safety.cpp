@@ -16,6 +16,9 @@
 #include "train/checkpoint.h"
 #include "io/json.h"
 #include "train/memory_estimate.h"
+#include "train/backend.h"
+#include "train/step.h"
+#include "optim/optimizer.h"
 #include "model/model.h"
 #include "io/safetensors.h"
 #include "study/sweep.h"
@@ -320,7 +323,7 @@ TEST_CASE("a resume refused for a bad log row changes nothing in the run", "[saf
     for (const char* f : {"log.csv", "measure.csv", "result.json", "checkpoint.safetensors"}) before.push_back(text_of(out + "/" + f));
     CommandResult bad = run_command(lrt + " train --resume " + out);
     CHECK(bad.exit_code == 1);
-    CHECK_THAT(bad.output, Contains(out + "/log.csv:2: 9 fields, but the header has 8"));
+    CHECK_THAT(bad.output, Contains(out + "/log.csv:2: 14 fields, but the header has 13"));
     size_t k = 0;
     for (const char* f : {"log.csv", "measure.csv", "result.json", "checkpoint.safetensors"}) {
         INFO(f);
@@ -524,11 +527,40 @@ TEST_CASE("memory: the estimate matches what a step allocates, and a run that ca
                         &a.ln2, &a.ln2_mean, &a.ln2_rstd, &a.fc, &a.fc_gelu, &a.fc_proj, &a.residual_out})
             floats += (double)v->capacity();
     const double ints = (double)model.inputs.capacity() + model.targets.capacity();
-    MemoryEstimate e = estimate_train_memory(c, model.table.total, B, T, false, 0, false);
+    MemoryEstimate e = estimate_train_memory(c, model.table.total, B, 1, T, false, 0, false);
     const double actual = 4 * floats + sizeof(int) * ints;
     INFO("estimate " << e.parameters + e.activations << " bytes, allocated " << actual);
     CHECK(e.parameters + e.activations == actual);
     CHECK(e.optimizer == 8.0 * model.table.total);
+
+    // --grad-accum 2: the activations are a micro-batch's, and the CPU keeps
+    // one more parameter-sized buffer, the gradient accumulator
+    {
+        GPT<float> small;
+        gpt_build(small, c);
+        gpt_init(small, 1);
+        OptimizerState<float> state(small.table);
+        CpuBackend<float> backend(small, state);
+        StepPlan plan;
+        plan.grad_accum = 2;
+        training_step(backend, small.table, in.data(), tg.data(), B, T, plan);
+        double micro_floats = (double)small.params.capacity() + small.grads.capacity() + backend.accumulator_capacity();
+        for (auto* v : {&small.encoded, &small.lnf, &small.lnf_mean, &small.lnf_rstd, &small.logits, &small.probs,
+                        &small.losses, &small.d_logits, &small.d_lnf, &small.d_stream, &small.d_branch, &small.d_ln,
+                        &small.d_attn_out, &small.d_qkv, &small.d_fc})
+            micro_floats += (double)v->capacity();
+        for (const auto& a : small.acts)
+            for (auto* v : {&a.ln1, &a.ln1_mean, &a.ln1_rstd, &a.qkv, &a.att, &a.attn_out, &a.attn_proj,
+                            &a.residual_mid, &a.ln2, &a.ln2_mean, &a.ln2_rstd, &a.fc, &a.fc_gelu, &a.fc_proj,
+                            &a.residual_out})
+                micro_floats += (double)v->capacity();
+        const double micro_actual =
+            4 * micro_floats + sizeof(int) * ((double)small.inputs.capacity() + small.targets.capacity());
+        MemoryEstimate e2 = estimate_train_memory(c, small.table.total, B, 2, T, false, 0, false);
+        INFO("--grad-accum 2: estimate " << e2.parameters + e2.activations << " bytes, allocated " << micro_actual);
+        CHECK(e2.parameters + e2.activations == micro_actual);
+        CHECK(e2.activations < e.activations);
+    }
 
     // a model far larger than any machine: refused with both numbers, at once
     TempDir dir;

@@ -23,6 +23,7 @@ struct GpuGPT {
     long wte = 0, wpe = 0, lnf_w = 0, lnf_b = -1, readout = 0;
     std::vector<BlockOffsets> blocks;
     Buffer<float> params, grads, adam_m, adam_v, spectral, params_before;  // spectral: the optimizer's v1 vectors
+    Buffer<float> grad_accum;  // the micro-batches' gradient sum (--grad-accum K > 1 only)
 
     int batch = 0, seq_len = 0;
     bool have_targets = false;
@@ -232,6 +233,21 @@ void gpu_gpt_backward(GpuGPT* mp) {
 
 double gpu_gpt_clip_grad_norm(GpuGPT* m, double max_norm) {
     return gpu::clip_grad_norm(m->grads, m->table.total, max_norm);
+}
+
+double gpu_gpt_grad_sq_norm(GpuGPT* m) {
+    const double norm = gpu::global_grad_norm(m->grads, m->table.total);
+    return norm * norm;
+}
+
+void gpu_gpt_accumulate_grads(GpuGPT* m, bool first) {
+    m->grad_accum.resize(m->table.total);
+    gpu::accumulate_grads(m->grad_accum, m->grads, m->table.total, first);
+}
+
+void gpu_gpt_mean_of_accumulated(GpuGPT* m, int count) {
+    if (m->grad_accum.n != m->table.total) fail("gpu_gpt_mean_of_accumulated: nothing was accumulated");
+    gpu::mean_of_accumulated(m->grads, m->grad_accum, m->table.total, count);
 }
 
 void gpu_gpt_optimizer_step(GpuGPT* m, double schedule, int64_t step, const double* lr_extra) {

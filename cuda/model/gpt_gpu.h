@@ -41,6 +41,13 @@ double gpu_gpt_forward(GpuGPT* model, const int* inputs, const int* targets, int
 void gpu_gpt_zero_grad(GpuGPT* model);
 void gpu_gpt_backward(GpuGPT* model);
 double gpu_gpt_clip_grad_norm(GpuGPT* model, double max_norm);  // returns the norm before clipping
+// The squared global norm of the gradients (gpu::global_grad_norm's order).
+double gpu_gpt_grad_sq_norm(GpuGPT* model);
+// Gradient accumulation (src/optim/grad_accum.h): adds the gradients into a
+// device buffer of the same size (allocated on first use; first: copies),
+// then replaces the gradients by that buffer's mean over `count` micro-batches.
+void gpu_gpt_accumulate_grads(GpuGPT* model, bool first);
+void gpu_gpt_mean_of_accumulated(GpuGPT* model, int count);
 // Every tensor's optimizer step by its row (src/optim/optimizer.h).
 // lr_extra: HOST array, one factor per tensor of the table, or nullptr.
 void gpu_gpt_optimizer_step(GpuGPT* model, double schedule, int64_t step, const double* lr_extra);

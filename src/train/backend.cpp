@@ -2,6 +2,7 @@
 
 #include <type_traits>
 
+#include "optim/grad_accum.h"
 #include "util/util.h"
 
 template <typename T>
@@ -13,6 +14,24 @@ template <typename T>
 void CpuBackend<T>::backward() {
     gpt_zero_grad(model_);
     gpt_backward(model_);
+}
+
+template <typename T>
+void CpuBackend<T>::accumulate_grads(bool first) {
+    grad_accum_.resize(model_.grads.size());
+    ::accumulate_grads(grad_accum_.data(), model_.grads.data(), model_.grads.size(), first);
+}
+
+template <typename T>
+void CpuBackend<T>::mean_of_accumulated(int count) {
+    if (grad_accum_.size() != model_.grads.size()) fail("mean_of_accumulated: nothing was accumulated");
+    ::mean_of_accumulated(model_.grads.data(), grad_accum_.data(), model_.grads.size(), count);
+}
+
+template <typename T>
+double CpuBackend<T>::grad_sq_norm() {
+    const double norm = parallel_grad_norm(model_.grads.data(), model_.grads.size());
+    return norm * norm;
 }
 
 template <typename T>
@@ -65,6 +84,12 @@ void GpuBackend::backward() {
     gpu_gpt_zero_grad(gpu_.get());
     gpu_gpt_backward(gpu_.get());
 }
+
+void GpuBackend::accumulate_grads(bool first) { gpu_gpt_accumulate_grads(gpu_.get(), first); }
+
+void GpuBackend::mean_of_accumulated(int count) { gpu_gpt_mean_of_accumulated(gpu_.get(), count); }
+
+double GpuBackend::grad_sq_norm() { return gpu_gpt_grad_sq_norm(gpu_.get()); }
 
 double GpuBackend::clip_grad_norm(double max_norm) { return gpu_gpt_clip_grad_norm(gpu_.get(), max_norm); }
 

@@ -25,6 +25,15 @@ public:
     virtual double forward(const int* inputs, const int* targets, int B, int T) = 0;
     // The gradients of the last forward pass's loss (zeroed first).
     virtual void backward() = 0;
+    // Gradient accumulation (optim/grad_accum.h): adds the gradients of the
+    // last backward pass into an accumulator of the parameters' size
+    // (allocated on first use, so only runs with --grad-accum > 1 have it;
+    // first: copies), then replaces the gradients by its mean over `count`.
+    virtual void accumulate_grads(bool first) = 0;
+    virtual void mean_of_accumulated(int count) = 0;
+    // The gradients' squared global norm (a fixed summation order; the noise
+    // scale's input, study/noise_scale.h).
+    virtual double grad_sq_norm() = 0;
     // Clips the global gradient norm to max_norm (0: no clipping); returns
     // the norm before clipping.
     virtual double clip_grad_norm(double max_norm) = 0;
@@ -49,17 +58,22 @@ public:
     CpuBackend(GPT<T>& model, OptimizerState<T>& state) : model_(model), state_(state) {}
     double forward(const int* inputs, const int* targets, int B, int T_) override;
     void backward() override;
+    void accumulate_grads(bool first) override;
+    void mean_of_accumulated(int count) override;
+    double grad_sq_norm() override;
     double clip_grad_norm(double max_norm) override;
     void optimizer_step(double schedule, int64_t step, const double* lr_extra) override;
     void snapshot_params() override;
     MatrixStats measure(const TensorInfo& tensor, const std::vector<int>& rows, double lr, double decay,
                         double beta1) override;
     void to_host(bool) override {}
+    // the accumulator's allocation in elements (0 until accumulate_grads; the memory estimate's test)
+    size_t accumulator_capacity() const { return grad_accum_.capacity(); }
 
 private:
     GPT<T>& model_;
     OptimizerState<T>& state_;
-    std::vector<T> params_before_, x_sample_;
+    std::vector<T> params_before_, x_sample_, grad_accum_;
 };
 
 class GpuBackend : public Backend {
@@ -71,6 +85,9 @@ public:
     GpuBackend(GPT<float>& host, OptimizerState<float>* state, const gpu::Options& options);
     double forward(const int* inputs, const int* targets, int B, int T) override;
     void backward() override;
+    void accumulate_grads(bool first) override;
+    void mean_of_accumulated(int count) override;
+    double grad_sq_norm() override;
     double clip_grad_norm(double max_norm) override;
     void optimizer_step(double schedule, int64_t step, const double* lr_extra) override;
     void snapshot_params() override;

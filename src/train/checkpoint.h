@@ -10,7 +10,10 @@
 //   format = "lrtransfer-checkpoint", format_version = "1",
 //   model_config (JSON), train_flags (JSON of every `lrt train` flag),
 //   step (optimizer steps completed), data_epoch, data_window (the training
-//   data loader's position), rng_state (four hex words of the sampling RNG).
+//   data loader's position), rng_state (four hex words of the sampling RNG),
+//   noise_scale_ema (the noise scale's averages, study/noise_scale.h, as
+//   "g2,trace,count", the two doubles in C's exact hex notation; absent from
+//   checkpoints written before --grad-accum, which read as no measurements).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -18,11 +21,13 @@
 
 #include "model/model.h"
 #include "io/safetensors.h"
+#include "study/noise_scale.h"
 
 struct TrainState {
     int64_t step = 0;
     uint64_t data_epoch = 0, data_window = 0;
     uint64_t rng_state[4] = {0, 0, 0, 0};
+    NoiseEma noise;  // carried so that a resumed run's noise scale goes on bit for bit
 };
 
 // spectral: the spectral-decay vectors (table.spectral_total), or nullptr

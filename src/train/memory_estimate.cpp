@@ -1,5 +1,6 @@
 #include "train/memory_estimate.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -21,13 +22,16 @@ std::string MemoryEstimate::describe() const {
            format_bytes(data) + ", checkpoint writing " + format_bytes(checkpointing) + ")";
 }
 
-MemoryEstimate estimate_train_memory(const ModelConfig& c, size_t num_params, int batch, int seq_len, bool measuring,
-                                     size_t data_tokens, bool on_gpu) {
-    // sizes as doubles: a hostile configuration must not overflow the sums
-    const double P = (double)num_params, N = (double)batch * seq_len, C = c.width, H = (double)c.mlp_width(),
-                 NH = c.num_heads(), V = c.vocab_size, L = c.depth, B = batch, T = seq_len;
+MemoryEstimate estimate_train_memory(const ModelConfig& c, size_t num_params, int batch, int grad_accum, int seq_len,
+                                     bool measuring, size_t data_tokens, bool on_gpu) {
+    // sizes as doubles: a hostile configuration must not overflow the sums;
+    // B and N are a micro-batch's (the whole batch when grad_accum is 1)
+    const double micro = (double)batch / std::max(1, grad_accum);
+    const double P = (double)num_params, N = micro * seq_len, C = c.width, H = (double)c.mlp_width(),
+                 NH = c.num_heads(), V = c.vocab_size, L = c.depth, B = micro, T = seq_len;
     MemoryEstimate e;
     e.parameters = 2 * 4 * P;                  // params, grads (the host keeps both on either device)
+    if (grad_accum > 1 && !on_gpu) e.parameters += 4 * P;  // the gradient accumulator
     e.optimizer = 2 * 4 * P + (measuring ? 4 * P : 0);  // m, v; a measuring step's copy of the parameters
     e.data = 2.0 * data_tokens;                // uint16 tokens
     // save_checkpoint copies parameters and moments into a SafeTensors

@@ -12,7 +12,7 @@
 
 struct MemoryEstimate {
     // bytes
-    double parameters = 0;   // parameters and gradients
+    double parameters = 0;   // parameters and gradients (and the gradient accumulator, --grad-accum > 1 on the CPU)
     double optimizer = 0;    // Adam's two moments, and the copy a measuring step keeps
     double activations = 0;  // what the forward pass saves and the backward pass's scratch (CPU runs)
     double data = 0;         // the token arrays in memory
@@ -21,10 +21,13 @@ struct MemoryEstimate {
     std::string describe() const;  // "about 1.2 GiB (parameters 10 MiB, ...)"
 };
 
-// `num_params`: the tensor table's total. `on_gpu`: activations live on the
-// GPU, so the host holds only the parameters, moments and data.
-MemoryEstimate estimate_train_memory(const ModelConfig& config, size_t num_params, int batch, int seq_len,
-                                     bool measuring, size_t data_tokens, bool on_gpu);
+// `num_params`: the tensor table's total. `grad_accum`: the batch runs as
+// that many micro-batches of batch/grad_accum sequences, so the activations
+// are a micro-batch's (validation runs in micro-batches too). `on_gpu`:
+// activations and the accumulator live on the GPU, so the host holds only
+// the parameters, moments and data.
+MemoryEstimate estimate_train_memory(const ModelConfig& config, size_t num_params, int batch, int grad_accum,
+                                     int seq_len, bool measuring, size_t data_tokens, bool on_gpu);
 
 // Bytes this process can still allocate: the smaller of the kernel's
 // MemAvailable and the room left under the memory limit of every cgroup

@@ -108,6 +108,9 @@ std::string json_number_or_null(double x) {
 // naming the line. (Line by line, not through parse_csv: a long run's
 // measure.csv is large, and a table of every field would be several times
 // its size.) `loss_column` >= 0: that column's numbers give the losses.
+// A log written by an older version whose columns are the first ones of
+// `header` (log.csv before the noise-scale columns) is kept with its rows
+// padded by empty fields, so such a run can still be resumed.
 KeptLog kept_log_rows(const std::string& src, int64_t step, const char* header, int loss_column) {
     KeptLog kept;
     kept.text = header;
@@ -116,9 +119,12 @@ KeptLog kept_log_rows(const std::string& src, int64_t step, const char* header, 
     const std::string text(bytes.begin(), bytes.end());
     if (text.empty()) return kept;
     const size_t header_end = text.find('\n');
-    if (header_end == std::string::npos || text.compare(0, header_end + 1, header) != 0)
-        fail(src + ":1: not this program's header (expected " + std::string(header, std::strlen(header) - 1) + ")");
-    const size_t fields = (size_t)std::count(header, header + std::strlen(header), ',') + 1;
+    const std::string current(header, std::strlen(header) - 1), found = text.substr(0, header_end);
+    const bool older = header_end != std::string::npos && header_end > 0 && current.compare(0, found.size() + 1, found + ",") == 0;
+    if (header_end == std::string::npos || (found != current && !older))
+        fail(src + ":1: not this program's header (expected " + current + ")");
+    const size_t fields = (size_t)std::count(found.begin(), found.end(), ',') + 1;
+    const std::string padding((size_t)std::count(current.begin(), current.end(), ',') + 1 - fields, ',');
     long long previous = -1;
     int lineno = 1;
     for (size_t start = header_end + 1; start < text.size();) {
@@ -141,7 +147,7 @@ KeptLog kept_log_rows(const std::string& src, int64_t step, const char* header, 
             fail(where + ": not a step after " + std::to_string(previous) + ": " + line.substr(0, 60));
         previous = row_step;
         if (row_step >= step) continue;
-        kept.text += line + "\n";
+        kept.text += line + padding + "\n";
         if (loss_column >= 0) {
             std::vector<std::string> f = split(line, ',');
             double loss = f[loss_column].empty() ? NAN : std::strtod(f[loss_column].c_str(), nullptr);

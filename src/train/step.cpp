@@ -1,5 +1,7 @@
 #include "train/step.h"
 
+#include <string>
+
 #include "util/util.h"
 
 double measured_lr(const TensorTable& table, size_t index, const StepPlan& plan) {
@@ -8,14 +10,39 @@ double measured_lr(const TensorTable& table, size_t index, const StepPlan& plan)
 
 double momentum_of(const OptimizerRow& row) { return row.kind == OptimizerKind::AdamW ? row.beta1 : row.momentum; }
 
+// The step's loss and gradients: one forward and backward pass per
+// micro-batch (rows k*B/K .. (k+1)*B/K - 1 of the batch), the gradients
+// summed in micro-batch order and divided by K, the losses likewise.
+// Returns the mean over micro-batches of each gradient's squared norm when
+// the noise scale is asked for (else NaN).
+static double forward_backward(Backend& backend, const int* inputs, const int* targets, int B, int T,
+                               const StepPlan& plan, const StepHooks* hooks, double* loss) {
+    const int K = plan.grad_accum;
+    if (K < 1 || B % K != 0)
+        fail("--grad-accum " + std::to_string(K) + " must be at least 1 and divide the batch size " + std::to_string(B));
+    const int b = B / K;
+    const size_t micro = (size_t)b * T;
+    double loss_sum = 0, sq_sum = 0;
+    for (int k = 0; k < K; k++) {
+        loss_sum += backend.forward(inputs + k * micro, targets + k * micro, b, T);
+        if (hooks && hooks->after_forward) hooks->after_forward();
+        backend.backward();
+        if (K == 1) break;
+        if (plan.noise_scale) sq_sum += backend.grad_sq_norm();
+        backend.accumulate_grads(k == 0);
+    }
+    if (K > 1) backend.mean_of_accumulated(K);
+    *loss = loss_sum / K;
+    return K > 1 && plan.noise_scale ? sq_sum / K : NAN;
+}
+
 StepResult training_step(Backend& backend, const TensorTable& table, const int* inputs, const int* targets, int B,
                          int T, const StepPlan& plan, MeasureRequest* measure, const StepHooks* hooks) {
     StepResult r;
-    r.loss = backend.forward(inputs, targets, B, T);
-    if (hooks && hooks->after_forward) hooks->after_forward();
-    backend.backward();
+    r.grad_sq_small = forward_backward(backend, inputs, targets, B, T, plan, hooks, &r.loss);
     if (hooks && hooks->after_backward) hooks->after_backward();
     r.grad_norm = backend.clip_grad_norm(plan.grad_clip);
+    if (!std::isnan(r.grad_sq_small)) r.grad_sq_big = r.grad_norm * r.grad_norm;  // the norm before clipping
     if (measure) {
         const double t0 = wall_seconds();
         backend.snapshot_params();

@@ -26,6 +26,7 @@
 #include "io/json.h"
 #include "model/model.h"
 #include "study/measure.h"
+#include "study/noise_scale.h"
 #include "train/memory_estimate.h"
 #include "optim/optimizer.h"
 #include "util/rng.h"
@@ -44,6 +45,10 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("data-seed", &c.data_seed, "seed of the built-in corpus and of the batch order", at_least(0));
     f.add("batch-size", &c.batch_size, "sequences per batch B", at_least(1));
     f.add("seq-len", &c.seq_len, "tokens per sequence T", at_least(1));
+    f.add("grad-accum", &c.grad_accum,
+          "gradient accumulation: each step runs K micro-batches of B/K sequences (K must divide --batch-size) and "
+          "averages their gradients; with K >= 2 the gradient noise scale is logged every --measure-every steps",
+          at_least(1));
     f.section("Optimizer (AdamW as torch.optim.AdamW; Muon or SGD for the hidden matrices)");
     declare_optimizer_flags(f, c.optim, true, "peak learning rate");
     f.section("Schedule");
@@ -163,7 +168,11 @@ static TrainConfig resumed_config(const TrainConfig& cmdline_config, const FlagS
     return merged;
 }
 
-static const char* LOG_HEADER = "step,lr,hidden_lr,train_loss,val_loss,grad_norm,tokens_per_s,elapsed_s\n";
+// (the last five columns: the gradient noise scale, study/noise_scale.h, on
+// the steps that measure it; empty elsewhere)
+static const char* LOG_HEADER =
+    "step,lr,hidden_lr,train_loss,val_loss,grad_norm,tokens_per_s,elapsed_s,grad_sq_small,grad_sq_big,noise_g2,"
+    "noise_trace,b_simple\n";
 static const char* MEASURE_HEADER =
     "step,tensor,role,layer,lr,lr_multiplier,decay,w_norm,dw_norm,x_norm,wx_norm,dwx_norm,rel_update,rrc,alpha_w,"
     "alpha_dw,alignment_ratio,w_rms,u_rms,w_rms_equilibrium,rel_update_equilibrium,angular_update,angular_equilibrium\n";
@@ -276,6 +285,7 @@ struct TrainRun {
     std::string measure_path;
     std::unique_ptr<LogAppender> log, measure_log;
     std::vector<int> inputs, targets;
+    NoiseEma noise;  // the noise scale's averages (--grad-accum >= 2)
     double min_train_loss = INFINITY, last_loss = NAN, t_start = 0, step_seconds = 0;
 };
 
@@ -326,6 +336,9 @@ static bool open_run(TrainRun& run, const FlagSet& cmdline) {
 // that model is built.
 static void check_memory(const TrainRun& run) {
     const TrainConfig& cfg = run.cfg;
+    if (cfg.batch_size % cfg.grad_accum != 0)
+        fail("--grad-accum " + std::to_string(cfg.grad_accum) + " does not divide --batch-size " +
+             std::to_string(cfg.batch_size) + " (each step runs --grad-accum micro-batches of equal size)");
     const ModelConfig sizes = model_sizes(cfg.model, cfg.seq_len);
     const ModelConfig planned =
         parameterized_config(sizes, resolve_parameterization(sizes, with_head_dim_base(cfg.param, cfg.model)));
@@ -337,7 +350,7 @@ static void check_memory(const TrainRun& run) {
         data_tokens = 0;
         for (const std::string& f : {cfg.train_data, cfg.val_data}) data_tokens += (size_t)(file_size(f) / 2);
     }
-    check_memory_fits(estimate_train_memory(planned, build_tensor_table(planned).total, cfg.batch_size, cfg.seq_len,
+    check_memory_fits(estimate_train_memory(planned, build_tensor_table(planned).total, cfg.batch_size, cfg.grad_accum, cfg.seq_len,
                                             cfg.measure_every > 0, data_tokens, cfg.device == Device::CUDA));
 }
 
@@ -427,6 +440,7 @@ static void init_state(TrainRun& run) {
                  std::to_string(cfg.steps) + " (--steps); the checkpoint is corrupt");
         run.train_loader.set_position(run.ckpt.state.data_epoch, run.ckpt.state.data_window);
         for (int i = 0; i < 4; i++) run.sample_rng.s[i] = run.ckpt.state.rng_state[i];
+        run.noise = run.ckpt.state.noise;
     } else {
         gpt_init(run.model, (uint64_t)cfg.seed);
     }
@@ -569,7 +583,8 @@ static void plan_measurements(TrainRun& run) {
         const TensorRole role = table.tensors[i].role;
         if (role == TensorRole::HiddenMatrix || role == TensorRole::Readout) run.measure.tensors.push_back(i);
     }
-    run.measure.rows = sample_rows(run.cfg.batch_size * run.cfg.seq_len, run.cfg.measure_tokens);
+    // (the input X is the last forward pass's: with --grad-accum, the last micro-batch's)
+    run.measure.rows = sample_rows(run.cfg.batch_size / run.cfg.grad_accum * run.cfg.seq_len, run.cfg.measure_tokens);
 }
 
 // The run directory: everything above is checked, so only now is it
@@ -645,9 +660,11 @@ static void print_header(const TrainRun& run) {
                 mc.tie_embeddings ? "yes" : "no", run.model.table.total);
     std::printf("data: %s\n", run.data_note.c_str());
     std::fputs(describe_optimizer(cfg.optim).c_str(), stdout);
-    std::printf("schedule: %lld steps, warmup %lld, %s decay to %g x lr; batch %dx%d = %d tokens/step\n",
+    std::printf("schedule: %lld steps, warmup %lld, %s decay to %g x lr; batch %dx%d = %d tokens/step%s\n",
                 (long long)cfg.steps, (long long)warmup_steps_of(run.sched), lr_decay_name(cfg.lr_decay), cfg.min_lr_fraction,
-                cfg.batch_size, cfg.seq_len, cfg.batch_size * cfg.seq_len);
+                cfg.batch_size, cfg.seq_len, cfg.batch_size * cfg.seq_len,
+                cfg.grad_accum > 1 ? strprintf(" in %d micro-batches of %d sequences", cfg.grad_accum,
+                                               cfg.batch_size / cfg.grad_accum).c_str() : "");
     std::printf("device: %s\n", run.device_note.c_str());
     std::printf("output: %s\n", cfg.out_dir.c_str());
     std::fputs(describe_parameterization(run.param, mc).c_str(), stdout);
@@ -656,13 +673,20 @@ static void print_header(const TrainRun& run) {
     std::fflush(stdout);
 }
 
-// The mean loss over --val-batches, always the same batches.
+// The mean loss over --val-batches, always the same batches; with
+// --grad-accum K each batch in K micro-batches, as training runs them (the
+// activations never exceed a micro-batch's; the mean is the same to rounding).
 static double evaluate(TrainRun& run) {
+    const int K = run.cfg.grad_accum, b = run.cfg.batch_size / K, T = run.cfg.seq_len;
     run.val_loader.reset();
     double sum = 0;
     for (int i = 0; i < run.cfg.val_batches; i++) {
         run.val_loader.next_batch(run.inputs.data(), run.targets.data());
-        sum += run.backend->forward(run.inputs.data(), run.targets.data(), run.cfg.batch_size, run.cfg.seq_len);
+        double batch_sum = 0;
+        for (int k = 0; k < K; k++)
+            batch_sum += run.backend->forward(run.inputs.data() + (size_t)k * b * T,
+                                              run.targets.data() + (size_t)k * b * T, b, T);
+        sum += batch_sum / K;
     }
     return sum / run.cfg.val_batches;
 }
@@ -676,6 +700,7 @@ static std::string save(TrainRun& run, int64_t steps_done) {
     st.data_epoch = run.train_loader.epoch();
     st.data_window = run.train_loader.window_index();
     for (int i = 0; i < 4; i++) st.rng_state[i] = run.sample_rng.s[i];
+    st.noise = run.noise;
     run.backend->to_host(true);
     std::string bad = first_non_finite(run.model.table, run.model.params, run.state->m, run.state->v, run.state->spectral);
     if (!bad.empty()) {
@@ -729,8 +754,13 @@ static StepResult train_one_step(TrainRun& run, int64_t step) {
     update_warmup(run, step, plan.schedule);
     plan.lr_extra = run.warmup.lr_extra.data();
     const bool measuring = cfg.measure_every > 0 && step % cfg.measure_every == 0;
+    plan.grad_accum = cfg.grad_accum;
+    plan.noise_scale = measuring && cfg.grad_accum > 1;
     StepResult r = training_step(*run.backend, run.model.table, run.inputs.data(), run.targets.data(), cfg.batch_size,
                                  cfg.seq_len, plan, measuring ? &run.measure : nullptr);
+    // a non-finite measurement (a diverging step) would poison the averages for good
+    if (std::isfinite(r.grad_sq_small) && std::isfinite(r.grad_sq_big))
+        run.noise.add(two_batch_estimate(r.grad_sq_small, r.grad_sq_big, cfg.batch_size / cfg.grad_accum, cfg.batch_size));
     if (measuring) {
         const double t0 = wall_seconds();
         std::string rows;
@@ -753,6 +783,17 @@ static StepResult train_one_step(TrainRun& run, int64_t step) {
     return r;
 }
 
+// log.csv's noise-scale columns: this step's two squared norms, the smoothed
+// |G|² and tr Σ and their ratio B_simple (empty while not positive), or
+// five empty fields on a step that did not measure them.
+static std::string noise_columns(const TrainRun& run, const StepResult& r) {
+    if (std::isnan(r.grad_sq_small)) return ",,,,";
+    const NoiseEstimate s = run.noise.smoothed();
+    const double b = run.noise.b_simple();
+    return strprintf("%.9g,%.9g,%.9g,%.9g,", r.grad_sq_small, r.grad_sq_big, s.g2, s.trace) +
+           (std::isfinite(b) ? strprintf("%.9g", b) : std::string());
+}
+
 // One row of log.csv and the run's loss record; the LR columns are the schedule's LR of the hidden
 // matrices' optimizer (--lr times s_t) and the first hidden matrix's own
 // step size (its multiplier and warmup factor included).
@@ -764,9 +805,9 @@ static void log_step(TrainRun& run, int64_t step, const StepResult& r, double va
         hidden0 ? tensor_lr(*hidden0, s_t) * run.warmup.lr_extra[hidden0 - table.tensors.data()] : lr_t;
     const double tok_per_s = run.cfg.batch_size * run.cfg.seq_len / std::max(1e-9, now - step_start);
     run.step_seconds += now - step_start;
-    run.log->row(strprintf("%lld,%.6g,%.6g,%.9g,%s,%.6g,%.1f,%.3f\n", (long long)step, lr_t, hidden_lr, r.loss,
+    run.log->row(strprintf("%lld,%.6g,%.6g,%.9g,%s,%.6g,%.1f,%.3f,%s\n", (long long)step, lr_t, hidden_lr, r.loss,
                            std::isnan(val) ? "" : std::to_string(val).c_str(), r.grad_norm, tok_per_s,
-                           now - run.t_start));
+                           now - run.t_start, noise_columns(run, r).c_str()));
     run.result.train_losses.push_back(r.loss);
     run.last_loss = r.loss;
     run.min_train_loss = std::min(run.min_train_loss, r.loss);
@@ -802,7 +843,7 @@ static TrainResult finish(TrainRun& run) {
         if (!std::isfinite(result.final_val_loss) || result.final_val_loss > std::min(diverge_above, MAX_SANE_LOSS))
             return diverged(run, run.end_step - 1,
                             "the final validation loss is " + std::to_string(result.final_val_loss));
-        run.log->row(strprintf("%lld,,,,%.6f,,,%.3f\n", (long long)run.end_step, result.final_val_loss,
+        run.log->row(strprintf("%lld,,,,%.6f,,,%.3f,,,,,\n", (long long)run.end_step, result.final_val_loss,
                                wall_seconds() - run.t_start));
     }
     run.log->close();

@@ -26,6 +26,7 @@ struct TrainConfig {
     int64_t synth_val_tokens = 262144;
     int64_t data_seed = 1;
     int batch_size = 16;
+    int grad_accum = 1;  // the batch runs as this many micro-batches of batch_size/grad_accum sequences
     int seq_len = 128;
     OptimizerConfig optim;  // which optimizer, LRs, decay and its norm, clipping
     // schedule

@@ -3,6 +3,7 @@
 #include "model/fast_math.h"
 #include "model/matmul.h"
 #include "model/profile.h"
+#include "util/thread_buffer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -153,16 +154,6 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
 namespace {
 constexpr int kAttentionRows = 64;
 
-// A buffer of at least n elements that belongs to the calling thread and
-// lives as long as it: OpenMP keeps its threads, so a training step does not
-// allocate (and page-fault in) its attention scratch again on every call.
-template <typename T, int Slot>
-T* thread_scratch(size_t n) {
-    thread_local std::vector<T> buffer;
-    if (buffer.size() < n) buffer.resize(n);
-    return buffer.data();
-}
-
 // dst (rows, width), contiguous <- src (rows, width) with row stride ld.
 // The rows are kilobytes apart, a stride the hardware prefetcher does not
 // follow, so ask for the rows 8 ahead while copying.
@@ -204,7 +195,7 @@ void attention_forward(T* out, T* att, const T* inp, T scale, int B, int Tn, int
     const size_t head = (size_t)Tn * hs;
 #pragma omp parallel
     {
-        T* q = thread_scratch<T, 0>(3 * head);  // this task's q, k, v: (Tn, hs) each
+        T* q = thread_buffer<T, ThreadBufferSlot::AttentionForward>(3 * head);  // this task's q, k, v: (Tn, hs) each
         T *k = q + head, *v = k + head;
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
@@ -241,7 +232,7 @@ void attention_backward(T* dinp, const T* dout, const T* inp, const T* att, T sc
     {
         // This task's q, k, v, dO and dq, dk, dv, (Tn, hs) each; then the dP
         // (later dS) of one row block.
-        T* q = thread_scratch<T, 1>(7 * head + (size_t)kAttentionRows * Tn);
+        T* q = thread_buffer<T, ThreadBufferSlot::AttentionBackward>(7 * head + (size_t)kAttentionRows * Tn);
         T *k = q + head, *v = k + head, *d = v + head;
         T *dq = d + head, *dk = dq + head, *dv = dk + head, *ds = dv + head;
 #pragma omp for collapse(2) schedule(static)

@@ -56,6 +56,7 @@
 #include "model/matmul.h"
 
 #include "model/profile.h"
+#include "util/thread_buffer.h"
 
 #include <algorithm>
 #include <cstddef>
@@ -115,27 +116,6 @@ bool use_threads(double flops) {
     (void)flops;
     return false;
 #endif
-}
-
-// The buffer for the packed B panel, one per calling thread, kept between
-// calls so that a training step does not allocate (and page-fault) it on
-// every matmul. Per thread because gemm may be called from several threads at
-// once when the caller is inside a parallel region.
-template <typename T>
-T* packed_B_buffer(size_t count) {
-    struct Buffer {
-        T* data = nullptr;
-        size_t count = 0;
-        ~Buffer() { std::free(data); }
-    };
-    thread_local Buffer buffer;
-    if (buffer.count < count) {
-        std::free(buffer.data);
-        buffer.data = static_cast<T*>(std::aligned_alloc(64, (count * sizeof(T) + 63) / 64 * 64));
-        if (!buffer.data) throw std::bad_alloc();
-        buffer.count = count;
-    }
-    return buffer.data;
 }
 
 // Packs rows [i0, i0+m) and columns [p0, p0+kc) of op(A) (an MR-tall sliver,
@@ -379,7 +359,8 @@ void gemm_with_bias(bool transA, bool transB, int M, int N, int K, T alpha, cons
     const int panel_cols = std::min(all_cols, std::max(NC, fit_cols / NR * NR));
     const size_t fit_rows = kPackedBBytes / ((size_t)panel_cols * sizeof(T));
     const int panel_rows = fit_rows >= (size_t)K ? K : std::max(KC, (int)(fit_rows / KC * KC));
-    T* Bp = packed_B_buffer<T>((size_t)panel_rows * panel_cols);
+    // The packed panel, one buffer per calling thread (util/thread_buffer.h).
+    T* Bp = thread_buffer<T, ThreadBufferSlot::PackedB>((size_t)panel_rows * panel_cols);
     const bool threaded = use_threads(2.0 * M * N * K);
     (void)threaded;  // unused when built without OpenMP
 

@@ -7,20 +7,13 @@
 #include <vector>
 
 #include "study/drift.h"
+#include "test_helpers.h"
 
 namespace {
 
 RunResult run(const std::string& config, int64_t steps, int width, int64_t seed, double lr, double loss,
               const std::string& status = "done") {
-    RunResult r;
-    r.entry.config = config;
-    r.entry.steps = steps;
-    r.entry.width = width;
-    r.entry.seed = seed;
-    r.entry.lr = lr;
-    r.status = status;
-    r.final_val_loss = loss;
-    return r;
+    return synthetic_run(config, steps, width, seed, lr, loss, status);
 }
 
 // A synthetic sweep with a known optimum per (width, seed): loss =

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "param/parameterization.h"
+#include "study/sweep_report.h"
 #include "util/util.h"
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,4 +82,19 @@ inline ParamConfig param_preset(const std::string& name, int d_base = 0) {
     p.preset = parse_preset(name);
     p.d_base = d_base;
     return p;
+}
+
+// One finished run of a synthetic sweep, for the report's tests: the plan
+// entry's grid coordinates and the outcome (no files behind it).
+inline RunResult synthetic_run(const std::string& config, int64_t steps, int width, int64_t seed, double lr,
+                               double loss, const std::string& status = "done") {
+    RunResult r;
+    r.entry.config = config;
+    r.entry.steps = steps;
+    r.entry.width = width;
+    r.entry.seed = seed;
+    r.entry.lr = lr;
+    r.status = status;
+    r.final_val_loss = loss;
+    return r;
 }

@@ -15,13 +15,7 @@ namespace {
 
 
 RunResult result(const std::string& config, int width, double lr, double loss, const std::string& status = "done") {
-    RunResult r;
-    r.entry.config = config;
-    r.entry.width = width;
-    r.entry.lr = lr;
-    r.status = status;
-    r.final_val_loss = loss;
-    return r;
+    return synthetic_run(config, 0, width, 0, lr, loss, status);
 }
 
 const char* TINY = "--depth 1 --head-dim 16 --steps 12 --batch-size 2 --seq-len 32 --val-batches 1 --val-every 0 "

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <set>
 #include <tuple>
@@ -82,29 +83,31 @@ double quantile(std::vector<double> v, double q) {
     return v[below] + (pos - (double)below) * (v[below + 1] - v[below]);
 }
 
-// Every combination of one seed per width, as a mixed-radix counter.
-static std::vector<double> enumerate_drifts(const std::vector<double>& w, const std::vector<std::vector<double>>& y) {
-    std::vector<double> drifts;
-    std::vector<size_t> pick(y.size(), 0);
+bool for_each_seed_pick(const std::vector<std::vector<double>>& per_group,
+                        const std::function<void(const std::vector<double>&)>& visit) {
+    int64_t combinations = 1;
+    for (const auto& seeds : per_group) {
+        if (seeds.empty()) fail("for_each_seed_pick: a group without values");
+        combinations = std::min<int64_t>(combinations * (int64_t)seeds.size(), DRIFT_ENUMERATE_MAX + 1);
+    }
+    std::vector<double> picked(per_group.size());
+    if (combinations > DRIFT_ENUMERATE_MAX) {
+        Rng rng(0x5eed);  // fixed: the same report every time
+        for (int k = 0; k < DRIFT_BOOTSTRAP_DRAWS; k++) {
+            for (size_t i = 0; i < per_group.size(); i++) picked[i] = per_group[i][rng.below(per_group[i].size())];
+            visit(picked);
+        }
+        return false;
+    }
+    // every combination, as a mixed-radix counter
+    std::vector<size_t> pick(per_group.size(), 0);
     for (;;) {
-        double d = 0;
-        for (size_t i = 0; i < y.size(); i++) d += w[i] * y[i][pick[i]];
-        drifts.push_back(d);
+        for (size_t i = 0; i < per_group.size(); i++) picked[i] = per_group[i][pick[i]];
+        visit(picked);
         size_t i = 0;
-        while (i < y.size() && ++pick[i] == y[i].size()) pick[i++] = 0;
-        if (i == y.size()) return drifts;
+        while (i < per_group.size() && ++pick[i] == per_group[i].size()) pick[i++] = 0;
+        if (i == per_group.size()) return true;
     }
-}
-
-static std::vector<double> draw_drifts(const std::vector<double>& w, const std::vector<std::vector<double>>& y) {
-    Rng rng(0x5eed);  // fixed: the same report every time
-    std::vector<double> drifts;
-    for (int k = 0; k < DRIFT_BOOTSTRAP_DRAWS; k++) {
-        double d = 0;
-        for (size_t i = 0; i < y.size(); i++) d += w[i] * y[i][rng.below(y[i].size())];
-        drifts.push_back(d);
-    }
-    return drifts;
 }
 
 DriftInterval bootstrap_drift(const std::vector<double>& log2_widths, const std::vector<std::vector<double>>& per_width) {
@@ -122,8 +125,12 @@ DriftInterval bootstrap_drift(const std::vector<double>& log2_widths, const std:
         means.push_back(m / (double)seeds.size());
     }
     out.mean = drift_octaves(log2_widths, means);
-    out.enumerated = combinations <= DRIFT_ENUMERATE_MAX;
-    std::vector<double> drifts = out.enumerated ? enumerate_drifts(w, per_width) : draw_drifts(w, per_width);
+    std::vector<double> drifts;
+    out.enumerated = for_each_seed_pick(per_width, [&](const std::vector<double>& y) {
+        double d = 0;
+        for (size_t i = 0; i < y.size(); i++) d += w[i] * y[i];
+        drifts.push_back(d);
+    });
     out.resamples = (int64_t)drifts.size();
     out.lo = quantile(drifts, 0.025);
     out.hi = quantile(drifts, 0.975);

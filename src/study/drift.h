@@ -26,6 +26,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,12 @@ struct DriftInterval {
 // ENUMERATE_MAX, else draws BOOTSTRAP_DRAWS of them.
 constexpr int64_t DRIFT_ENUMERATE_MAX = 4096;
 constexpr int DRIFT_BOOTSTRAP_DRAWS = 2000;
+// The resampling behind it, for any statistic of one value per group: calls
+// `visit` with every way of picking one value from each group (per_group[i]
+// non-empty) when there are at most DRIFT_ENUMERATE_MAX of them, and returns
+// true; else with DRIFT_BOOTSTRAP_DRAWS random picks (fixed seed), false.
+bool for_each_seed_pick(const std::vector<std::vector<double>>& per_group,
+                        const std::function<void(const std::vector<double>&)>& visit);
 DriftInterval bootstrap_drift(const std::vector<double>& log2_widths, const std::vector<std::vector<double>>& per_width);
 
 // The drift of one (config, horizon).

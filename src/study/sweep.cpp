@@ -41,6 +41,11 @@ int sweep_command(int argc, char** argv) {
         "                                         --horizons, drift_vs_horizon.svg\n"
         "--horizons 500,2000,8000 makes the training length an axis: each run gets --steps H (after --common and\n"
         "the configuration's flags, so it wins) and an id with _h<H>, and the optima and drifts are per horizon.\n"
+        "--axis FLAG=v1,v2,... makes any other lrt train flag an axis (e.g. --axis batch-size=8,16,32,64,128): each\n"
+        "configuration becomes one per value, named <config>+FLAG=<value>, with --FLAG <value> after its flags; the\n"
+        "report adds optimum_vs_axis.csv and optimum_vs_FLAG.svg (the optimal LR against the value) and, for\n"
+        "batch-size, batch_fit.csv (the McCandlish and surge laws fitted to the optima, src/study/batch_fit.h).\n"
+        "A fixed token budget across batch sizes: put lrt train's --tokens N in --common instead of --steps.\n"
         "The configurations file has one 'name flags...' line per configuration, e.g.\n"
         "  mup-independent  --param mup --d-base 64 --wd-mode independent --weight-decay 1e-4";
     std::string sub = "all";
@@ -51,7 +56,7 @@ int sweep_command(int argc, char** argv) {
         if (sub != "plan" && sub != "run" && sub != "run-one" && sub != "report")
             fail("unknown sweep subcommand '" + sub + "' (plan, run, run-one, report)");
     }
-    std::string dir, configs_path, widths = "", lrs = "", seeds = "1", horizons, common, lrt = this_program();
+    std::string dir, configs_path, widths = "", lrs = "", seeds = "1", horizons, axis, common, lrt = this_program();
     int jobs = 1, threads = 0;
     int64_t index = 0;
     bool quiet = false;
@@ -62,6 +67,7 @@ int sweep_command(int argc, char** argv) {
     f.add("lrs", &lrs, "comma-separated learning rates");
     f.add("seeds", &seeds, "comma-separated seeds");
     f.add("horizons", &horizons, "comma-separated training lengths (steps), a sweep axis: each run gets --steps H");
+    f.add("axis", &axis, "FLAG=v1,v2,...: any other lrt train flag as a sweep axis (see above)");
     f.add("common", &common, "lrt train flags for every run (e.g. \"--steps 500 --depth 2\")");
     f.add("lrt", &lrt, "the lrt program the plan's lines call (default: this one)");
     f.add("jobs", &jobs, "runs at a time", between(1, 256));
@@ -76,9 +82,10 @@ int sweep_command(int argc, char** argv) {
         DirLock lock(dir, "sweep directory");  // released before run_plan takes it again
         bool have_plan = file_exists(dir + "/plan.txt");
         if (have_plan && !f.was_set("configs") && (f.was_set("widths") || f.was_set("lrs") || f.was_set("seeds") ||
-                                                  f.was_set("horizons") || f.was_set("common")))
+                                                  f.was_set("horizons") || f.was_set("axis") ||
+                                                  f.was_set("common")))
             fail(dir + " has a plan already; give --configs too (with the same grid) or leave out --widths, --lrs, "
-                 "--seeds, --horizons and --common to run the plan as it is");
+                 "--seeds, --horizons, --axis and --common to run the plan as it is");
         if (sub == "plan" || !have_plan || f.was_set("configs")) {
             if (configs_path.empty() || widths.empty() || lrs.empty())
                 fail("planning a sweep needs --configs, --widths and --lrs");
@@ -90,6 +97,7 @@ int sweep_command(int argc, char** argv) {
             spec.seeds = parse_int_list(seeds, "--seeds", 0, std::numeric_limits<int64_t>::max());
             if (!horizons.empty())
                 spec.horizons = parse_int_list(horizons, "--horizons", 1, std::numeric_limits<int64_t>::max());
+            if (!axis.empty()) parse_sweep_axis(axis, &spec.axis_flag, &spec.axis_values);
             spec.common = common;
             spec.lrt = lrt;
             std::vector<PlanEntry> plan = make_plan(spec);

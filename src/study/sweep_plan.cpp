@@ -104,6 +104,41 @@ static PlanEntry plan_entry(const SweepSpec& s, const SweepConfig& c, int64_t st
     return e;
 }
 
+// The grid's own flags, which the plan sets on every line: an axis over one
+// of them would be overridden (or override the grid).
+static const char* const GRID_FLAGS[] = {"width", "lr", "seed", "out-dir", "quiet", "on-divergence", "skip-if-done",
+                                         "if-exists", "resume"};
+
+void parse_sweep_axis(const std::string& text, std::string* flag, std::vector<std::string>* values) {
+    const size_t eq = text.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
+        fail("--axis '" + text + "': give FLAG=v1,v2,... (an lrt train flag without its --, e.g. batch-size=8,16,32)");
+    *flag = text.substr(0, eq);
+    if (flag->compare(0, 2, "--") == 0) *flag = flag->substr(2);
+    for (char ch : *flag)
+        if (!(std::isalnum((unsigned char)ch) || ch == '-'))
+            fail("--axis: '" + *flag + "' is not a flag name (letters, digits and -)");
+    for (const char* g : GRID_FLAGS)
+        if (*flag == g) fail("--axis " + *flag + ": the sweep sets --" + *flag + " itself; it cannot be an axis");
+    *values = split(text.substr(eq + 1), ',');
+    std::set<std::string> seen;
+    for (const std::string& v : *values) {
+        if (v.empty() || !plain_shell_text(v, false))
+            fail("--axis " + *flag + ": value '" + v + "' must be non-empty plain text (letters, digits, . _ = / : + -)");
+        if (!seen.insert(v).second) fail("--axis " + *flag + ": value '" + v + "' appears twice");
+    }
+}
+
+std::vector<SweepConfig> expand_axis(const std::vector<SweepConfig>& configs, const std::string& flag,
+                                     const std::vector<std::string>& values) {
+    if (flag.empty()) return configs;
+    std::vector<SweepConfig> out;
+    for (const SweepConfig& c : configs)
+        for (const std::string& v : values)
+            out.push_back({c.name + "+" + flag + "=" + v, c.flags + (c.flags.empty() ? "" : " ") + "--" + flag + " " + v});
+    return out;
+}
+
 std::vector<PlanEntry> make_plan(const SweepSpec& s) {
     if (s.configs.empty() || s.widths.empty() || s.lrs.empty() || s.seeds.empty())
         fail("a sweep needs at least one configuration, width, learning rate and seed");
@@ -117,8 +152,10 @@ std::vector<PlanEntry> make_plan(const SweepSpec& s) {
     if (s.dir.find(',') != std::string::npos) fail("--dir may not contain a comma: it is a field of plan.csv");
     // no horizon axis: one pass with steps = 0 (not an axis)
     const std::vector<int64_t> horizons = s.horizons.empty() ? std::vector<int64_t>{0} : s.horizons;
+    if (!s.axis_flag.empty() && !s.horizons.empty() && s.axis_flag == "steps")
+        fail("--axis steps and --horizons are the same axis; give one");
     std::vector<PlanEntry> plan;
-    for (const auto& c : s.configs)
+    for (const auto& c : expand_axis(s.configs, s.axis_flag, s.axis_values))
         for (int64_t h : horizons)
             for (int w : s.widths)
                 for (double lr : s.lrs)

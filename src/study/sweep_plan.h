@@ -37,11 +37,23 @@ struct SweepSpec {
     // after the common and configuration flags, and its id gets _h<H>. Empty:
     // no horizon axis (the plan, ids and commands as before the axis existed).
     std::vector<int64_t> horizons;
+    // Any other lrt train flag as an axis (--axis FLAG=v1,v2,...): each
+    // configuration becomes one per value, named "<config>+<flag>=<value>",
+    // whose flags end with --<flag> <value> (sweep_axis.h). Empty: no axis.
+    std::string axis_flag;
+    std::vector<std::string> axis_values;
     std::string common;     // flags for every run
     std::string lrt = "./lrt";
 };
 
 std::vector<PlanEntry> make_plan(const SweepSpec& spec);
+// --axis FLAG=v1,v2,...: the flag's name and its values, checked (a flag
+// name of letters, digits and -; values plain text without spaces; not one
+// of the grid's own flags).
+void parse_sweep_axis(const std::string& text, std::string* flag, std::vector<std::string>* values);
+// The configurations with the axis applied (unchanged when there is none).
+std::vector<SweepConfig> expand_axis(const std::vector<SweepConfig>& configs, const std::string& flag,
+                                     const std::vector<std::string>& values);
 // plan.txt and plan.csv, atomically
 void write_plan(const std::string& dir, const std::vector<PlanEntry>& plan);
 std::vector<PlanEntry> read_plan(const std::string& dir);

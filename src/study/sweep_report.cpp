@@ -11,6 +11,7 @@
 
 #include "io/svg.h"
 #include "study/drift.h"
+#include "study/sweep_axis.h"
 #include "train/train.h"
 #include "util/util.h"
 
@@ -258,5 +259,6 @@ std::vector<Optimum> report_sweep(const std::string& dir, bool print) {
     // the per-seed optima and the drift's interval: only where there is more
     // than one seed to compare, or horizons to compare across
     if (sweep_has_drift_axes(results)) report_drift(dir, results, print);
+    if (sweep_has_axis(results)) report_axis(dir, results, print);
     return opt;
 }

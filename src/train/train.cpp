@@ -53,6 +53,10 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     declare_optimizer_flags(f, c.optim, true, "peak learning rate");
     f.section("Schedule");
     f.add("steps", &c.steps, "optimizer steps", at_least(1));
+    f.add("tokens", &c.tokens,
+          "train on this many tokens instead: --steps = ceil(N / (batch-size x seq-len)), so that a sweep over "
+          "--batch-size keeps the token budget fixed; not with --steps; 0 = use --steps",
+          at_least(0));
     f.add("warmup-steps", &c.warmup_steps, "linear warmup steps", at_least(0));
     f.add("warmup-fraction", &c.warmup_fraction, "linear warmup as a fraction of --steps (instead of --warmup-steps)",
           between(0, 1));
@@ -942,6 +946,11 @@ int train_command(int argc, char** argv) {
     declare_train_flags(flags, cfg);
     if (!flags.parse(argc, argv, 2)) return 0;
     check_model_flags(flags, cfg.model);
+    if (cfg.tokens > 0) {
+        if (flags.was_set("steps")) fail("give --steps or --tokens, not both");
+        const int64_t per_step = (int64_t)cfg.batch_size * cfg.seq_len;
+        cfg.steps = (cfg.tokens + per_step - 1) / per_step;
+    }
     run_training(cfg, flags);
     return 0;
 }

@@ -31,6 +31,7 @@ struct TrainConfig {
     OptimizerConfig optim;  // which optimizer, LRs, decay and its norm, clipping
     // schedule
     int64_t steps = 1000;
+    int64_t tokens = 0;  // > 0: steps = ceil(tokens / (B T)), set by train_command (a budget fixed across batch sizes)
     int64_t warmup_steps = 100;
     double warmup_fraction = 0;  // > 0: warmup = this fraction of --steps instead of --warmup-steps
     LrDecay lr_decay = LrDecay::Cosine;

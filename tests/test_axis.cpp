@@ -1,0 +1,228 @@
+// Any lrt train flag as a sweep axis (sweep_plan.h's --axis, sweep_axis.h),
+// the batch-size laws and their fits (batch_fit.h), and lrt train --tokens.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "io/csv.h"
+#include "study/batch_fit.h"
+#include "study/drift.h"
+#include "study/sweep.h"
+#include "study/sweep_axis.h"
+#include "test_helpers.h"
+
+namespace {
+
+SweepSpec axis_spec() {
+    SweepSpec s;
+    s.dir = "/tmp/axis_plan";
+    s.configs = {{"mup", "--param mup"}, {"sp+x", ""}};
+    s.widths = {16, 32};
+    s.lrs = {0.01, 0.02};
+    s.seeds = {1};
+    s.horizons = {100};
+    parse_sweep_axis("batch-size=8,16,32", &s.axis_flag, &s.axis_values);
+    return s;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// The loss of a run whose optimum is log2 lr = opt: a parabola on whole octaves,
+// so the fitted optimum is exact (drift.h's synthetic sweeps do the same).
+double parabola_loss(double lr, double opt) {
+    const double e = std::log2(lr) - opt;
+    return 0.1 * e * e + 2;
+}
+
+}  // namespace
+
+TEST_CASE("--axis turns each configuration into one per value, the flag after its own", "[axis][sweep]") {
+    SweepSpec s = axis_spec();
+    CHECK(s.axis_flag == "batch-size");
+    REQUIRE(s.axis_values == std::vector<std::string>{"8", "16", "32"});
+    std::vector<PlanEntry> plan = make_plan(s);
+    REQUIRE(plan.size() == 2 * 3 * 2 * 2);
+    CHECK(plan[0].config == "mup+batch-size=8");
+    CHECK(plan[0].id == "mup+batch-size=8_h100_w16_lr0.01_s1");
+    // the axis comes after the configuration's flags and before the horizon's --steps
+    const std::string& cmd = plan[0].command;
+    REQUIRE(contains(cmd, "--param mup --batch-size 8 --steps 100 --width 16"));
+    CHECK(plan.back().config == "sp+x+batch-size=32");
+    CHECK(contains(plan.back().command, " train --batch-size 32 --steps 100"));
+    // no axis: the configurations as they were
+    CHECK(expand_axis(s.configs, "", {}).size() == 2);
+}
+
+TEST_CASE("--axis refuses what it cannot run", "[axis][sweep]") {
+    std::string flag;
+    std::vector<std::string> values;
+    CHECK_THROWS_WITH(parse_sweep_axis("batch-size", &flag, &values), Catch::Contains("FLAG=v1,v2"));
+    CHECK_THROWS_WITH(parse_sweep_axis("=8,16", &flag, &values), Catch::Contains("FLAG=v1,v2"));
+    CHECK_THROWS_WITH(parse_sweep_axis("width=8,16", &flag, &values), Catch::Contains("sets --width itself"));
+    CHECK_THROWS_WITH(parse_sweep_axis("lr=0.1", &flag, &values), Catch::Contains("sets --lr itself"));
+    CHECK_THROWS_WITH(parse_sweep_axis("batch size=8", &flag, &values), Catch::Contains("not a flag name"));
+    CHECK_THROWS_WITH(parse_sweep_axis("batch-size=8,,16", &flag, &values), Catch::Contains("plain text"));
+    CHECK_THROWS_WITH(parse_sweep_axis("batch-size=8,$(x)", &flag, &values), Catch::Contains("plain text"));
+    CHECK_THROWS_WITH(parse_sweep_axis("batch-size=8,8", &flag, &values), Catch::Contains("appears twice"));
+    parse_sweep_axis("--eps=1e-8,1e+2", &flag, &values);  // a leading -- is tolerated, '+' in a value too
+    CHECK(flag == "eps");
+    CHECK(values.size() == 2);
+    SweepSpec s = axis_spec();
+    parse_sweep_axis("steps=10,20", &s.axis_flag, &s.axis_values);
+    CHECK_THROWS_WITH(make_plan(s), Catch::Contains("same axis"));
+}
+
+TEST_CASE("an axis point is read back from a configuration name", "[axis]") {
+    AxisPoint p;
+    REQUIRE(parse_axis_point("sp+x+batch-size=1e+3", &p));
+    CHECK(p.base == "sp+x");
+    CHECK(p.flag == "batch-size");
+    CHECK(p.value == "1e+3");
+    CHECK_FALSE(parse_axis_point("mup-independent", &p));
+    CHECK_FALSE(parse_axis_point("mup+x", &p));
+}
+
+TEST_CASE("the optimum along the axis: seed-averaged and per seed", "[axis]") {
+    // optimum log2 lr = -6 + 0.5 log2(B) -/+ 0.25 for seeds 1/2
+    std::vector<RunResult> rs;
+    for (int b : {4, 16, 64})
+        for (int seed : {1, 2})
+            for (int e = -10; e <= 0; e++) {
+                const double opt = -6 + 0.5 * std::log2((double)b) + (seed == 1 ? -0.25 : 0.25);
+                rs.push_back(synthetic_run("adam+batch-size=" + std::to_string(b), 0, 32, seed, std::exp2(e),
+                                           parabola_loss(std::exp2(e), opt)));
+            }
+    REQUIRE(sweep_has_axis(rs));
+    std::vector<AxisOptimum> opt = axis_optima(rs);
+    REQUIRE(opt.size() == 3);
+    for (const AxisOptimum& a : opt) {
+        const double b = std::stod(a.value);
+        CHECK(a.base == "adam");
+        CHECK(a.flag == "batch-size");
+        CHECK(std::log2(a.lr) == Approx(-6 + 0.5 * std::log2(b)).margin(1e-9));
+        REQUIRE(a.seed_lrs.size() == 2);
+        CHECK(std::log2(a.seed_lrs[0]) == Approx(-6.25 + 0.5 * std::log2(b)).margin(1e-9));
+        CHECK_FALSE(a.at_edge);
+    }
+    CHECK_FALSE(sweep_has_axis({synthetic_run("adam", 0, 32, 1, 0.01, 2)}));
+}
+
+TEST_CASE("the batch-size laws have their stated shapes", "[axis][batch_fit]") {
+    // McCandlish: half of eta_max at B = B_noise, linear far below, flat far above
+    CHECK(batch_law_lr(BatchLaw::McCandlish, 0.1, 64, 64) == Approx(0.05));
+    CHECK(batch_law_lr(BatchLaw::McCandlish, 0.1, 64, 1) == Approx(0.1 / 65));
+    CHECK(batch_law_lr(BatchLaw::McCandlish, 0.1, 64, 1e9) == Approx(0.1).epsilon(1e-6));
+    // surge: eta_max exactly at B = B_noise, symmetric in log B around it
+    CHECK(batch_law_lr(BatchLaw::Surge, 0.1, 64, 64) == Approx(0.1));
+    CHECK(batch_law_lr(BatchLaw::Surge, 0.1, 64, 16) == Approx(batch_law_lr(BatchLaw::Surge, 0.1, 64, 256)));
+    CHECK(batch_law_lr(BatchLaw::Surge, 0.1, 64, 16) == Approx(0.1 / (0.5 * (2 + 0.5))));
+}
+
+TEST_CASE("the fits recover the laws' parameters from exact optima", "[axis][batch_fit]") {
+    const std::vector<double> batch = {4, 8, 16, 32, 64, 128};
+    for (BatchLaw law : {BatchLaw::McCandlish, BatchLaw::Surge})
+        for (double bn : {10.0, 37.0, 90.0}) {
+            std::vector<double> lr;
+            for (double b : batch) lr.push_back(batch_law_lr(law, 0.02, bn, b));
+            BatchFit f = fit_batch_law(law, batch, lr);
+            CHECK(f.b_noise == Approx(bn).epsilon(1e-5));
+            CHECK(f.eta_max == Approx(0.02).epsilon(1e-5));
+            CHECK(f.rms_octaves < 1e-6);
+            CHECK_FALSE(f.b_noise_at_edge);
+        }
+    // optima that do not move with B: McCandlish's B_noise runs to the
+    // search's small end, a bound only
+    BatchFit flat = fit_batch_law(BatchLaw::McCandlish, batch, std::vector<double>(batch.size(), 0.01));
+    CHECK(flat.b_noise_at_edge);
+    CHECK(flat.b_noise < 4.0 / 512);
+    CHECK_THROWS(fit_batch_law(BatchLaw::Surge, {8, 8}, {0.1, 0.2}));
+    CHECK_THROWS(fit_batch_law(BatchLaw::Surge, {8, 16}, {0.1, -0.2}));
+}
+
+TEST_CASE("B_noise's interval is the spread of single-seed fits", "[axis][batch_fit]") {
+    const std::vector<double> batch = {4, 16, 64, 256};
+    // seeds at 2^(-/+0.3) around the McCandlish law with B_noise 32
+    std::vector<std::vector<double>> per_batch;
+    for (double b : batch) {
+        const double lr = batch_law_lr(BatchLaw::McCandlish, 0.05, 32, b);
+        per_batch.push_back({lr * std::exp2(-0.3), lr * std::exp2(0.3)});
+    }
+    BatchFit f = fit_batch_law_seeds(BatchLaw::McCandlish, batch, per_batch);
+    CHECK(f.resamples == 16);
+    CHECK(f.b_noise == Approx(32).epsilon(1e-5));  // the geometric means lie on the law
+    CHECK(f.b_noise_lo < 32);
+    CHECK(f.b_noise_hi > 32);
+    // the interval's ends are fits of single-seed picks: the extremes are
+    // the picks that tilt the optima most
+    std::vector<double> all;
+    for_each_seed_pick(per_batch, [&](const std::vector<double>& lr) {
+        all.push_back(fit_batch_law(BatchLaw::McCandlish, batch, lr).b_noise);
+    });
+    REQUIRE(all.size() == 16);
+    CHECK(f.b_noise_lo >= *std::min_element(all.begin(), all.end()) * (1 - 1e-12));
+    CHECK(f.b_noise_hi <= *std::max_element(all.begin(), all.end()) * (1 + 1e-12));
+    // one seed: the interval is the point
+    BatchFit one = fit_batch_law_seeds(BatchLaw::McCandlish, batch, {{0.01}, {0.02}, {0.03}, {0.035}});
+    CHECK(one.b_noise_lo == one.b_noise);
+    CHECK(one.b_noise_hi == one.b_noise);
+}
+
+TEST_CASE("for_each_seed_pick enumerates every combination, or draws", "[axis][drift]") {
+    int n = 0;
+    double sum = 0;
+    CHECK(for_each_seed_pick({{1, 2}, {10, 20, 30}}, [&](const std::vector<double>& v) {
+        n++;
+        sum += v[0] + v[1];
+    }));
+    CHECK(n == 6);
+    CHECK(sum == Approx(3 * 3 + 2 * 60));
+    std::vector<std::vector<double>> big(13, std::vector<double>{0, 1});  // 8192 combinations
+    n = 0;
+    CHECK_FALSE(for_each_seed_pick(big, [&](const std::vector<double>&) { n++; }));
+    CHECK(n == DRIFT_BOOTSTRAP_DRAWS);
+}
+
+TEST_CASE("lrt train --tokens sets the steps from the batch; not with --steps", "[axis][cli]") {
+    TempDir dir;
+    const std::string tiny = " --depth 1 --head-dim 8 --width 16 --seq-len 16 --val-batches 1 --val-every 0 "
+                             "--sample-length 0 --synth-train-tokens 20000 --synth-val-tokens 4096 --measure-every 0 --quiet";
+    CommandResult r = run_command(lrt_binary() + " train --tokens 1000 --batch-size 4" + tiny + " --out-dir " + dir.file("a"));
+    REQUIRE(r.exit_code == 0);
+    CHECK(contains(text_of(dir.file("a/result.json")), "\"steps_run\":16"));  // ceil(1000 / 64)
+    r = run_command(lrt_binary() + " train --tokens 1000 --steps 5 --batch-size 4" + tiny + " --out-dir " + dir.file("b"));
+    CHECK(r.exit_code != 0);
+    CHECK(contains(r.output, "give --steps or --tokens, not both"));
+}
+
+TEST_CASE("a batch-size sweep end to end: optima per value, the fits and the figure", "[axis][sweep][cli]") {
+    TempDir dir;
+    {
+        FILE* f = std::fopen(dir.file("configs.txt").c_str(), "w");
+        REQUIRE(f);
+        std::fputs("adam --param mup --d-base 16\n", f);
+        std::fclose(f);
+    }
+    const std::string common = "--depth 1 --head-dim 8 --seq-len 16 --tokens 2048 --grad-accum 2 --measure-every 2 "
+                               "--val-batches 2 --val-every 0 --sample-length 0 --synth-train-tokens 20000 "
+                               "--synth-val-tokens 4096";
+    CommandResult r = run_command(lrt_binary() + " sweep --dir " + dir.file("s") + " --configs " + dir.file("configs.txt") +
+                                  " --widths 16 --lrs 0.005,0.02,0.08 --axis batch-size=2,4,8 --jobs 2 --quiet --common \"" +
+                                  common + "\"");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CsvTable t = read_csv(dir.file("s/optimum_vs_axis.csv"));
+    REQUIRE(t.rows.size() == 3);
+    CHECK(t.text(t.rows[0], t.col("config")) == "adam");
+    CHECK(t.text(t.rows[2], t.col("value")) == "8");
+    CsvTable fit = read_csv(dir.file("s/batch_fit.csv"));
+    REQUIRE(fit.rows.size() == 2);
+    CHECK(fit.text(fit.rows[1], fit.col("law")) == "surge");
+    // --grad-accum 2 measured the noise scale, and the fit carries it
+    CHECK(std::isfinite(fit.number(fit.rows[0], fit.col("b_simple_measured"))));
+    CHECK(contains(text_of(dir.file("s/optimum_vs_batch-size.svg")), "B_simple"));
+    // each batch size trained the same tokens: 2048 / (B x 16) steps
+    CHECK(contains(text_of(dir.file("s/runs/adam+batch-size=8_w16_lr0.02_s1/result.json")), "\"steps_run\":16"));
+    CHECK(contains(text_of(dir.file("s/runs/adam+batch-size=2_w16_lr0.02_s1/result.json")), "\"steps_run\":64"));
+}

@@ -36,13 +36,15 @@ D_BASE=16
 WIDTHS=16,32,64,128
 HORIZONS=64,256,1024
 SEEDS=1,2
-# Half-octave grid, 2^-7.5 .. 2^-2.5 (the hidden matrices' LR at the base
+# Half-octave grid, 2^-7.5 .. 2^-2 (the hidden matrices' LR at the base
 # width). The pilot put the base width's optimum between 2^-6 and 2^-5.5 at
 # 2000 steps and near 2^-5 at 500, for AdamW and (at 500) Muon; an earlier,
 # longer version of this experiment found µP's optimum at 2^-4 and above at
 # 100 and 400 steps, and SP's at width 128 at the grid's floor 2^-7.5 at
 # 1600 steps, so the grid spans both ends (shorter runs prefer larger LRs).
-LRS=0.0055242717280199,0.0078125,0.011048543456039806,0.015625,0.022097086912079612,0.03125,0.044194173824159216,0.0625,0.088388347648318433,0.125,0.17677669529663687
+# The first runs of this version (mup-coupled) put width 16's optimum at
+# 2^-2.5, then the top, at 64 steps, so 2^-2 was added (finished runs kept).
+LRS=0.0055242717280199,0.0078125,0.011048543456039806,0.015625,0.022097086912079612,0.03125,0.044194173824159216,0.0625,0.088388347648318433,0.125,0.17677669529663687,0.25
 # The tensors that always use AdamW (embeddings, readout, gains, biases)
 # keep one LR, so that the sweep measures the hidden matrices' optimum,
 # which is what the width argument is about.

@@ -33,6 +33,7 @@ void gpu_gpt_zero_grad(GpuGPT*) { fail(NO_CUDA); }
 void gpu_gpt_backward(GpuGPT*) { fail(NO_CUDA); }
 double gpu_gpt_clip_grad_norm(GpuGPT*, double) { fail(NO_CUDA); }
 double gpu_gpt_grad_sq_norm(GpuGPT*) { fail(NO_CUDA); }
+double gpu_gpt_tensor_grad_sq_norm(GpuGPT*, size_t, size_t) { fail(NO_CUDA); }
 void gpu_gpt_accumulate_grads(GpuGPT*, bool) { fail(NO_CUDA); }
 void gpu_gpt_mean_of_accumulated(GpuGPT*, int) { fail(NO_CUDA); }
 void gpu_gpt_optimizer_step(GpuGPT*, double, int64_t, const double*) { fail(NO_CUDA); }

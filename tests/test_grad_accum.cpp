@@ -202,3 +202,83 @@ TEST_CASE("a log from before the noise-scale columns is kept, padded, when its r
     CHECK_THROWS_WITH(kept_log_rows(dir.file("other.csv"), 2, "step,lr,train_loss\n", 2),
                       Catch::Contains("not this program's header"));
 }
+
+TEST_CASE("per-tensor noise scale: the tensors' squared norms add up, and equal halves give equal norms", "[accum][noise]") {
+    GPT<float> model;  // (the measurements run on the float model)
+    OptimizerConfig optim;
+    gpt_build_parameterized(model, accum_sizes(), param_preset("mup"), optim);
+    gpt_init(model, 4);
+    OptimizerState<float> state(model.table);
+    CpuBackend<float> backend(model, state);
+    const int B = 4, Tn = 16, half = B / 2 * Tn;
+    Rng data(8);
+    std::vector<int> in(B * Tn), tg(B * Tn);
+    for (int i = 0; i < half; i++) {  // the second micro-batch repeats the first
+        in[i] = in[i + half] = (int)data.below(64);
+        tg[i] = tg[i + half] = (in[i] * 3 + 2) % 64;
+    }
+    MeasureRequest measure;
+    for (size_t i = 0; i < model.table.tensors.size(); i++) {
+        const TensorRole role = model.table.tensors[i].role;
+        if (role == TensorRole::HiddenMatrix || role == TensorRole::Readout) measure.tensors.push_back(i);
+    }
+    measure.rows = {0, 5, 17};
+    StepPlan plan;
+    plan.grad_accum = 2;
+    plan.noise_scale = true;
+    double whole = 0;
+    std::vector<double> parts;
+    StepHooks hooks;
+    hooks.after_backward = [&] {  // the step's gradient, before clipping and the update
+        whole = backend.grad_sq_norm();
+        for (const TensorInfo& t : model.table.tensors) parts.push_back(backend.tensor_grad_sq_norm(t));
+    };
+    StepResult r = training_step(backend, model.table, in.data(), tg.data(), B, Tn, plan, &measure, &hooks);
+    double sum = 0;
+    for (double p : parts) sum += p;
+    CHECK(sum == Approx(whole).epsilon(1e-12));
+    REQUIRE(r.tensor_sq_small.size() == measure.tensors.size());
+    REQUIRE(r.tensor_sq_big.size() == measure.tensors.size());
+    for (size_t k = 0; k < measure.tensors.size(); k++) {
+        INFO(model.table.tensors[measure.tensors[k]].name);
+        CHECK(r.tensor_sq_big[k] == Approx(parts[measure.tensors[k]]).epsilon(1e-12));
+        // two equal micro-batches: each one's gradient is the mean's
+        CHECK(r.tensor_sq_small[k] == Approx(r.tensor_sq_big[k]).epsilon(1e-10));
+        CHECK(r.tensor_sq_big[k] > 0);
+    }
+    // without a measurement, or without accumulation, no per-tensor norms
+    plan.noise_scale = false;
+    CHECK(training_step(backend, model.table, in.data(), tg.data(), B, Tn, plan, &measure).tensor_sq_small.empty());
+}
+
+TEST_CASE("per-tensor noise scale: measure.csv carries it, and a resumed run goes on bit for bit", "[accum][noise][cli]") {
+    TempDir dir;
+    const std::string flags = " --width 32 --depth 1 --head-dim 16 --batch-size 8 --seq-len 32 --steps 12 "
+                              "--measure-every 2 --measure-tokens 16 --val-every 0 --val-batches 1 --sample-length 0 "
+                              "--synth-train-tokens 20000 --synth-val-tokens 4096 --threads 1 --quiet";
+    CommandResult r = run_command(lrt_binary() + " train" + flags + " --grad-accum 2 --out-dir " + dir.file("full"));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CsvTable m = read_csv(dir.file("full/measure.csv"));
+    const int c_g2 = m.col("noise_g2"), c_trace = m.col("noise_trace"), c_b = m.col("b_simple");
+    int with_b = 0;
+    for (const CsvRow& row : m.rows) {
+        CHECK(std::isfinite(m.optional_number(row, c_g2)));
+        CHECK(m.optional_number(row, c_trace) > 0);  // a half batch's gradient is noisier than the whole's
+        with_b += std::isfinite(m.optional_number(row, c_b));
+    }
+    CHECK(with_b > (int)m.rows.size() / 2);
+    // interrupted after 5 steps and resumed: the same measure.csv, byte for byte
+    r = run_command(lrt_binary() + " train" + flags + " --grad-accum 2 --stop-after 5 --out-dir " + dir.file("part"));
+    REQUIRE(r.exit_code == 0);
+    r = run_command(lrt_binary() + " train --resume " + dir.file("part") + " --quiet");
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    CHECK(text_of(dir.file("part/measure.csv")) == text_of(dir.file("full/measure.csv")));
+    // without accumulation the columns are there, empty
+    r = run_command(lrt_binary() + " train" + flags + " --out-dir " + dir.file("plain"));
+    REQUIRE(r.exit_code == 0);
+    CsvTable p = read_csv(dir.file("plain/measure.csv"));
+    REQUIRE(!p.rows.empty());
+    CHECK(std::isnan(p.optional_number(p.rows[0], p.col("b_simple"))));
+}

@@ -240,6 +240,12 @@ double gpu_gpt_grad_sq_norm(GpuGPT* m) {
     return norm * norm;
 }
 
+double gpu_gpt_tensor_grad_sq_norm(GpuGPT* m, size_t offset, size_t n) {
+    if (offset + n > m->table.total) fail("gpu_gpt_tensor_grad_sq_norm: the range is outside the gradients");
+    const double norm = gpu::global_grad_norm(m->grads.ptr + offset, n);
+    return norm * norm;
+}
+
 void gpu_gpt_accumulate_grads(GpuGPT* m, bool first) {
     m->grad_accum.resize(m->table.total);
     gpu::accumulate_grads(m->grad_accum, m->grads, m->table.total, first);

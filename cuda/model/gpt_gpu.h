@@ -43,6 +43,8 @@ void gpu_gpt_backward(GpuGPT* model);
 double gpu_gpt_clip_grad_norm(GpuGPT* model, double max_norm);  // returns the norm before clipping
 // The squared global norm of the gradients (gpu::global_grad_norm's order).
 double gpu_gpt_grad_sq_norm(GpuGPT* model);
+// The same for the n gradients from `offset` (one tensor of the table).
+double gpu_gpt_tensor_grad_sq_norm(GpuGPT* model, size_t offset, size_t n);
 // Gradient accumulation (src/optim/grad_accum.h): adds the gradients into a
 // device buffer of the same size (allocated on first use; first: copies),
 // then replaces the gradients by that buffer's mean over `count` micro-batches.

@@ -35,6 +35,12 @@ double CpuBackend<T>::grad_sq_norm() {
 }
 
 template <typename T>
+double CpuBackend<T>::tensor_grad_sq_norm(const TensorInfo& tensor) {
+    const double norm = parallel_grad_norm(model_.grads.data() + tensor.offset, tensor.numel);
+    return norm * norm;
+}
+
+template <typename T>
 double CpuBackend<T>::clip_grad_norm(double max_norm) {
     return ::clip_grad_norm(model_.grads.data(), model_.grads.size(), max_norm);
 }
@@ -90,6 +96,10 @@ void GpuBackend::accumulate_grads(bool first) { gpu_gpt_accumulate_grads(gpu_.ge
 void GpuBackend::mean_of_accumulated(int count) { gpu_gpt_mean_of_accumulated(gpu_.get(), count); }
 
 double GpuBackend::grad_sq_norm() { return gpu_gpt_grad_sq_norm(gpu_.get()); }
+
+double GpuBackend::tensor_grad_sq_norm(const TensorInfo& tensor) {
+    return gpu_gpt_tensor_grad_sq_norm(gpu_.get(), tensor.offset, tensor.numel);
+}
 
 double GpuBackend::clip_grad_norm(double max_norm) { return gpu_gpt_clip_grad_norm(gpu_.get(), max_norm); }
 

@@ -34,6 +34,8 @@ public:
     // The gradients' squared global norm (a fixed summation order; the noise
     // scale's input, study/noise_scale.h).
     virtual double grad_sq_norm() = 0;
+    // One tensor's share of it (the per-tensor noise scale, measure.csv).
+    virtual double tensor_grad_sq_norm(const TensorInfo& tensor) = 0;
     // Clips the global gradient norm to max_norm (0: no clipping); returns
     // the norm before clipping.
     virtual double clip_grad_norm(double max_norm) = 0;
@@ -61,6 +63,7 @@ public:
     void accumulate_grads(bool first) override;
     void mean_of_accumulated(int count) override;
     double grad_sq_norm() override;
+    double tensor_grad_sq_norm(const TensorInfo& tensor) override;
     double clip_grad_norm(double max_norm) override;
     void optimizer_step(double schedule, int64_t step, const double* lr_extra) override;
     void snapshot_params() override;
@@ -88,6 +91,7 @@ public:
     void accumulate_grads(bool first) override;
     void mean_of_accumulated(int count) override;
     double grad_sq_norm() override;
+    double tensor_grad_sq_norm(const TensorInfo& tensor) override;
     double clip_grad_norm(double max_norm) override;
     void optimizer_step(double schedule, int64_t step, const double* lr_extra) override;
     void snapshot_params() override;

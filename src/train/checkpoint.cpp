@@ -28,7 +28,11 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const std
     std::snprintf(rng, sizeof rng, "%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64, state.rng_state[0],
                   state.rng_state[1], state.rng_state[2], state.rng_state[3]);
     st.set_meta("rng_state", rng);
-    st.set_meta("noise_scale_ema", strprintf("%a,%a,%lld", state.noise.g2, state.noise.trace, (long long)state.noise.count));
+    auto ema_text = [](const NoiseEma& e) { return strprintf("%a,%a,%lld", e.g2, e.trace, (long long)e.count); };
+    st.set_meta("noise_scale_ema", ema_text(state.noise));
+    std::string per_tensor;
+    for (const NoiseEma& e : state.tensor_noise) per_tensor += (per_tensor.empty() ? "" : ";") + ema_text(e);
+    st.set_meta("noise_scale_ema_tensors", per_tensor);
     for (const auto& t : model.table.tensors) st.add(t.name, t.shape64(), model.params.data() + t.offset);
     for (const auto& t : model.table.tensors) st.add("optimizer.m." + t.name, t.shape64(), adam_m.data() + t.offset);
     for (const auto& t : model.table.tensors) st.add("optimizer.v." + t.name, t.shape64(), adam_v.data() + t.offset);
@@ -57,19 +61,19 @@ static uint64_t parse_u64(const std::string& path, const std::string& key, const
 }
 
 // "g2,trace,count" as save_checkpoint writes it; anything else is an error.
-static NoiseEma parse_noise_ema(const std::string& path, const std::string& text) {
+static NoiseEma parse_noise_ema(const std::string& path, const std::string& text, const char* key = "noise_scale_ema") {
     NoiseEma e;
     long long count = -1;
     int used = 0;
     char g2[64], trace[64];
     if (std::sscanf(text.c_str(), "%63[^,],%63[^,],%lld%n", g2, trace, &count, &used) != 3 ||
         used != (int)text.size() || count < 0)
-        fail(path + ": metadata noise_scale_ema is malformed");
+        fail(path + ": metadata " + key + " is malformed");
     char *end1 = nullptr, *end2 = nullptr;
     e.g2 = std::strtod(g2, &end1);
     e.trace = std::strtod(trace, &end2);
     if (*end1 || *end2 || !std::isfinite(e.g2) || !std::isfinite(e.trace))
-        fail(path + ": metadata noise_scale_ema is malformed");
+        fail(path + ": metadata " + key + " is malformed");
     e.count = count;
     return e;
 }
@@ -113,6 +117,10 @@ Checkpoint load_checkpoint(const std::string& path) {
     if ((c.state.rng_state[0] | c.state.rng_state[1] | c.state.rng_state[2] | c.state.rng_state[3]) == 0)
         fail(path + ": metadata rng_state is all zero, which no run produces; the checkpoint is corrupt");
     if (const std::string* ema = c.file.find_meta("noise_scale_ema")) c.state.noise = parse_noise_ema(path, *ema);
+    if (const std::string* emas = c.file.find_meta("noise_scale_ema_tensors"))
+        if (!emas->empty())
+            for (const std::string& one : split(*emas, ';'))
+                c.state.tensor_noise.push_back(parse_noise_ema(path, one, "noise_scale_ema_tensors"));
     return c;
 }
 

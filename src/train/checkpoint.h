@@ -13,7 +13,10 @@
 //   data loader's position), rng_state (four hex words of the sampling RNG),
 //   noise_scale_ema (the noise scale's averages, study/noise_scale.h, as
 //   "g2,trace,count", the two doubles in C's exact hex notation; absent from
-//   checkpoints written before --grad-accum, which read as no measurements).
+//   checkpoints written before --grad-accum, which read as no measurements),
+//   noise_scale_ema_tensors (the same per measured matrix, in the table's
+//   order, ';'-separated; empty without measurements; absent from older
+//   checkpoints, which read as none).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -28,6 +31,7 @@ struct TrainState {
     uint64_t data_epoch = 0, data_window = 0;
     uint64_t rng_state[4] = {0, 0, 0, 0};
     NoiseEma noise;  // carried so that a resumed run's noise scale goes on bit for bit
+    std::vector<NoiseEma> tensor_noise;  // per measured matrix (measure.csv), likewise
 };
 
 // spectral: the spectral-decay vectors (table.spectral_total), or nullptr

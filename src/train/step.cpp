@@ -12,34 +12,45 @@ double momentum_of(const OptimizerRow& row) { return row.kind == OptimizerKind::
 
 // The step's loss and gradients: one forward and backward pass per
 // micro-batch (rows k*B/K .. (k+1)*B/K - 1 of the batch), the gradients
-// summed in micro-batch order and divided by K, the losses likewise.
-// Returns the mean over micro-batches of each gradient's squared norm when
-// the noise scale is asked for (else NaN).
-static double forward_backward(Backend& backend, const int* inputs, const int* targets, int B, int T,
-                               const StepPlan& plan, const StepHooks* hooks, double* loss) {
+// summed in micro-batch order and divided by K, the losses likewise. When
+// the noise scale is asked for, r gets the mean over micro-batches of each
+// gradient's squared norm, whole and per measured tensor (`tensors`, may be
+// nullptr).
+static void forward_backward(Backend& backend, const TensorTable& table, const int* inputs, const int* targets, int B,
+                             int T, const StepPlan& plan, const StepHooks* hooks, const std::vector<size_t>* tensors,
+                             StepResult* r) {
     const int K = plan.grad_accum;
     if (K < 1 || B % K != 0)
         fail("--grad-accum " + std::to_string(K) + " must be at least 1 and divide the batch size " + std::to_string(B));
     const int b = B / K;
     const size_t micro = (size_t)b * T;
+    const bool noise = K > 1 && plan.noise_scale;
+    const size_t n_tensors = noise && tensors ? tensors->size() : 0;
     double loss_sum = 0, sq_sum = 0;
+    std::vector<double> tensor_sum(n_tensors, 0.0);
     for (int k = 0; k < K; k++) {
         loss_sum += backend.forward(inputs + k * micro, targets + k * micro, b, T);
         if (hooks && hooks->after_forward) hooks->after_forward();
         backend.backward();
         if (K == 1) break;
-        if (plan.noise_scale) sq_sum += backend.grad_sq_norm();
+        if (noise) sq_sum += backend.grad_sq_norm();
+        for (size_t i = 0; i < n_tensors; i++) tensor_sum[i] += backend.tensor_grad_sq_norm(table.tensors[(*tensors)[i]]);
         backend.accumulate_grads(k == 0);
     }
     if (K > 1) backend.mean_of_accumulated(K);
-    *loss = loss_sum / K;
-    return K > 1 && plan.noise_scale ? sq_sum / K : NAN;
+    r->loss = loss_sum / K;
+    if (!noise) return;
+    r->grad_sq_small = sq_sum / K;
+    for (size_t i = 0; i < n_tensors; i++) {
+        r->tensor_sq_small.push_back(tensor_sum[i] / K);
+        r->tensor_sq_big.push_back(backend.tensor_grad_sq_norm(table.tensors[(*tensors)[i]]));  // the mean, unclipped
+    }
 }
 
 StepResult training_step(Backend& backend, const TensorTable& table, const int* inputs, const int* targets, int B,
                          int T, const StepPlan& plan, MeasureRequest* measure, const StepHooks* hooks) {
     StepResult r;
-    r.grad_sq_small = forward_backward(backend, inputs, targets, B, T, plan, hooks, &r.loss);
+    forward_backward(backend, table, inputs, targets, B, T, plan, hooks, measure ? &measure->tensors : nullptr, &r);
     if (hooks && hooks->after_backward) hooks->after_backward();
     r.grad_norm = backend.clip_grad_norm(plan.grad_clip);
     if (!std::isnan(r.grad_sq_small)) r.grad_sq_big = r.grad_norm * r.grad_norm;  // the norm before clipping

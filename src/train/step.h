@@ -55,6 +55,9 @@ struct StepResult {
     // gradient's squared norm, and the squared norm of their mean (the step's
     // gradient, unclipped); NaN otherwise (study/noise_scale.h)
     double grad_sq_small = NAN, grad_sq_big = NAN;
+    // The same per measured tensor (measure->tensors' order), when the step
+    // also measures: the per-role noise scale of measure.csv. Empty otherwise.
+    std::vector<double> tensor_sq_small, tensor_sq_big;
 };
 
 StepResult training_step(Backend& backend, const TensorTable& table, const int* inputs, const int* targets, int B,

@@ -179,7 +179,8 @@ static const char* LOG_HEADER =
     "noise_trace,b_simple\n";
 static const char* MEASURE_HEADER =
     "step,tensor,role,layer,lr,lr_multiplier,decay,w_norm,dw_norm,x_norm,wx_norm,dwx_norm,rel_update,rrc,alpha_w,"
-    "alpha_dw,alignment_ratio,w_rms,u_rms,w_rms_equilibrium,rel_update_equilibrium,angular_update,angular_equilibrium\n";
+    "alpha_dw,alignment_ratio,w_rms,u_rms,w_rms_equilibrium,rel_update_equilibrium,angular_update,angular_equilibrium,"
+    "noise_g2,noise_trace,b_simple\n";
 
 // Generates text from the model: starts from EOT, samples each next token
 // from the softmax of the last position's logits (temperature 1).
@@ -290,6 +291,7 @@ struct TrainRun {
     std::unique_ptr<LogAppender> log, measure_log;
     std::vector<int> inputs, targets;
     NoiseEma noise;  // the noise scale's averages (--grad-accum >= 2)
+    std::vector<NoiseEma> tensor_noise;  // the same per measured matrix (measure.tensors' order)
     double min_train_loss = INFINITY, last_loss = NAN, t_start = 0, step_seconds = 0;
 };
 
@@ -445,6 +447,7 @@ static void init_state(TrainRun& run) {
         run.train_loader.set_position(run.ckpt.state.data_epoch, run.ckpt.state.data_window);
         for (int i = 0; i < 4; i++) run.sample_rng.s[i] = run.ckpt.state.rng_state[i];
         run.noise = run.ckpt.state.noise;
+        run.tensor_noise = run.ckpt.state.tensor_noise;
     } else {
         gpt_init(run.model, (uint64_t)cfg.seed);
     }
@@ -705,6 +708,7 @@ static std::string save(TrainRun& run, int64_t steps_done) {
     st.data_window = run.train_loader.window_index();
     for (int i = 0; i < 4; i++) st.rng_state[i] = run.sample_rng.s[i];
     st.noise = run.noise;
+    st.tensor_noise = run.tensor_noise;
     run.backend->to_host(true);
     std::string bad = first_non_finite(run.model.table, run.model.params, run.state->m, run.state->v, run.state->spectral);
     if (!bad.empty()) {
@@ -746,6 +750,29 @@ static void print_sample(TrainRun& run, int64_t step) {
     if (run.verbose) std::printf("---- sample at step %lld ----\n%s\n----\n", (long long)step, text.c_str());
 }
 
+// The per-tensor noise scale (measure.csv): each measured matrix's two
+// squared norms into its own averages, as run.noise gets the whole model's.
+static void add_tensor_noise(TrainRun& run, const StepResult& r) {
+    if (r.tensor_sq_small.empty()) return;
+    if (run.tensor_noise.empty()) run.tensor_noise.resize(r.tensor_sq_small.size());
+    if (run.tensor_noise.size() != r.tensor_sq_small.size())
+        fail("the checkpoint carries the noise scale of " + std::to_string(run.tensor_noise.size()) +
+             " matrices, but this run measures " + std::to_string(r.tensor_sq_small.size()) + "; it is corrupt");
+    const double b_small = run.cfg.batch_size / run.cfg.grad_accum, b_big = run.cfg.batch_size;
+    for (size_t k = 0; k < r.tensor_sq_small.size(); k++)
+        if (std::isfinite(r.tensor_sq_small[k]) && std::isfinite(r.tensor_sq_big[k]))
+            run.tensor_noise[k].add(two_batch_estimate(r.tensor_sq_small[k], r.tensor_sq_big[k], b_small, b_big));
+}
+
+// measure.csv's last three columns for matrix k: its smoothed |G|², tr Σ and
+// B_simple (empty while not positive), or empty fields without --grad-accum.
+static std::string tensor_noise_columns(const TrainRun& run, size_t k, bool measured) {
+    if (!measured || k >= run.tensor_noise.size()) return ",,\n";
+    const NoiseEstimate s = run.tensor_noise[k].smoothed();
+    const double b = run.tensor_noise[k].b_simple();
+    return strprintf("%.9g,%.9g,", s.g2, s.trace) + (std::isfinite(b) ? strprintf("%.9g", b) : std::string()) + "\n";
+}
+
 // One optimizer step on the next training batch, with its measurements
 // written to measure.csv; returns the loss and gradient norm.
 static StepResult train_one_step(TrainRun& run, int64_t step) {
@@ -765,6 +792,7 @@ static StepResult train_one_step(TrainRun& run, int64_t step) {
     // a non-finite measurement (a diverging step) would poison the averages for good
     if (std::isfinite(r.grad_sq_small) && std::isfinite(r.grad_sq_big))
         run.noise.add(two_batch_estimate(r.grad_sq_small, r.grad_sq_big, cfg.batch_size / cfg.grad_accum, cfg.batch_size));
+    add_tensor_noise(run, r);
     if (measuring) {
         const double t0 = wall_seconds();
         std::string rows;
@@ -774,12 +802,13 @@ static StepResult train_one_step(TrainRun& run, int64_t step) {
             const MatrixStats& st = run.measure.stats[k];
             const double lr_i = measured_lr(run.model.table, index, plan);
             rows += strprintf("%lld,%s,%s,%d,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,"
-                              "%.9g,%.9g,%.9g,%.9g\n",
+                              "%.9g,%.9g,%.9g,%.9g,",
                               (long long)step, t.name.c_str(), role_name(t.role), t.layer, lr_i, lr_i / t.optim.base_lr,
                               decay_per_step(t, plan.schedule), st.w_norm, st.dw_norm, st.x_norm, st.wx_norm,
                               st.dwx_norm, st.rel_update, st.rrc, st.alpha_w, st.alpha_dw, st.alignment_ratio,
                               st.w_rms, st.u_rms, st.w_rms_equilibrium, st.rel_update_equilibrium, st.angular_update,
-                              st.angular_equilibrium);
+                              st.angular_equilibrium) +
+                    tensor_noise_columns(run, k, !r.tensor_sq_small.empty());
         }
         run.measure_log->row(rows);
         run.measure.seconds += wall_seconds() - t0;

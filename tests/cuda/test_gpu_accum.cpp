@@ -70,6 +70,12 @@ TEST_CASE("gpu gradient accumulation: GpuBackend's accumulated steps follow CpuB
         CHECK(gpu_test::check_scalar("grad_sq_small", rg.grad_sq_small, rc.grad_sq_small, 1e-4));
         CHECK(gpu_test::check_scalar("grad_sq_big", rg.grad_sq_big, rc.grad_sq_big, 1e-4));
         CHECK(rc.grad_sq_small > rc.grad_sq_big);
+        // each tensor's share, as the per-tensor noise scale takes it
+        for (const TensorInfo& t : host.table.tensors) {
+            INFO(t.name);
+            CHECK(gpu_test::check_scalar("tensor_grad_sq_norm", gpu.tensor_grad_sq_norm(t), cpu.tensor_grad_sq_norm(t),
+                                         1e-4));
+        }
     }
     gpu.to_host(true);
     check_close("parameters", host.params, cpu_model.params, 1e-4);

@@ -9,6 +9,7 @@
 #include "study/coordcheck.h"
 #include "data/data.h"
 #include "study/figures.h"
+#include "study/hessian_command.h"
 #include "util/flags.h"
 #include "study/reference.h"
 #include "study/sweep.h"
@@ -28,6 +29,7 @@ static const char* USAGE =
     "  coordcheck µP coordinate check: activation scale against width, CSV and SVG plot\n"
     "  sweep      learning-rate sweeps across widths: plan, run (parallel, resumable), optimum per width, plot\n"
     "  figures    measurement figures of a finished sweep: RRC, alignment, weight norm, implicit warmup\n"
+    "  hessian    Adam as approximate Newton: Hutchinson diag(H) at a checkpoint against AdamW's sqrt(v_hat)\n"
     "  reference  write a reference state (tokens, params, logits, grads, k AdamW steps) as safetensors\n"
     "  synth      write the built-in corpus to token files, or print a sample of it\n"
     "  tokenize   turn text files into byte-level train/val token files (llm.c format)\n";
@@ -132,6 +134,7 @@ int main(int argc, char** argv) {
         if (cmd == "sweep") return sweep_command(argc, argv);
         if (cmd == "demo") return demo_command(argc, argv);
         if (cmd == "figures") return figures_command(argc, argv);
+        if (cmd == "hessian") return hessian_command(argc, argv);
         if (cmd == "tokenize") return tokenize_command(argc, argv);
         if (cmd == "synth") return synth_command(argc, argv);
         std::fprintf(stderr, "error: unknown command '%s'\n\n%s", cmd.c_str(), USAGE);

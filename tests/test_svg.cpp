@@ -318,6 +318,22 @@ TEST_CASE("points that cannot be drawn split a line into segments", "[svg]") {
     }
 }
 
+TEST_CASE("a series without its line is a scatter: one dot per point, no polyline", "[svg]") {
+    Figure fig;
+    Panel p;
+    p.log_x = p.log_y = 10;
+    p.series.push_back(make_series("cloud", {1, 2, 3, 4, 5}, {5, 1, 4, 2, 3}));
+    p.series[0].line = false;
+    p.series[0].markers = false;  // a scatter's dots are drawn all the same
+    fig.panels.push_back(p);
+    const std::string svg = render_svg(fig);
+    REQUIRE(count(svg, "<polyline") == 0);
+    REQUIRE(count(svg, "fill-opacity=\"0.55\"") == 5);
+    // its legend entry is a dot without a line sample
+    REQUIRE(count(svg, "stroke-width=\"2\"") == 0);
+    REQUIRE(xml_problem(svg) == "");
+}
+
 TEST_CASE("a panel without drawable data says so", "[svg]") {
     Figure fig;
     fig.panels.resize(1);

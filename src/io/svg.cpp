@@ -130,7 +130,7 @@ std::vector<double> log_ticks(double lo, double hi, int base, int max_ticks) {
 
 struct LegendEntry {
     std::string label, color;
-    bool dashed, markers;
+    bool dashed, markers, line;
 };
 
 std::string series_color(const Series& s, size_t index) { return s.color.empty() ? palette_color(index) : s.color; }
@@ -139,7 +139,7 @@ std::vector<LegendEntry> panel_legend(const Panel& panel) {
     std::vector<LegendEntry> entries;
     for (size_t i = 0; i < panel.series.size(); i++) {
         const Series& s = panel.series[i];
-        if (!s.label.empty()) entries.push_back({s.label, series_color(s, i), s.dashed, s.markers});
+        if (!s.label.empty()) entries.push_back({s.label, series_color(s, i), s.dashed, s.markers || !s.line, s.line});
     }
     return entries;
 }
@@ -172,8 +172,9 @@ void draw_legend(std::string& out, const std::vector<LegendEntry>& entries, doub
         const LegendEntry& e = entries[i];
         std::string color = xml_escape(e.color);
         double row_y = y + 3 + LEGEND_ROW * ((double)i + 0.5);
-        line(out, x + 8, row_y, x + 8 + LEGEND_SAMPLE, row_y,
-             " stroke=\"" + color + "\" stroke-width=\"2\"" + (e.dashed ? " stroke-dasharray=\"6 4\"" : ""));
+        if (e.line)
+            line(out, x + 8, row_y, x + 8 + LEGEND_SAMPLE, row_y,
+                 " stroke=\"" + color + "\" stroke-width=\"2\"" + (e.dashed ? " stroke-dasharray=\"6 4\"" : ""));
         if (e.markers)
             out += "<circle cx=\"" + num(x + 8 + LEGEND_SAMPLE / 2) + "\" cy=\"" + num(row_y) +
                    "\" r=\"2.6\" fill=\"" + color + "\"/>\n";
@@ -329,7 +330,7 @@ void render_panel(std::string& out, const Panel& panel, double cell_w, double ce
             for (int k = 0; k <= 4; k++) ink.push_back({x, y1 + (y2 - y1) * k / 4.0});
         }
         for (const auto& run : runs) {
-            if (run.size() >= 2) {
+            if (run.size() >= 2 && s.line) {
                 out += "<polyline fill=\"none\" stroke-width=\"1.8\" stroke-linejoin=\"round\"";
                 if (s.dashed) out += " stroke-dasharray=\"6 4\"";
                 out += " points=\"";
@@ -338,9 +339,11 @@ void render_panel(std::string& out, const Panel& panel, double cell_w, double ce
             }
             for (size_t i = 0; i < run.size(); i++) {
                 // A lone point gets a dot even without markers, or it would be invisible.
-                if (s.markers || run.size() == 1)
-                    out += "<circle cx=\"" + num(run[i].first) + "\" cy=\"" + num(run[i].second) + "\" r=\"2.6\" stroke=\"none\"/>\n";
-                for (int k = 0; k < 8 && i + 1 < run.size(); k++)
+                // (a scatter's dots are smaller and translucent, so that a dense cloud shows its density)
+                if (s.markers || !s.line || run.size() == 1)
+                    out += "<circle cx=\"" + num(run[i].first) + "\" cy=\"" + num(run[i].second) +
+                           (s.line ? "\" r=\"2.6\"" : "\" r=\"1.8\" fill-opacity=\"0.55\"") + " stroke=\"none\"/>\n";
+                for (int k = 0; k < 8 && s.line && i + 1 < run.size(); k++)
                     ink.push_back({run[i].first + (run[i + 1].first - run[i].first) * k / 8.0,
                                    run[i].second + (run[i + 1].second - run[i].second) * k / 8.0});
                 ink.push_back(run[i]);

@@ -30,6 +30,9 @@ struct Series {
     // stays). The bars count in the axis range, so none is clipped. (The
     // "= {}" lets brace-initialized Series leave them out without a warning.)
     std::vector<double> y_lo = {}, y_hi = {};
+    // false: dots only, no line through them (a scatter plot); the dots are
+    // drawn whatever `markers` says.
+    bool line = true;
 };
 
 // A highlighted point, drawn as a ring, e.g. the optimum of an LR sweep.

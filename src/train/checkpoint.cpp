@@ -78,6 +78,10 @@ static NoiseEma parse_noise_ema(const std::string& path, const std::string& text
     return e;
 }
 
+std::string checkpoint_file(const std::string& path_or_dir) {
+    return is_directory(path_or_dir) ? path_or_dir + "/checkpoint.safetensors" : path_or_dir;
+}
+
 Checkpoint load_checkpoint(const std::string& path) {
     Checkpoint c;
     c.file = load_safetensors(path);

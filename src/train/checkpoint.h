@@ -47,6 +47,10 @@ struct Checkpoint {
     SafeTensors file;
 };
 
+// The checkpoint file a command was given: a run directory means its
+// checkpoint.safetensors, anything else is the file itself.
+std::string checkpoint_file(const std::string& path_or_dir);
+
 // Reads and checks the format; the tensors are checked when restored.
 Checkpoint load_checkpoint(const std::string& path);
 

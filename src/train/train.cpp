@@ -18,6 +18,7 @@
 
 #include "train/backend.h"
 #include "train/checkpoint.h"
+#include "train/run_data.h"
 #include "train/run_files.h"
 #include "train/run_metadata.h"
 #include "train/step.h"
@@ -31,7 +32,6 @@
 #include "optim/optimizer.h"
 #include "util/rng.h"
 #include "optim/schedule.h"
-#include "data/synth.h"
 #include "data/tokens.h"
 #include "util/util.h"
 
@@ -137,6 +137,23 @@ static const std::set<std::string> RESUME_CHANGEABLE = {
     "if-exists", "device", "deterministic"};
 static const std::set<std::string> RESUME_KEEPS_UNLESS_GIVEN = {"device", "deterministic"};
 
+void set_checkpoint_flags(FlagSet& flags, const Checkpoint& ckpt, const std::string& ckpt_path) {
+    JsonValue j = parse_json(ckpt.train_flags_json);
+    for (const auto& kv : j.obj) {
+        if (!flags.has(kv.first))
+            fail(ckpt_path + ": checkpoint has setting --" + kv.first + " that this version does not know");
+        flags.set(kv.first, kv.second.as_string());
+    }
+}
+
+TrainConfig checkpoint_train_config(const Checkpoint& ckpt, const std::string& ckpt_path) {
+    TrainConfig saved;
+    FlagSet flags("train", "");
+    declare_train_flags(flags, saved);
+    set_checkpoint_flags(flags, ckpt, ckpt_path);
+    return saved;
+}
+
 // The settings of a resumed run: the checkpoint's, with only the harmless
 // flags taken from the command line; any other flag that differs is an error.
 static TrainConfig resumed_config(const TrainConfig& cmdline_config, const FlagSet& cmdline, const Checkpoint& ckpt,
@@ -144,12 +161,7 @@ static TrainConfig resumed_config(const TrainConfig& cmdline_config, const FlagS
     TrainConfig saved;
     FlagSet saved_flags("train", "");
     declare_train_flags(saved_flags, saved);
-    JsonValue j = parse_json(ckpt.train_flags_json);
-    for (const auto& kv : j.obj) {
-        if (!saved_flags.has(kv.first))
-            fail(ckpt_path + ": checkpoint has setting --" + kv.first + " that this version does not know");
-        saved_flags.set(kv.first, kv.second.as_string());
-    }
+    set_checkpoint_flags(saved_flags, ckpt, ckpt_path);
     for (const std::string& name : cmdline.names()) {
         if (!cmdline.was_set(name) || RESUME_CHANGEABLE.count(name)) continue;
         std::string now = cmdline.value_string(name), then = saved_flags.value_string(name);
@@ -275,9 +287,7 @@ struct TrainRun {
     GPT<float> model;
     Parameterization param;
     Schedule sched;
-    std::vector<uint16_t> train_tokens, val_tokens;
-    std::string data_note;
-    DataLoader train_loader, val_loader;
+    RunData data;  // the tokens and their loaders (train/run_data.h)
     std::unique_ptr<OptimizerState<float>> state;
     std::unique_ptr<Backend> backend;
     std::string device_note;
@@ -322,7 +332,7 @@ static bool open_run(TrainRun& run, const FlagSet& cmdline) {
     if (run.implicit_resume) cfg.resume = cfg.out_dir;
     run.resuming = !cfg.resume.empty();
     if (run.resuming) {
-        run.ckpt_in = is_directory(cfg.resume) ? cfg.resume + "/checkpoint.safetensors" : cfg.resume;
+        run.ckpt_in = checkpoint_file(cfg.resume);
         run.ckpt = load_checkpoint(run.ckpt_in);
         cfg = resumed_config(cfg, cmdline, run.ckpt, run.ckpt_in);
     }
@@ -360,12 +370,19 @@ static void check_memory(const TrainRun& run) {
                                             cfg.measure_every > 0, data_tokens, cfg.device == Device::CUDA));
 }
 
+template <typename T>
+Parameterization build_train_model(GPT<T>& model, const TrainConfig& cfg) {
+    return gpt_build_parameterized(model, model_sizes(cfg.model, cfg.seq_len), with_head_dim_base(cfg.param, cfg.model),
+                                   cfg.optim);
+}
+template Parameterization build_train_model<float>(GPT<float>&, const TrainConfig&);
+template Parameterization build_train_model<double>(GPT<double>&, const TrainConfig&);
+
 // The parameterized model (every table row resolved: init, multipliers,
 // optimizer plan), the schedule, and the device's preconditions.
 static void build_model(TrainRun& run, const FlagSet& cmdline) {
     const TrainConfig& cfg = run.cfg;
-    run.param = gpt_build_parameterized(run.model, model_sizes(cfg.model, cfg.seq_len),
-                                        with_head_dim_base(cfg.param, cfg.model), cfg.optim);
+    run.param = build_train_model(run.model, cfg);
     if (cfg.warmup_fraction > 0 && !run.resuming && cmdline.was_set("warmup-steps"))
         fail("give --warmup-steps or --warmup-fraction, not both");
     Schedule& sched = run.sched;
@@ -387,50 +404,6 @@ static void build_model(TrainRun& run, const FlagSet& cmdline) {
     }
 }
 
-// The built-in corpus (generated from --data-seed) or the token files, and
-// their loaders; loader errors (e.g. a file too short for one sequence) name
-// the file.
-static void load_data(TrainRun& run) {
-    const TrainConfig& cfg = run.cfg;
-    const ModelConfig& mc = run.model.config;
-    if (cfg.train_data.empty() != cfg.val_data.empty())
-        fail("give both --train-data and --val-data, or neither (to use the built-in corpus)");
-    if (cfg.train_data.empty()) {
-        if (mc.vocab_size < BYTE_VOCAB_SIZE)
-            fail("the built-in corpus is byte-level and needs --vocab-size >= 256, got " + std::to_string(mc.vocab_size));
-        SynthStats val_stats;
-        run.train_tokens = synth_generate(synth_train_seed(cfg.data_seed), (size_t)cfg.synth_train_tokens);
-        run.val_tokens = synth_generate(synth_val_seed(cfg.data_seed), (size_t)cfg.synth_val_tokens, &val_stats);
-        char buf[256];
-        std::snprintf(buf, sizeof buf,
-                      "built-in synthetic corpus: %zu train / %zu val tokens; validation entropy rate %.4f nats/token "
-                      "(the lowest loss any model can reach), unigram entropy %.4f",
-                      run.train_tokens.size(), run.val_tokens.size(),
-                      val_stats.nats / std::max<size_t>(1, val_stats.tokens),
-                      unigram_entropy(run.val_tokens.data(), run.val_tokens.size(), BYTE_VOCAB_SIZE));
-        run.data_note = buf;
-    } else {
-        run.train_tokens = read_token_file(cfg.train_data);
-        run.val_tokens = read_token_file(cfg.val_data);
-        check_token_range(run.train_tokens, mc.vocab_size, cfg.train_data);
-        check_token_range(run.val_tokens, mc.vocab_size, cfg.val_data);
-        run.data_note = cfg.train_data + " (" + std::to_string(run.train_tokens.size()) + " tokens), " + cfg.val_data +
-                        " (" + std::to_string(run.val_tokens.size()) + " tokens)";
-    }
-    auto init_loader = [&](DataLoader& loader, const std::vector<uint16_t>& tokens, const std::string& source,
-                           uint64_t seed, bool shuffle) {
-        try {
-            loader.init(&tokens, cfg.batch_size, cfg.seq_len, seed, shuffle);
-        } catch (const std::exception& e) {
-            fail(source + ": " + e.what());
-        }
-    };
-    init_loader(run.train_loader, run.train_tokens, cfg.train_data.empty() ? "built-in training corpus" : cfg.train_data,
-                (uint64_t)cfg.data_seed, true);
-    init_loader(run.val_loader, run.val_tokens, cfg.val_data.empty() ? "built-in validation corpus" : cfg.val_data, 0,
-                false);
-}
-
 // The parameters and optimizer state, fresh or from the checkpoint, and the
 // backend that trains them (on the GPU, its twin holds them from here on and
 // the host copies are refreshed only for checkpoints and text samples).
@@ -444,7 +417,7 @@ static void init_state(TrainRun& run) {
         if (run.start_step < 1 || run.start_step > cfg.steps)
             fail(run.ckpt_in + ": metadata step = " + std::to_string(run.ckpt.state.step) + " is outside the run's 1.." +
                  std::to_string(cfg.steps) + " (--steps); the checkpoint is corrupt");
-        run.train_loader.set_position(run.ckpt.state.data_epoch, run.ckpt.state.data_window);
+        run.data.train_loader.set_position(run.ckpt.state.data_epoch, run.ckpt.state.data_window);
         for (int i = 0; i < 4; i++) run.sample_rng.s[i] = run.ckpt.state.rng_state[i];
         run.noise = run.ckpt.state.noise;
         run.tensor_noise = run.ckpt.state.tensor_noise;
@@ -665,7 +638,7 @@ static void print_header(const TrainRun& run) {
     std::printf("model: V=%d T=%d d=%d L=%d heads=%d mlp=%d bias=%s tied=%s, %zu parameters\n", mc.vocab_size,
                 mc.context_length, mc.width, mc.depth, mc.num_heads(), mc.mlp_width(), mc.bias ? "on" : "off",
                 mc.tie_embeddings ? "yes" : "no", run.model.table.total);
-    std::printf("data: %s\n", run.data_note.c_str());
+    std::printf("data: %s\n", run.data.note.c_str());
     std::fputs(describe_optimizer(cfg.optim).c_str(), stdout);
     std::printf("schedule: %lld steps, warmup %lld, %s decay to %g x lr; batch %dx%d = %d tokens/step%s\n",
                 (long long)cfg.steps, (long long)warmup_steps_of(run.sched), lr_decay_name(cfg.lr_decay), cfg.min_lr_fraction,
@@ -685,10 +658,10 @@ static void print_header(const TrainRun& run) {
 // activations never exceed a micro-batch's; the mean is the same to rounding).
 static double evaluate(TrainRun& run) {
     const int K = run.cfg.grad_accum, b = run.cfg.batch_size / K, T = run.cfg.seq_len;
-    run.val_loader.reset();
+    run.data.val_loader.reset();
     double sum = 0;
     for (int i = 0; i < run.cfg.val_batches; i++) {
-        run.val_loader.next_batch(run.inputs.data(), run.targets.data());
+        run.data.val_loader.next_batch(run.inputs.data(), run.targets.data());
         double batch_sum = 0;
         for (int k = 0; k < K; k++)
             batch_sum += run.backend->forward(run.inputs.data() + (size_t)k * b * T,
@@ -704,8 +677,8 @@ static double evaluate(TrainRun& run) {
 static std::string save(TrainRun& run, int64_t steps_done) {
     TrainState st;
     st.step = steps_done;
-    st.data_epoch = run.train_loader.epoch();
-    st.data_window = run.train_loader.window_index();
+    st.data_epoch = run.data.train_loader.epoch();
+    st.data_window = run.data.train_loader.window_index();
     for (int i = 0; i < 4; i++) st.rng_state[i] = run.sample_rng.s[i];
     st.noise = run.noise;
     st.tensor_noise = run.tensor_noise;
@@ -777,7 +750,7 @@ static std::string tensor_noise_columns(const TrainRun& run, size_t k, bool meas
 // written to measure.csv; returns the loss and gradient norm.
 static StepResult train_one_step(TrainRun& run, int64_t step) {
     const TrainConfig& cfg = run.cfg;
-    run.train_loader.next_batch(run.inputs.data(), run.targets.data());
+    run.data.train_loader.next_batch(run.inputs.data(), run.targets.data());
     StepPlan plan;
     plan.schedule = schedule_factor(run.sched, step);
     plan.step = step + 1;
@@ -920,7 +893,7 @@ TrainResult run_training(TrainConfig config, const FlagSet& cmdline) {
         std::fputs(describe_tensor_table(run.model.table).c_str(), stdout);
         return {};
     }
-    load_data(run);
+    load_run_data(run.data, run.cfg, run.model.config.vocab_size);
     init_state(run);
     if (!decide_span(run)) return skipped_result();
     plan_replacement_warmup(run);

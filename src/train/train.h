@@ -13,6 +13,8 @@
 #include "param/parameterization.h"
 #include "train/run_files.h"
 
+struct Checkpoint;  // train/checkpoint.h
+
 enum class Device { CPU, CUDA };
 enum class OnDivergence { Fail, Record };  // an error (exit 1), or result.json says diverged (exit 0)
 enum class IfExists { Refuse, Overwrite, Resume };
@@ -91,6 +93,20 @@ struct TrainResult {
 // config was parsed with; it is saved in checkpoints and used to refuse
 // setting changes on resume.
 TrainResult run_training(TrainConfig config, const FlagSet& flags);
+
+// The settings a checkpoint was trained with: its saved `lrt train` flags
+// set into `flags` (declared by declare_train_flags), or as a TrainConfig.
+// Fails naming the checkpoint on a setting this version does not know.
+// (`lrt train --resume` starts from these; `lrt hessian` rebuilds the run's
+// model and data from them.)
+void set_checkpoint_flags(FlagSet& flags, const Checkpoint& ckpt, const std::string& ckpt_path);
+TrainConfig checkpoint_train_config(const Checkpoint& ckpt, const std::string& ckpt_path);
+
+// The run's model as `lrt train` builds it from its settings: sizes,
+// parameterization and optimizer plan (every table row resolved), parameters
+// zero (gpt_init or a checkpoint fills them). float and double.
+template <typename T>
+Parameterization build_train_model(GPT<T>& model, const TrainConfig& cfg);
 
 // The `lrt train` command: parses flags and runs. Returns the exit status.
 int train_command(int argc, char** argv);

@@ -230,7 +230,7 @@ endif
 
 # The experiments (EXPERIMENTS.md): reproduce-quick, the paper's figures on
 # the built-in corpus (~17 min on 2 cores); reproduce, the horizon experiment
-# (experiments/horizon.sh, about 2.7 hours, resumable).
+# (experiments/horizon.sh, 2h26m as run, resumable).
 reproduce-quick: $(PROGRAM)
 	sh experiments/reproduce.sh quick
 reproduce: $(PROGRAM)

@@ -6,7 +6,7 @@
 # length) with its interval over seeds, the measurement figures of the
 # longest length, and a constant-LR run per width for the weight norm
 # against its equilibrium.
-#   sh experiments/horizon.sh         (make reproduce)  about 1.9 hours on 2 cores
+#   sh experiments/horizon.sh         (make reproduce)  2h26m on 2 cores as run (EXPERIMENTS.md)
 #   sh experiments/horizon.sh plan    write the plans only (for a cluster)
 # Outputs go to runs/horizon/ (OUT=...). Rerunning resumes: finished runs are
 # skipped, so the script can be killed and restarted at any point.

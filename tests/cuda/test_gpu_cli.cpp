@@ -139,6 +139,11 @@ TEST_CASE("lrt train --device cuda: a tiny run writes every output file and foll
         REQUIRE(g.size() == c.size());
         for (size_t col = 0; col < 7; col++) CHECK(g[col] == c[col]);  // step,tensor,role,layer,lr,lr_multiplier,decay
         for (size_t col = 7; col < g.size(); col++) {
+            // the noise-scale columns are empty without --grad-accum, on both
+            if (g[col].empty() || c[col].empty()) {
+                CHECK(g[col] == c[col]);
+                continue;
+            }
             const double x = std::stod(g[col]), y = std::stod(c[col]);
             if (std::isnan(y)) CHECK(std::isnan(x));
             else CHECK(gpu_test::scalar_close(x, y, 1e-3));

@@ -60,6 +60,7 @@ TEST_CASE("--axis refuses what it cannot run", "[axis][sweep]") {
     std::vector<std::string> values;
     CHECK_THROWS_WITH(parse_sweep_axis("batch-size", &flag, &values), Catch::Contains("FLAG=v1,v2"));
     CHECK_THROWS_WITH(parse_sweep_axis("=8,16", &flag, &values), Catch::Contains("FLAG=v1,v2"));
+    CHECK_THROWS_WITH(parse_sweep_axis("--=8,16", &flag, &values), Catch::Contains("flag name is empty"));
     CHECK_THROWS_WITH(parse_sweep_axis("width=8,16", &flag, &values), Catch::Contains("sets --width itself"));
     CHECK_THROWS_WITH(parse_sweep_axis("lr=0.1", &flag, &values), Catch::Contains("sets --lr itself"));
     CHECK_THROWS_WITH(parse_sweep_axis("batch size=8", &flag, &values), Catch::Contains("not a flag name"));

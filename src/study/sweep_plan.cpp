@@ -115,6 +115,7 @@ void parse_sweep_axis(const std::string& text, std::string* flag, std::vector<st
         fail("--axis '" + text + "': give FLAG=v1,v2,... (an lrt train flag without its --, e.g. batch-size=8,16,32)");
     *flag = text.substr(0, eq);
     if (flag->compare(0, 2, "--") == 0) *flag = flag->substr(2);
+    if (flag->empty()) fail("--axis '" + text + "': the flag name is empty (give FLAG=v1,v2,...)");
     for (char ch : *flag)
         if (!(std::isalnum((unsigned char)ch) || ch == '-'))
             fail("--axis: '" + *flag + "' is not a flag name (letters, digits and -)");

@@ -1,5 +1,6 @@
 // Any lrt train flag as a sweep axis (sweep_plan.h's --axis, sweep_axis.h),
-// the batch-size laws and their fits (batch_fit.h), and lrt train --tokens.
+// the batch-size laws and their fits (batch_fit.h), the noise scale over
+// training (noise_trend.h), and lrt train --tokens.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include "io/csv.h"
 #include "study/batch_fit.h"
 #include "study/drift.h"
+#include "study/noise_trend.h"
 #include "study/sweep.h"
 #include "study/sweep_axis.h"
 #include "test_helpers.h"
@@ -185,6 +187,45 @@ TEST_CASE("for_each_seed_pick enumerates every combination, or draws", "[axis][d
     CHECK(n == DRIFT_BOOTSTRAP_DRAWS);
 }
 
+TEST_CASE("the noise trend: the loss between measurements, and seeds averaged at common steps", "[axis][noise]") {
+    TempDir dir;
+    // the log.csv layout of lrt train, only the columns read here filled:
+    // B_simple on steps 0, 2 and 4; the final validation row has no train loss
+    {
+        FILE* f = std::fopen(dir.file("log.csv").c_str(), "w");
+        REQUIRE(f);
+        std::fputs("step,lr,hidden_lr,train_loss,val_loss,grad_norm,tokens_per_s,elapsed_s,grad_sq_small,grad_sq_big,"
+                   "noise_g2,noise_trace,b_simple\n"
+                   "0,,,5,,,,,,,,,2\n"
+                   "1,,,4,,,,,,,,,\n"
+                   "2,,,3,,,,,,,,,3\n"
+                   "3,,,2.5,,,,,,,,,\n"
+                   "4,,,1.5,,,,,,,,,nan\n"
+                   "5,,,1,,,,,,,,,8\n"
+                   "6,,,,1.2,,,,,,,,\n", f);
+        std::fclose(f);
+    }
+    std::vector<NoisePoint> p = read_noise_points(dir.file("log.csv"));
+    REQUIRE(p.size() == 3);
+    CHECK(p[0].step == 0);
+    CHECK(p[0].train_loss == Approx(5));
+    CHECK(p[1].step == 2);
+    CHECK(p[1].train_loss == Approx(3.5));  // steps 1 and 2
+    CHECK(p[1].b_simple == Approx(3));
+    CHECK(p[2].step == 5);                  // step 4's NaN is not a measurement
+    CHECK(p[2].train_loss == Approx(5.0 / 3));  // steps 3, 4 and 5
+    CHECK(read_noise_points(dir.file("missing.csv")).empty());
+    // two seeds: only the steps both measured; B_simple geometrically
+    std::vector<NoisePoint> a = {{0, 4, 2}, {8, 2, 8}, {16, 1, 16}}, b = {{0, 6, 8}, {8, 3, 32}};
+    std::vector<NoisePoint> m = average_noise_points({a, b});
+    REQUIRE(m.size() == 2);
+    CHECK(m[0].train_loss == Approx(5));
+    CHECK(m[0].b_simple == Approx(4));
+    CHECK(m[1].step == 8);
+    CHECK(m[1].b_simple == Approx(16));
+    CHECK(average_noise_points({a, {}}).empty());  // a seed that never measured
+}
+
 TEST_CASE("lrt train --tokens sets the steps from the batch; not with --steps", "[axis][cli]") {
     TempDir dir;
     const std::string tiny = " --depth 1 --head-dim 8 --width 16 --seq-len 16 --val-batches 1 --val-every 0 "
@@ -223,6 +264,13 @@ TEST_CASE("a batch-size sweep end to end: optima per value, the fits and the fig
     // --grad-accum 2 measured the noise scale, and the fit carries it
     CHECK(std::isfinite(fit.number(fit.rows[0], fit.col("b_simple_measured"))));
     CHECK(contains(text_of(dir.file("s/optimum_vs_batch-size.svg")), "B_simple"));
+    // the noise trend follows each batch size's best-LR runs over training
+    CsvTable trend = read_csv(dir.file("s/noise_trend.csv"));
+    REQUIRE(!trend.rows.empty());
+    CHECK(trend.text(trend.rows[0], trend.col("value")) == "2");
+    CHECK(trend.text(trend.rows.back(), trend.col("value")) == "8");
+    for (const CsvRow& row : trend.rows) CHECK(trend.number(row, trend.col("b_simple")) > 0);
+    CHECK(contains(text_of(dir.file("s/noise_scale_vs_loss.svg")), "B 8"));
     // each batch size trained the same tokens: 2048 / (B x 16) steps
     CHECK(contains(text_of(dir.file("s/runs/adam+batch-size=8_w16_lr0.02_s1/result.json")), "\"steps_run\":16"));
     CHECK(contains(text_of(dir.file("s/runs/adam+batch-size=2_w16_lr0.02_s1/result.json")), "\"steps_run\":64"));

@@ -13,6 +13,7 @@
 #include "io/svg.h"
 #include "study/batch_fit.h"
 #include "study/drift.h"
+#include "study/noise_trend.h"
 #include "util/util.h"
 
 bool parse_axis_point(const std::string& config, AxisPoint* out) {
@@ -243,6 +244,18 @@ static void print_axis_table(const std::vector<AxisOptimum>& optima) {
                     (long long)a.steps, a.width, a.lr, range.c_str(), a.at_edge ? "edge: a bound" : "");
     }
 }
+static void print_fit_table(const std::vector<AxisSeries>& series, const std::vector<SeriesFits>& fits) {
+    std::printf("\nbatch-size laws fitted to the optima (least squares in log2 lr; B_noise interval: 2.5-97.5%% of "
+                "single-seed fits):\n%-36s %-11s %10s %26s %8s %10s\n", "series", "law", "eta_max",
+                "B_noise [lo, hi]", "rms oct", "B_simple");
+    for (size_t k = 0; k < series.size(); k++)
+        if (fits[k].ok)
+            for (const BatchFit& f : fits[k].law)
+                std::printf("%-36s %-11s %10.4g %26s %8.3f %10.4g%s\n", series_name(series[k]).c_str(),
+                            batch_law_name(f.law), f.eta_max,
+                            strprintf("%.4g [%.4g, %.4g]", f.b_noise, f.b_noise_lo, f.b_noise_hi).c_str(),
+                            f.rms_octaves, fits[k].b_simple, f.b_noise_at_edge ? "  (B_noise at the search's end: a bound)" : "");
+}
 
 void report_axis(const std::string& dir, const std::vector<RunResult>& results, bool print) {
     std::vector<AxisOptimum> optima = axis_optima(results);
@@ -276,20 +289,10 @@ void report_axis(const std::string& dir, const std::vector<RunResult>& results, 
         for (const std::string& b : bases) fig.panels.push_back(axis_panel(b, flag, series, fits));
         write_svg(dir + "/optimum_vs_" + flag + ".svg", fig);
     }
-    if (!print) return;
-    print_axis_table(optima);
-    if (any_fit) {
-        std::printf("\nbatch-size laws fitted to the optima (least squares in log2 lr; B_noise interval: 2.5-97.5%% of "
-                    "single-seed fits):\n%-36s %-11s %10s %26s %8s %10s\n", "series", "law", "eta_max",
-                    "B_noise [lo, hi]", "rms oct", "B_simple");
-        for (size_t k = 0; k < series.size(); k++)
-            if (fits[k].ok)
-                for (const BatchFit& f : fits[k].law)
-                    std::printf("%-36s %-11s %10.4g %26s %8.3f %10.4g%s\n", series_name(series[k]).c_str(),
-                                batch_law_name(f.law), f.eta_max,
-                                strprintf("%.4g [%.4g, %.4g]", f.b_noise, f.b_noise_lo, f.b_noise_hi).c_str(),
-                                f.rms_octaves, fits[k].b_simple, f.b_noise_at_edge ? "  (B_noise at the search's end: a bound)" : "");
-    }
-    std::printf("wrote %s/optimum_vs_axis.csv%s and the optimum_vs_<flag>.svg figures\n", dir.c_str(),
-                any_fit ? (", " + dir + "/batch_fit.csv").c_str() : "");
+    if (print) print_axis_table(optima);
+    if (print && any_fit) print_fit_table(series, fits);
+    if (print)
+        std::printf("wrote %s/optimum_vs_axis.csv%s and the optimum_vs_<flag>.svg figures\n", dir.c_str(),
+                    any_fit ? (", " + dir + "/batch_fit.csv").c_str() : "");
+    report_noise_trend(dir, results, all_optima, print);
 }

@@ -13,7 +13,7 @@
 // and, when the flag is batch-size, batch_fit.csv: the McCandlish and surge
 // laws fitted to the optima (batch_fit.h) with B_noise's interval over seeds,
 // beside the B_simple the runs measured (log.csv, with --grad-accum >= 2),
-// drawn over the data.
+// drawn over the data; and noise_trend.h's B_simple over training.
 #pragma once
 #include <string>
 #include <vector>

@@ -97,7 +97,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.cpp=build/%)
 
 PROGRAM := lrt
 
-.PHONY: all test bench clean catch2 cuda info reference reproduce-quick reproduce sanitize
+.PHONY: all test bench clean catch2 cuda info reference reproduce-quick reproduce reproduce-batch sanitize
 all: $(PROGRAM) cuda
 
 $(PROGRAM): build/src/main.o build/liblrt.a
@@ -230,11 +230,14 @@ endif
 
 # The experiments (EXPERIMENTS.md): reproduce-quick, the paper's figures on
 # the built-in corpus (~17 min on 2 cores); reproduce, the horizon experiment
-# (experiments/horizon.sh, 2h26m as run, resumable).
+# (experiments/horizon.sh, 2h26m as run, resumable); reproduce-batch, batch
+# size, Adam's eps and the noise scale (experiments/batch.sh, resumable).
 reproduce-quick: $(PROGRAM)
 	sh experiments/reproduce.sh quick
 reproduce: $(PROGRAM)
 	sh experiments/horizon.sh
+reproduce-batch: $(PROGRAM)
+	sh experiments/batch.sh
 
 # The committed reference states in data/reference/ (see README.md).
 reference: $(PROGRAM)

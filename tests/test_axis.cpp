@@ -77,6 +77,24 @@ TEST_CASE("--axis refuses what it cannot run", "[axis][sweep]") {
     CHECK_THROWS_WITH(make_plan(s), Catch::Contains("same axis"));
 }
 
+TEST_CASE("a token budget with a training length: refused before anything runs", "[axis][sweep]") {
+    SweepSpec s = axis_spec();  // --horizons 100, --axis batch-size
+    s.common = "--tokens 4096";
+    CHECK_THROWS_WITH(make_plan(s), Catch::Contains("--tokens 4096 and a --steps from the sweep's --horizons"));
+    s.common = "--tokens=4096";
+    CHECK_THROWS_WITH(make_plan(s), Catch::Contains("--horizons"));
+    s.common = "--tokens 4096 --tokens 0";  // the last value counts: no budget
+    CHECK(make_plan(s).size() == 24);
+    s.horizons.clear();
+    s.common = "--tokens 4096";
+    CHECK(make_plan(s).size() == 24);  // the budget sets each batch size's steps
+    s.configs[0].flags += " --steps 50";
+    CHECK_THROWS_WITH(make_plan(s), Catch::Contains("configuration mup+batch-size=8: --tokens 4096 and a --steps"));
+    s = axis_spec();
+    parse_sweep_axis("tokens=4096,8192", &s.axis_flag, &s.axis_values);
+    CHECK_THROWS_WITH(make_plan(s), Catch::Contains("--axis tokens and --horizons"));
+}
+
 TEST_CASE("an axis point is read back from a configuration name", "[axis]") {
     AxisPoint p;
     REQUIRE(parse_axis_point("sp+x+batch-size=1e+3", &p));

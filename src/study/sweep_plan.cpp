@@ -140,6 +140,36 @@ std::vector<SweepConfig> expand_axis(const std::vector<SweepConfig>& configs, co
     return out;
 }
 
+// The value of the last --NAME (or --NAME=V) in a space-separated flag
+// string, "" if none: lrt train takes the last of a repeated flag.
+static std::string last_flag_value(const std::string& flags, const std::string& name) {
+    const std::vector<std::string> words = split(flags, ' ');
+    const std::string key = "--" + name;
+    std::string value;
+    for (size_t i = 0; i < words.size(); i++) {
+        if (words[i] == key && i + 1 < words.size()) value = words[i + 1];
+        if (words[i].compare(0, key.size() + 1, key + "=") == 0) value = words[i].substr(key.size() + 1);
+    }
+    return value;
+}
+
+// lrt train refuses --tokens (other than 0) together with --steps: a token
+// budget beside a training-length axis, or a --steps of its own, would fail
+// every run, so say it once here, before anything runs.
+static void check_token_budget(const SweepSpec& s, const std::vector<SweepConfig>& configs) {
+    for (const SweepConfig& c : configs) {
+        const std::string flags = s.common + " " + c.flags;
+        const std::string tokens = last_flag_value(flags, "tokens");
+        if (tokens.empty() || tokens == "0") continue;
+        const std::string steps_from = !s.horizons.empty()                         ? "the sweep's --horizons"
+                                       : !last_flag_value(flags, "steps").empty() ? "its flags (or --common)"
+                                                                                   : "";
+        if (!steps_from.empty())
+            fail("configuration " + c.name + ": --tokens " + tokens + " and a --steps from " + steps_from +
+                 ": lrt train takes one of the two (a token budget or a number of steps)");
+    }
+}
+
 std::vector<PlanEntry> make_plan(const SweepSpec& s) {
     if (s.configs.empty() || s.widths.empty() || s.lrs.empty() || s.seeds.empty())
         fail("a sweep needs at least one configuration, width, learning rate and seed");
@@ -155,8 +185,12 @@ std::vector<PlanEntry> make_plan(const SweepSpec& s) {
     const std::vector<int64_t> horizons = s.horizons.empty() ? std::vector<int64_t>{0} : s.horizons;
     if (!s.axis_flag.empty() && !s.horizons.empty() && s.axis_flag == "steps")
         fail("--axis steps and --horizons are the same axis; give one");
+    if (s.axis_flag == "tokens" && !s.horizons.empty())
+        fail("--axis tokens and --horizons both set the training length; give one");
+    const std::vector<SweepConfig> configs = expand_axis(s.configs, s.axis_flag, s.axis_values);
+    check_token_budget(s, configs);
     std::vector<PlanEntry> plan;
-    for (const auto& c : expand_axis(s.configs, s.axis_flag, s.axis_values))
+    for (const auto& c : configs)
         for (int64_t h : horizons)
             for (int w : s.widths)
                 for (double lr : s.lrs)

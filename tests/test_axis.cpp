@@ -190,6 +190,31 @@ TEST_CASE("B_noise's interval is the spread of single-seed fits", "[axis][batch_
     CHECK(one.b_noise_hi == one.b_noise);
 }
 
+TEST_CASE("the optimum's slope against the batch, with the seeds' interval", "[axis][batch_fit]") {
+    const std::vector<double> batch = {4, 16, 64};
+    // lr* = 0.001 sqrt(B) exactly, both seeds: slope 0.5, no spread
+    std::vector<std::vector<double>> exact;
+    for (double b : batch) exact.push_back({0.001 * std::sqrt(b), 0.001 * std::sqrt(b)});
+    BatchSlope s = batch_slope(batch, exact);
+    CHECK(s.slope == Approx(0.5));
+    CHECK(s.lo == Approx(0.5));
+    CHECK(s.hi == Approx(0.5));
+    // seeds half an octave apart at the ends: the steepest pick goes from
+    // 2^-0.25 below the line at B=4 to 2^+0.25 above it at B=64, slope
+    // 0.5 + 0.125. Eight picks (B=16's two equal seeds double each):
+    // slopes {0.375 x2, 0.5 x4, 0.625 x2}, so the 2.5 and 97.5% quantiles
+    // fall between equal order statistics
+    std::vector<std::vector<double>> spread = exact;
+    spread[0] = {exact[0][0] * std::exp2(-0.25), exact[0][0] * std::exp2(0.25)};
+    spread[2] = {exact[2][0] * std::exp2(-0.25), exact[2][0] * std::exp2(0.25)};
+    s = batch_slope(batch, spread);
+    CHECK(s.slope == Approx(0.5));  // the seed means lie on the line
+    CHECK(s.hi == Approx(0.625));
+    CHECK(s.lo == Approx(0.375));
+    // a flat optimum
+    CHECK(batch_slope(batch, {{0.01}, {0.01}, {0.01}}).slope == Approx(0).margin(1e-12));
+}
+
 TEST_CASE("for_each_seed_pick enumerates every combination, or draws", "[axis][drift]") {
     int n = 0;
     double sum = 0;
@@ -281,6 +306,8 @@ TEST_CASE("a batch-size sweep end to end: optima per value, the fits and the fig
     CHECK(fit.text(fit.rows[1], fit.col("law")) == "surge");
     // --grad-accum 2 measured the noise scale, and the fit carries it
     CHECK(std::isfinite(fit.number(fit.rows[0], fit.col("b_simple_measured"))));
+    CHECK(std::isfinite(fit.number(fit.rows[0], fit.col("slope"))));
+    CHECK(fit.number(fit.rows[0], fit.col("slope_lo")) <= fit.number(fit.rows[0], fit.col("slope_hi")));
     CHECK(contains(text_of(dir.file("s/optimum_vs_batch-size.svg")), "B_simple"));
     // the noise trend follows each batch size's best-LR runs over training
     CsvTable trend = read_csv(dir.file("s/noise_trend.csv"));

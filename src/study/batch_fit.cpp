@@ -95,3 +95,22 @@ BatchFit fit_batch_law_seeds(BatchLaw law, const std::vector<double>& batch,
     }
     return f;
 }
+
+BatchSlope batch_slope(const std::vector<double>& batch, const std::vector<std::vector<double>>& per_batch) {
+    if (batch.size() != per_batch.size()) fail("batch_slope: one list of optima per batch size is needed");
+    std::vector<double> x;
+    std::vector<std::vector<double>> y;
+    for (size_t i = 0; i < batch.size(); i++) {
+        x.push_back(std::log2(batch[i]));
+        y.push_back({});
+        for (double lr : per_batch[i]) y.back().push_back(std::log2(lr));
+    }
+    BatchSlope out;
+    if (x.empty()) return out;
+    // the drift is the slope times the range of x: divide it back out
+    const double range = *std::max_element(x.begin(), x.end()) - *std::min_element(x.begin(), x.end());
+    if (!(range > 0)) return out;
+    const DriftInterval d = bootstrap_drift(x, y);
+    out.slope = d.mean / range, out.lo = d.lo / range, out.hi = d.hi / range;
+    return out;
+}

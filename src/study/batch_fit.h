@@ -20,6 +20,7 @@
 // random picks), each fitted; the 2.5 and 97.5 percentiles of their
 // log2(B_noise).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -47,3 +48,12 @@ BatchFit fit_batch_law(BatchLaw law, const std::vector<double>& batch, const std
 // the interval over seeds: per_batch[i] holds batch[i]'s per-seed optima.
 BatchFit fit_batch_law_seeds(BatchLaw law, const std::vector<double>& batch,
                              const std::vector<std::vector<double>>& per_batch);
+
+// How fast the optimum grows with the batch, whatever the law: the least-
+// squares slope of log2(lr*) against log2(B) (1 = linear scaling, 0.5 = the
+// square-root rule, 0 = flat), with the seeds' interval resampled as the
+// drift's is (drift.h): the seed-averaged point and the 2.5-97.5% spread.
+struct BatchSlope {
+    double slope = NAN, lo = NAN, hi = NAN;
+};
+BatchSlope batch_slope(const std::vector<double>& batch, const std::vector<std::vector<double>>& per_batch);

@@ -117,6 +117,7 @@ static std::string series_name(const AxisSeries& s) {
 struct SeriesFits {
     bool ok = false;
     BatchFit law[2];
+    BatchSlope slope;  // d log2 lr* / d log2 B, whatever the law
     double b_simple = NAN;
 };
 
@@ -134,6 +135,7 @@ static SeriesFits fit_series(const AxisSeries& s, const std::vector<RunResult>& 
     f.ok = true;
     f.law[0] = fit_batch_law_seeds(BatchLaw::McCandlish, batch, per_batch);
     f.law[1] = fit_batch_law_seeds(BatchLaw::Surge, batch, per_batch);
+    f.slope = batch_slope(batch, per_batch);
     // the runs at each batch size's best grid LR (every seed) measured B_simple
     std::vector<std::string> dirs;
     for (const AxisOptimum* a : s.points) {
@@ -165,11 +167,12 @@ static void write_axis_csv(const std::string& path, const std::vector<AxisOptimu
     write_file_atomic(path, csv);
 }
 
-static std::string fit_row(const AxisSeries& s, const BatchFit& f, double b_simple) {
-    return strprintf("%s,%lld,%d,%s,%s,%s,%s,%s,%d,%lld,%s,%s\n", s.base.c_str(), (long long)s.steps, s.width,
+static std::string fit_row(const AxisSeries& s, const BatchFit& f, const SeriesFits& fits) {
+    return strprintf("%s,%lld,%d,%s,%s,%s,%s,%s,%d,%lld,%s,%s,%s,%s,%s\n", s.base.c_str(), (long long)s.steps, s.width,
                      batch_law_name(f.law), g6(f.eta_max).c_str(), g6(f.b_noise).c_str(), g6(f.b_noise_lo).c_str(),
                      g6(f.b_noise_hi).c_str(), (int)f.b_noise_at_edge, (long long)f.resamples,
-                     g6(f.rms_octaves).c_str(), g6(b_simple).c_str());
+                     g6(f.rms_octaves).c_str(), g6(fits.b_simple).c_str(), g6(fits.slope.slope).c_str(),
+                     g6(fits.slope.lo).c_str(), g6(fits.slope.hi).c_str());
 }
 
 // x positions: the numbers, or 1, 2, 3... when some value is not a number
@@ -255,6 +258,12 @@ static void print_fit_table(const std::vector<AxisSeries>& series, const std::ve
                             batch_law_name(f.law), f.eta_max,
                             strprintf("%.4g [%.4g, %.4g]", f.b_noise, f.b_noise_lo, f.b_noise_hi).c_str(),
                             f.rms_octaves, fits[k].b_simple, f.b_noise_at_edge ? "  (B_noise at the search's end: a bound)" : "");
+    std::printf("\nhow fast the optimum grows with the batch: the slope of log2 lr* against log2 B (1 linear, 0.5 "
+                "square root, 0 flat; interval: 2.5-97.5%% over seed picks):\n");
+    for (size_t k = 0; k < series.size(); k++)
+        if (fits[k].ok)
+            std::printf("%-36s %+.2f [%+.2f, %+.2f]\n", series_name(series[k]).c_str(), fits[k].slope.slope,
+                        fits[k].slope.lo, fits[k].slope.hi);
 }
 
 void report_axis(const std::string& dir, const std::vector<RunResult>& results, bool print) {
@@ -265,14 +274,14 @@ void report_axis(const std::string& dir, const std::vector<RunResult>& results, 
     const std::vector<Optimum> all_optima = find_optima(results);
     std::vector<SeriesFits> fits(series.size());
     std::string fit_csv = "config,steps,width,law,eta_max,b_noise,b_noise_lo,b_noise_hi,b_noise_at_edge,resamples,"
-                          "rms_octaves,b_simple_measured\n";
+                          "rms_octaves,b_simple_measured,slope,slope_lo,slope_hi\n";
     bool any_fit = false;
     for (size_t k = 0; k < series.size(); k++) {
         if (series[k].flag != "batch-size") continue;
         fits[k] = fit_series(series[k], results, all_optima);
         if (!fits[k].ok) continue;
         any_fit = true;
-        for (const BatchFit& f : fits[k].law) fit_csv += fit_row(series[k], f, fits[k].b_simple);
+        for (const BatchFit& f : fits[k].law) fit_csv += fit_row(series[k], f, fits[k]);
     }
     if (any_fit) write_file_atomic(dir + "/batch_fit.csv", fit_csv);
     // one figure per flag, one panel per base configuration

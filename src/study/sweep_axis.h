@@ -11,7 +11,8 @@
 //   optimum_vs_<flag>.svg the optimal LR against the value (log2 axes where
 //                         the values are positive numbers spanning 4x or more)
 // and, when the flag is batch-size, batch_fit.csv: the McCandlish and surge
-// laws fitted to the optima (batch_fit.h) with B_noise's interval over seeds,
+// laws fitted to the optima (batch_fit.h) with B_noise's interval over seeds
+// and the optimum's slope against log2 B with its interval,
 // beside the B_simple the runs measured (log.csv, with --grad-accum >= 2),
 // drawn over the data; and noise_trend.h's B_simple over training.
 #pragma once

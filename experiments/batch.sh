@@ -9,7 +9,7 @@
 #   eps-width   the optimal LR across widths 16..128 (µP) for eps 1e-8, eps
 #               1e-3, and eps 1e-3 divided by the width multiplier
 #               (--eps-scaling), at batch 8
-#   newton      one AdamW run, stopped at steps 32, 256 and 1024; at each,
+#   newton      two AdamW runs (seeds), stopped at steps 32, 256 and 1024; at each,
 #               lrt hessian compares sqrt(v_hat) with |diag H|
 #   sh experiments/batch.sh           (make reproduce-batch)  about 45 min on 2 cores (EXPERIMENTS.md)
 #   sh experiments/batch.sh plan      write the sweeps' plans only (for a cluster)
@@ -76,24 +76,28 @@ eval "$RUN sweep $SGD --quiet"
 eval "$RUN sweep $ADAM --quiet"
 eval "$RUN sweep $EPS --quiet"
 
-# Adam as approximate Newton: one run near the optimum of batch 8, stopped
-# and resumed (bit for bit) so that its checkpoints early, mid and late in
-# training survive; then diag H at each (128 probes over 8 batches: ~20 s each).
-N="$OUT/newton"
-mkdir -p "$N"
+# Adam as approximate Newton: one run per seed near the optimum of batch 8,
+# stopped and resumed (bit for bit) so that its checkpoints early, mid and
+# late in training survive; then diag H at each (128 probes over 8 batches,
+# about 20 s each).
 NEWTON="$COMMON $MUP32 --width 32 --batch-size 8 --steps 1024 --lr 0.015625 --measure-every 0 --threads 1 --quiet"
-for stop in 32 256 1024; do
-    if [ ! -f "$N/step$stop/checkpoint.safetensors" ]; then
-        if [ -f "$N/run/checkpoint.safetensors" ]; then
-            $RUN train --resume "$N/run" --stop-after $stop --quiet
-        else
-            rm -rf "$N/run"
-            $RUN train $NEWTON --out-dir "$N/run" --stop-after $stop
+for seed in 1 2; do
+    N="$OUT/newton/s$seed"
+    mkdir -p "$N"
+    for stop in 32 256 1024; do
+        if [ ! -f "$N/step$stop/checkpoint.safetensors" ]; then
+            if [ -f "$N/run/checkpoint.safetensors" ]; then
+                $RUN train --resume "$N/run" --stop-after $stop --quiet
+            else
+                rm -rf "$N/run"
+                $RUN train $NEWTON --seed $seed --out-dir "$N/run" --stop-after $stop
+            fi
+            rm -rf "$N/step$stop.tmp"
+            mkdir -p "$N/step$stop.tmp"
+            cp "$N/run/checkpoint.safetensors" "$N/step$stop.tmp/" && mv "$N/step$stop.tmp" "$N/step$stop"
         fi
-        mkdir -p "$N/step$stop.tmp"
-        cp "$N/run/checkpoint.safetensors" "$N/step$stop.tmp/" && mv "$N/step$stop.tmp" "$N/step$stop"
-    fi
-    if [ ! -f "$N/step$stop/hessian/hessian.csv" ]; then
-        $RUN hessian --checkpoint "$N/step$stop" --probes 128 --batches 8 --threads "$JOBS" --quiet
-    fi
+        if [ ! -f "$N/step$stop/hessian/hessian.csv" ]; then
+            $RUN hessian --checkpoint "$N/step$stop" --probes 128 --batches 8 --threads "$JOBS" --quiet
+        fi
+    done
 done

@@ -273,6 +273,10 @@ static Figure drift_figure(const std::vector<DriftEstimate>& drifts) {
 }
 
 static void print_drift_table(const std::vector<DriftEstimate>& drifts) {
+    if (std::none_of(drifts.begin(), drifts.end(), [](const DriftEstimate& d) { return d.n_widths >= 2; })) {
+        std::printf("\n(one width per configuration: the per-seed optima are in optimum_seeds.csv, no drift)\n");
+        return;
+    }
     std::printf("\ndrift of the per-seed optimal LR across widths (octaves over the width range; [lo, hi]: 2.5-97.5%% "
                 "of the single-seed drifts):\n%-20s %7s %26s %6s  %s\n", "config", "steps", "drift mean [lo, hi]", "seeds", "note");
     for (const DriftEstimate& d : drifts) {

@@ -444,6 +444,21 @@ TEST_CASE("markers and reference lines are drawn with their labels", "[svg]") {
     REQUIRE(count(svg, "stroke-dasharray=\"5 4\"") == 2);
 }
 
+TEST_CASE("a dashed series: 6 4 unless it gives its own pattern, in the line and its legend sample", "[svg]") {
+    Figure fig;
+    fig.panels.resize(1);
+    fig.panels[0].series.push_back(make_series("mccandlish", {1, 2, 3}, {1, 2, 3}));
+    fig.panels[0].series.back().dashed = true;
+    fig.panels[0].series.push_back(make_series("surge", {1, 2, 3}, {3, 2, 1}));
+    fig.panels[0].series.back().dashed = true;
+    fig.panels[0].series.back().dash_pattern = "2 3";
+    fig.panels[0].series.push_back(make_series("solid", {1, 2, 3}, {2, 2, 2}));
+    fig.panels[0].series.back().dash_pattern = "2 3";  // ignored: not dashed
+    const std::string svg = render_svg(fig);
+    REQUIRE(count(svg, "stroke-dasharray=\"6 4\"") == 2);  // the polyline and the legend's sample
+    REQUIRE(count(svg, "stroke-dasharray=\"2 3\"") == 2);
+}
+
 TEST_CASE("mismatched series lengths are an error", "[svg]") {
     Figure fig;
     fig.panels.resize(1);

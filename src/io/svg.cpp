@@ -130,16 +130,23 @@ std::vector<double> log_ticks(double lo, double hi, int base, int max_ticks) {
 
 struct LegendEntry {
     std::string label, color;
-    bool dashed, markers, line;
+    std::string dash;  // stroke-dasharray; "" = solid
+    bool markers, line;
 };
 
 std::string series_color(const Series& s, size_t index) { return s.color.empty() ? palette_color(index) : s.color; }
+
+// The series' stroke-dasharray: "" for a solid line.
+static std::string series_dash(const Series& s) {
+    if (!s.dashed) return "";
+    return s.dash_pattern.empty() ? "6 4" : s.dash_pattern;
+}
 
 std::vector<LegendEntry> panel_legend(const Panel& panel) {
     std::vector<LegendEntry> entries;
     for (size_t i = 0; i < panel.series.size(); i++) {
         const Series& s = panel.series[i];
-        if (!s.label.empty()) entries.push_back({s.label, series_color(s, i), s.dashed, s.markers || !s.line, s.line});
+        if (!s.label.empty()) entries.push_back({s.label, series_color(s, i), series_dash(s), s.markers || !s.line, s.line});
     }
     return entries;
 }
@@ -174,7 +181,7 @@ void draw_legend(std::string& out, const std::vector<LegendEntry>& entries, doub
         double row_y = y + 3 + LEGEND_ROW * ((double)i + 0.5);
         if (e.line)
             line(out, x + 8, row_y, x + 8 + LEGEND_SAMPLE, row_y,
-                 " stroke=\"" + color + "\" stroke-width=\"2\"" + (e.dashed ? " stroke-dasharray=\"6 4\"" : ""));
+                 " stroke=\"" + color + "\" stroke-width=\"2\"" + (e.dash.empty() ? "" : " stroke-dasharray=\"" + xml_escape(e.dash) + "\""));
         if (e.markers)
             out += "<circle cx=\"" + num(x + 8 + LEGEND_SAMPLE / 2) + "\" cy=\"" + num(row_y) +
                    "\" r=\"2.6\" fill=\"" + color + "\"/>\n";
@@ -332,7 +339,7 @@ void render_panel(std::string& out, const Panel& panel, double cell_w, double ce
         for (const auto& run : runs) {
             if (run.size() >= 2 && s.line) {
                 out += "<polyline fill=\"none\" stroke-width=\"1.8\" stroke-linejoin=\"round\"";
-                if (s.dashed) out += " stroke-dasharray=\"6 4\"";
+                if (s.dashed) out += " stroke-dasharray=\"" + xml_escape(series_dash(s)) + "\"";
                 out += " points=\"";
                 for (size_t i = 0; i < run.size(); i++) out += (i ? " " : "") + num(run[i].first) + "," + num(run[i].second);
                 out += "\"/>\n";

@@ -24,6 +24,7 @@ struct Series {
     std::string color;           // any SVG color; "" = palette color by index in the panel
     bool markers = true;         // a dot at every point
     bool dashed = false;
+    std::string dash_pattern = {};  // with dashed: the SVG stroke-dasharray ("2 3" dots); {} = "6 4"
     // Optional error bars: from y_lo[i] to y_hi[i] at x[i], drawn as a
     // vertical segment with small caps. Both empty (no bars) or both as long
     // as y; a bar with an end that cannot be drawn is left out (the point

@@ -91,13 +91,14 @@ static void write_trend_csv(const std::string& path, const std::vector<NoiseTren
 // One panel per (base, horizon, width): a line per axis value.
 static Figure trend_figure(const std::vector<NoiseTrend>& trends) {
     Figure fig;
-    fig.title = "Gradient noise scale B_simple against the train loss (at each value's best LR; training runs right to left)";
+    fig.title = "Noise scale against loss, at each value's best LR";
+    fig.panel_width = 520, fig.panel_height = 380;  // many crowded lines: larger than the default
     fig.columns = 2;
     for (size_t i = 0; i < trends.size();) {
         const NoiseTrend& first = trends[i];
         Panel p;
         p.title = curve_group_name(first.base, first.steps) + ", width " + std::to_string(first.width);
-        p.xlabel = "train loss (mean since the previous measurement)";
+        p.xlabel = "train loss (mean since the previous measurement; training runs right to left)";
         p.ylabel = "B_simple (sequences)";
         p.log_y = 2;
         for (; i < trends.size() && trends[i].base == first.base && trends[i].steps == first.steps &&
@@ -119,6 +120,7 @@ static Figure trend_figure(const std::vector<NoiseTrend>& trends) {
         }
         fig.panels.push_back(p);
     }
+    fig.columns = std::min<int>(2, (int)fig.panels.size());
     return fig;
 }
 

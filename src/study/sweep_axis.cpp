@@ -223,6 +223,7 @@ static Panel axis_panel(const std::string& base, const std::string& flag, const 
             curve.color = color;
             curve.markers = false;
             curve.dashed = true;
+            if (f.law == BatchLaw::Surge) curve.dash_pattern = "2 3";  // dotted: tell the two laws apart
             for (double b = lo; b <= hi * 1.0001; b *= std::exp2(1.0 / 16)) {
                 curve.x.push_back(b);
                 curve.y.push_back(batch_law_lr(f.law, f.eta_max, f.b_noise, b));

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The paper's figure set (SCIENCE.md §6) at our scale: learning-rate sweeps
+# The paper's figure set (docs/science.md §1.3) at our scale: learning-rate sweeps
 # across widths for five configurations, then the measurement figures.
 #   sh experiments/reproduce.sh quick   built-in corpus, widths 32-128, ~17 min on 2 cores (make reproduce-quick)
 #   sh experiments/reproduce.sh full    Brown corpus, widths 64-512, a long CPU run, not timed

@@ -1,4 +1,4 @@
-// The per-matrix measurements of SCIENCE.md §2-3: a case worked on paper, the
+// The per-matrix measurements of docs/science.md §2-3: a case worked on paper, the
 // identity rrc = alignment_ratio * rel_update, accuracy against double
 // references, the alignment scalings µP assumes, the weight-decay equilibrium
 // in a simulated AdamW run, the small-angle accuracy of the angle, and NaN for

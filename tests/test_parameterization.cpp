@@ -1,5 +1,5 @@
 // Parameterizations: the resolved per-tensor numbers against the formulas of
-// SCIENCE.md §4 written out by hand, µP at its base width against SP, the
+// docs/science.md §4 written out by hand, µP at its base width against SP, the
 // Table-3 form against the Table-8 form, and the weight-decay modes (§3).
 #include <catch2/catch.hpp>
 
@@ -134,7 +134,7 @@ TEST_CASE("at m = 1, mup is sp: same initial parameters and the same 20 steps, b
     REQUIRE(wide_sp.losses != wide_mup.losses);
 }
 
-TEST_CASE("resolved multipliers match SCIENCE.md's formulas for every role, m = 1, 2, 4, 8", "[param]") {
+TEST_CASE("resolved multipliers match docs/science.md's formulas for every role, m = 1, 2, 4, 8", "[param]") {
     const int d_base = 32;
     for (int m : {1, 2, 4, 8}) {
         for (bool fixed_heads : {false, true}) {
@@ -344,7 +344,7 @@ TEST_CASE("each weight-decay mode shrinks a tensor by its formula", "[param][opt
             optimizer_step(model.params.data(), model.grads.data(), state, model.table, s_t, 1);
             const std::string md = mode;
             for (const TensorInfo& t : model.table.tensors) {
-                // the formulas of SCIENCE.md §3, by hand; under mup hidden LR is lr/m
+                // the formulas of docs/science.md §3, by hand; under mup hidden LR is lr/m
                 const bool matrix = t.role == TensorRole::HiddenMatrix || t.role == TensorRole::Readout;
                 const double tensor_lr = lr_t * (t.role == TensorRole::HiddenMatrix ? 1.0 / m : 1.0);
                 double d = 0;

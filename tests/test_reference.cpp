@@ -1,7 +1,7 @@
 // Reference states: the committed files regenerate bit for bit (so any change
 // to the numerics shows in review), and a file's contents agree with an
 // independent computation from its own inputs (AdamW written out here from
-// the textbook formulas, with the per-tensor settings of SCIENCE.md §3–4).
+// the textbook formulas, with the per-tensor settings of docs/science.md §3–4).
 #include <catch2/catch.hpp>
 
 #include <dirent.h>

@@ -1,5 +1,5 @@
 // The base learning-rate schedules at hand-computed steps, and the
-// replacement warmups of SCIENCE.md §5: the closed form against a direct
+// replacement warmups of docs/science.md §5: the closed form against a direct
 // simulation of the two runs' weight norms, its tracker against a direct
 // product, and the two shapes' end points.
 #include <catch2/catch.hpp>
@@ -133,7 +133,7 @@ TEST_CASE("closed-form warmup: end points, direction, m = 1", "[schedule]") {
         }
         for (double P : {1.0, 0.7, 0.1, 1e-5, 0.0}) REQUIRE(closed_form_warmup(rho0, eta, lambda, 1.0, P) == 1.0);
     }
-    // the formula as SCIENCE.md writes it, with r = rho0² / rho_inf²
+    // the formula as docs/science.md §5.1 writes it, with r = rho0² / rho_inf²
     const double rho0 = 0.03, m = 4, P = 0.3, r = rho0 * rho0 / (eta / (2 * lambda));
     REQUIRE(closed_form_warmup(rho0, eta, lambda, m, P) ==
             Approx(std::sqrt((1 + (r - 1) * P) / (1 + (m * m * r - 1) * P))).epsilon(1e-14));

@@ -1,5 +1,5 @@
 // Measurements and the replacement warmup inside `lrt train`: measure.csv's
-// rows obey the identities of SCIENCE.md §2, the applied per-tensor LR is
+// rows obey the identities of docs/science.md §2, the applied per-tensor LR is
 // the one logged, the replacement warmup starts at 1/m and leaves the decay
 // alone, and a resumed run writes the same measurements as an uninterrupted one.
 #include <catch2/catch.hpp>

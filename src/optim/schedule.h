@@ -1,5 +1,5 @@
 // Learning-rate schedules: the base schedule s_t that multiplies the peak LR
-// of every tensor, and the replacement warmups of SCIENCE.md §5, an extra
+// of every tensor, and the replacement warmups of docs/science.md §5, an extra
 // factor on top of it for the hidden matrices of an SP run so that SP
 // behaves like µP. Steps are 0-based throughout.
 #pragma once
@@ -44,7 +44,7 @@ int64_t warmup_steps_of(const Schedule& s);
 double schedule_factor(const Schedule& s, int64_t step);
 
 // ---------------------------------------------------------------------------
-// Replacement warmups (SCIENCE.md §5).
+// Replacement warmups (docs/science.md §5).
 //
 // Where the closed form comes from. Take one hidden matrix, per-coordinate
 // RMS rho_t, AdamW step W <- a W - eta u with a = 1 - eta lambda and the Adam
@@ -59,9 +59,9 @@ double schedule_factor(const Schedule& s, int64_t step);
 // P = a^{2t}: 1/m at t = 0, rising to 1 (for every rho_0 > 0 and m >= 1,
 // since d(s²)/dP has the sign of 1 - m²). So SP with its hidden-matrix LR
 // multiplied by s_t should behave like µP. For a varying LR, P is the product
-// over past steps of (1 - eta_τ lambda)² (SCIENCE.md §5); this is the
+// over past steps of (1 - eta_τ lambda)² (docs/science.md §5); this is the
 // prescription there, not an exact solution of the recurrence with a varying
-// eta. We use rho²_inf = eta / (2 lambda) as SCIENCE.md does; it differs from
+// eta. We use rho²_inf = eta / (2 lambda) as docs/science.md §5.1 does; it differs from
 // the exact fixed point by a factor 1 - eta lambda / 2.
 //
 // Our choices (the paper's exact equations were not available): the two

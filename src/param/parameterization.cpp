@@ -9,7 +9,7 @@
 
 void declare_param_flags(FlagSet& f, ParamConfig& p, bool for_coordcheck) {
     f.section(for_coordcheck ? "Parameterization overrides (applied to every preset in --params)"
-                             : "Parameterization (SCIENCE.md §4) and weight decay (§3)");
+                             : "Parameterization (docs/science.md §4) and weight decay (§3)");
     if (!for_coordcheck)
         f.add("param", &p.preset, "parameterization preset",
               {{"sp", Preset::SP}, {"sp-gpt2", Preset::SPGPT2}, {"mup", Preset::MuP}, {"mup-table3", Preset::MuPTable3},

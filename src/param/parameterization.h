@@ -1,4 +1,4 @@
-// Parameterizations (SP, µP, CompleteP, ...) as data. SCIENCE.md §3–4.
+// Parameterizations (SP, µP, CompleteP, ...) as data. docs/science.md §3–4.
 //
 // A parameterization says, for each tensor role of the tensor table, how the
 // init std, the forward multiplier and Adam's LR and ε multipliers change

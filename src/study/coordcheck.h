@@ -1,4 +1,4 @@
-// The coordinate check (SCIENCE.md §4), the standard µP diagnostic: build the
+// The coordinate check (docs/science.md §4), the standard µP diagnostic: build the
 // model at several widths, train a few optimizer steps (lrt train's step:
 // AdamW, or Muon or SGD for the hidden matrices) on one fixed batch at a
 // large learning rate, and record the mean |activation| of every layer's

@@ -175,7 +175,7 @@ std::string make_figures(const FiguresConfig& fc) {
             p_rrc.series.push_back(s_rrc);
             p_align.series.push_back(s_al);
             p_norm.series.push_back({"width " + std::to_string(ws[k]), tr.step, tr.w_rms, color, false, false});
-            // the equilibrium of SCIENCE.md §3 with a unit-RMS update, sqrt(eta/(2 lambda)) = lr/sqrt(2d):
+            // the equilibrium of docs/science.md §3 with a unit-RMS update, sqrt(eta/(2 lambda)) = lr/sqrt(2d):
             // with momentum the norm follows the un-averaged normalized gradient
             // (RMS about 1 for Adam), not the momentum direction (see measure.h)
             std::vector<double> eq(tr.step.size());

@@ -6,7 +6,7 @@
 //                       prediction sqrt(lr/(2 lambda)) = lr/sqrt(2d) (dashed)
 //   implicit_warmup.svg µP's relative update over SP's at the same width and
 //                       base LR (measured) against the closed form s_t of
-//                       SCIENCE.md §5 (predicted)
+//                       docs/science.md §5 (predicted)
 // and figures_summary.csv with the numbers EXPERIMENTS.md quotes: the
 // alignment ratio early and late, and the spread of RRC across widths early
 // and late, per configuration.

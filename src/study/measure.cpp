@@ -1,5 +1,5 @@
 // Per-weight-matrix measurements of one optimizer step; see measure.h for the
-// definitions and SCIENCE.md §2-3 for where they come from.
+// definitions and docs/science.md §2-3 for where they come from.
 
 #include "study/measure.h"
 

@@ -1,9 +1,9 @@
-// Per-weight-matrix measurements of one optimizer step (SCIENCE.md §2-3).
+// Per-weight-matrix measurements of one optimizer step (docs/science.md §2-3).
 //
 // A linear layer computes Y = X W^T in our row-major layout: W is (K,C)
 // (K = fan_out, C = fan_in, like nn.Linear), its input X is (n,C) (n sampled
-// tokens). SCIENCE.md writes the same layer as Y = W X with X column-major, so
-// its ‖W X‖ is our ‖X W^T‖. One step turns W_before into W_after and
+// tokens). A paper writing the layer as Y = W X (X column-major) means the same
+// numbers: its ‖W X‖ is our ‖X W^T‖. One step turns W_before into W_after and
 // ΔW = W_after - W_before. AdamW's step is W_after = (1 - d) W_before - lr u
 // (d = this step's decay factor, u = the Adam direction). All norms are
 // Frobenius.

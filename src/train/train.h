@@ -39,11 +39,11 @@ struct TrainConfig {
     LrDecay lr_decay = LrDecay::Cosine;
     double min_lr_fraction = 0.1;
     double wsd_decay_fraction = 0.2;
-    // the replacement warmup of SCIENCE.md §5, on the hidden matrices
+    // the replacement warmup of docs/science.md §5, on the hidden matrices
     WarmupKind replacement_warmup = WarmupKind::None;
     double replacement_m = 0;    // 0: the run's width multiplier m
     double replacement_tau = 0;  // 0: 1/(eta*lambda) of the hidden matrices
-    // measurements (SCIENCE.md §2-3), per weight matrix, into measure.csv
+    // measurements (docs/science.md §2-3), per weight matrix, into measure.csv
     int64_t measure_every = 10;  // 0: off
     int measure_tokens = 256;
     // evaluation, logging, checkpoints

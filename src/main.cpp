@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "study/compare_command.h"
 #include "study/coordcheck.h"
 #include "data/data.h"
 #include "study/figures.h"
@@ -31,6 +32,7 @@ static const char* USAGE =
     "  figures    measurement figures of a finished sweep: RRC, alignment, weight norm, implicit warmup\n"
     "  hessian    Adam as approximate Newton: Hutchinson diag(H) at a checkpoint against AdamW's sqrt(v_hat)\n"
     "  reference  write a reference state (tokens, params, logits, grads, k AdamW steps) as safetensors\n"
+    "  compare    compare two safetensors files tensor by tensor (a reference state against your own)\n"
     "  synth      write the built-in corpus to token files, or print a sample of it\n"
     "  tokenize   turn text files into byte-level train/val token files (llm.c format)\n";
 
@@ -131,6 +133,7 @@ int main(int argc, char** argv) {
         if (cmd == "train") return train_command(argc, argv);
         if (cmd == "coordcheck") return coordcheck_command(argc, argv);
         if (cmd == "reference") return reference_command(argc, argv);
+        if (cmd == "compare") return compare_command(argc, argv);
         if (cmd == "sweep") return sweep_command(argc, argv);
         if (cmd == "demo") return demo_command(argc, argv);
         if (cmd == "figures") return figures_command(argc, argv);

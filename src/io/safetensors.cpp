@@ -30,8 +30,9 @@ static void check_little_endian_host() {
 // dtypes
 // ---------------------------------------------------------------------------
 
-static const Dtype ALL_DTYPES[] = {Dtype::F32, Dtype::F64, Dtype::I32, Dtype::I64,
-                                   Dtype::U16, Dtype::U8,  Dtype::U64};
+static const Dtype ALL_DTYPES[] = {Dtype::F32, Dtype::F64, Dtype::I32, Dtype::I64, Dtype::U16,
+                                   Dtype::U8,  Dtype::U64, Dtype::F16, Dtype::BF16};
+static const char* READABLE_DTYPES = "F32, F64, F16, BF16, I32, I64, U16, U8, U64";
 
 size_t dtype_size(Dtype dtype) {
     switch (dtype) {
@@ -42,6 +43,8 @@ size_t dtype_size(Dtype dtype) {
         case Dtype::U16: return 2;
         case Dtype::U8: return 1;
         case Dtype::U64: return 8;
+        case Dtype::F16: return 2;
+        case Dtype::BF16: return 2;
     }
     fail("invalid Dtype value " + std::to_string((int)dtype));
 }
@@ -55,6 +58,8 @@ const char* dtype_name(Dtype dtype) {
         case Dtype::U16: return "U16";
         case Dtype::U8: return "U8";
         case Dtype::U64: return "U64";
+        case Dtype::F16: return "F16";
+        case Dtype::BF16: return "BF16";
     }
     return "?";
 }
@@ -62,7 +67,7 @@ const char* dtype_name(Dtype dtype) {
 Dtype parse_dtype(const std::string& name) {
     for (Dtype d : ALL_DTYPES)
         if (name == dtype_name(d)) return d;
-    fail("unknown dtype \"" + name + "\" (this program reads F32, F64, I32, I64, U16, U8, U64)");
+    fail("unknown dtype \"" + name + "\" (this program reads " + READABLE_DTYPES + ")");
 }
 
 std::string format_shape(const std::vector<int64_t>& shape) {
@@ -307,7 +312,7 @@ static HeaderEntry parse_tensor_entry(const std::string& name, const JsonValue& 
         }
     }
     if (!known)
-        fail(what + ": unknown dtype " + quoted(dtype->str) + " (this program reads F32, F64, I32, I64, U16, U8, U64)");
+        fail(what + ": unknown dtype " + quoted(dtype->str) + " (this program reads " + READABLE_DTYPES + ")");
 
     const JsonValue* shape = e.find("shape");
     if (!shape) fail(what + ": missing \"shape\"");

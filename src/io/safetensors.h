@@ -35,9 +35,13 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assume
 static_assert(std::numeric_limits<float>::is_iec559 && sizeof(float) == 4, "F32 must be IEEE binary32");
 static_assert(std::numeric_limits<double>::is_iec559 && sizeof(double) == 8, "F64 must be IEEE binary64");
 
-// The element types we use (the format has more: F16, BF16, I8, BOOL, ...;
-// a file with those is rejected with a message naming the dtype).
-enum class Dtype { F32, F64, I32, I64, U16, U8, U64 };
+// The element types we read (the format has more: I8, I16, U32, BOOL, F8_*;
+// a file with those is rejected with a message naming the dtype). F16 and
+// BF16 are read so that `lrt compare` takes what PyTorch users save. No C++
+// type maps to them (dtype_of), so read_into and read_vector never hand out
+// their raw bits as numbers; io/dtype_convert.h converts them (and add_raw
+// writes them, bits given).
+enum class Dtype { F32, F64, I32, I64, U16, U8, U64, F16, BF16 };
 
 size_t dtype_size(Dtype dtype);        // bytes per element
 const char* dtype_name(Dtype dtype);   // "F32", as in the header

@@ -88,7 +88,8 @@ TEST_CASE("lrt rejects bad flags with clear messages", "[cli]") {
 }
 
 TEST_CASE("every command has --help", "[cli]") {
-    for (const char* cmd : {"train", "tokenize", "synth"}) {
+    for (const char* cmd : {"train", "tokenize", "synth", "demo", "coordcheck", "sweep", "figures", "hessian",
+                            "reference", "compare"}) {
         CommandResult r = run_command(lrt_binary() + " " + cmd + " --help");
         INFO(cmd << "\n" << r.output);
         REQUIRE(r.exit_code == 0);

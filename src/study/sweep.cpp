@@ -56,7 +56,9 @@ int sweep_command(int argc, char** argv) {
         if (sub != "plan" && sub != "run" && sub != "run-one" && sub != "report")
             fail("unknown sweep subcommand '" + sub + "' (plan, run, run-one, report)");
     }
-    std::string dir, configs_path, widths = "", lrs = "", seeds = "1", horizons, axis, common, lrt = this_program();
+    // --lrt's default, this program, is filled in after parsing: its path
+    // differs from machine to machine and would make --help (docs/cli.md) do so
+    std::string dir, configs_path, widths = "", lrs = "", seeds = "1", horizons, axis, common, lrt;
     int jobs = 1, threads = 0;
     int64_t index = 0;
     bool quiet = false;
@@ -75,6 +77,7 @@ int sweep_command(int argc, char** argv) {
     f.add("index", &index, "run-one: the plan line to run, 1-based", at_least(0));
     f.add("quiet", &quiet, "print only the final table");
     if (!f.parse(argc, argv, first)) return 0;
+    if (lrt.empty()) lrt = this_program();
     if (dir.empty()) fail("--dir is required (see `lrt sweep --help`)");
 
     if (sub == "plan" || sub == "all") {
@@ -131,7 +134,7 @@ int sweep_command(int argc, char** argv) {
 }
 
 int demo_command(int argc, char** argv) {
-    std::string dir = "runs/demo", lrt = this_program(), device = "cpu";
+    std::string dir = "runs/demo", lrt, device = "cpu";  // lrt: this program, after parsing (as in sweep)
     int jobs = 2;
     FlagSet f("demo",
               "lrt demo [--dir DIR] [--jobs N] [--device cpu|cuda]\n\n"
@@ -145,6 +148,7 @@ int demo_command(int argc, char** argv) {
     f.add("device", &device, "where the runs train: cpu or cuda (then raise --jobs: small runs share the GPU)",
           {"cpu", "cuda"});
     if (!f.parse(argc, argv, 2)) return 0;
+    if (lrt.empty()) lrt = this_program();
     const std::string sched = "--warmup-fraction 0.1 --lr-decay linear --min-lr-fraction 0 --wd-mode independent "
                               "--weight-decay 0.01 --d-base 32";
     SweepSpec spec;

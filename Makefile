@@ -3,6 +3,7 @@
 # `make sanitize` runs the file readers' tests and their fuzzing (tests/test_fuzz.cpp)
 # under AddressSanitizer and UBSan (a separate CPU-only build in build/sanitize/,
 # several minutes on 2 cores; any sanitizer report fails it),
+# `make docs` regenerates docs/cli.md (every command's --help),
 # `make clean` removes build outputs.
 #
 # Knobs: NO_OMP=1 (single-threaded build), OPT="-O2" (override -O3 -march=native),
@@ -97,7 +98,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.cpp=build/%)
 
 PROGRAM := lrt
 
-.PHONY: all test bench clean catch2 cuda info reference reproduce-quick reproduce reproduce-batch sanitize
+.PHONY: all test bench clean catch2 cuda info reference reproduce-quick reproduce reproduce-batch sanitize docs
 all: $(PROGRAM) cuda
 
 $(PROGRAM): build/src/main.o build/liblrt.a
@@ -242,6 +243,13 @@ reproduce-batch: $(PROGRAM)
 # The committed reference states in data/reference/ (see README.md).
 reference: $(PROGRAM)
 	sh data/reference/regenerate.sh
+
+# docs/cli.md: every command and flag, from the program's own --help
+# (tests/test_clidoc.cpp fails when they differ).
+docs: docs/cli.md
+docs/cli.md: $(PROGRAM) docs/gen_cli.sh
+	sh docs/gen_cli.sh ./$(PROGRAM) > $@.tmp || { rm -f $@.tmp; exit 1; }
+	mv $@.tmp $@
 
 info:
 	@echo "CXX=$(CXX)  OpenMP: $(OMP_STATE)  NVCC=$(or $(NVCC),none)  CUDA_ARCH=$(CUDA_ARCH)"

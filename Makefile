@@ -240,7 +240,7 @@ reproduce: $(PROGRAM)
 reproduce-batch: $(PROGRAM)
 	sh experiments/batch.sh
 
-# The committed reference states in data/reference/ (see README.md).
+# The committed reference states in data/reference/ (see docs/reference-states.md).
 reference: $(PROGRAM)
 	sh data/reference/regenerate.sh
 

@@ -117,7 +117,7 @@ TEST_CASE("gradient accumulation: K micro-batches take the big batch's step, to 
     // moves them by tens of percent. The parameters after four AdamW steps
     // get a looser bound: Adam divides by sqrt(v) + eps, so a gradient element
     // near zero turns its rounding difference into a step up to lr * noise /
-    // eps (README: Reference states), which four steps spread (measured:
+    // eps (docs/reference-states.md), which four steps spread (measured:
     // 5e-4 of the largest parameter in float, 1.3e-12 in double; bounds 5e-3
     // and 1e-10, still far below the 1e-2 of one wrong step at lr 1e-2).
     SECTION("float") { check_accumulation_matches<float>(1e-5, 5e-3); }

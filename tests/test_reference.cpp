@@ -194,7 +194,7 @@ TEST_CASE("lrt reference: writes a file, refuses a missing --out", "[reference][
 }
 
 // ---------------------------------------------------------------------------
-// Muon, SGD and spectral decay, written out by hand from the README's
+// Muon, SGD and spectral decay, written out by hand from docs/optimizers.md's
 // formulas (plain loops in double: no gemm, no library kernel), against what
 // make_reference stores.
 namespace {

@@ -17,8 +17,8 @@
 // skip_key_bias is set: its gradient is exactly 0 by construction (softmax
 // ignores a shift shared by all of a query's logits), so the reference
 // stores 0 there while another implementation's backward pass produces
-// rounding noise that Adam can turn into visible steps (README.md,
-// Reference states). Nothing that depends on it can differ.
+// rounding noise that Adam can turn into visible steps (docs/reference-states.md,
+// What agreement to expect). Nothing that depends on it can differ.
 #pragma once
 #include <cstddef>
 #include <string>
@@ -48,7 +48,7 @@
 // gradient 2.5e-9 in float64, 1.9e-10 in float32), the others 1e-5 to 5e-5.
 // The verdict stays strict; the printed count of elements outside tells a
 // handful of such elements from a bug, which moves most of a tensor
-// (README.md, lrt compare).
+// (docs/reference-states.md, lrt compare).
 constexpr double COMPARE_DEFAULT_RTOL = 1e-4;
 constexpr double COMPARE_DEFAULT_ATOL = 1e-5;
 

@@ -21,11 +21,13 @@ static const char* COMPARE_USAGE =
     "be equal, and a reference of integer dtype (token ids) must be matched exactly. Per tensor: PASS or\n"
     "FAIL, max |theirs - ref|, max |theirs - ref| / |ref| (over ref != 0), and the worst element (the\n"
     "furthest outside its tolerance) with its index and both values. The key third of each\n"
-    "*attn.c_attn.bias is left out (its gradient is exactly 0 by construction; see README.md).\n"
+    "*attn.c_attn.bias is left out (its gradient is exactly 0 by construction; see\n"
+    "docs/reference-states.md).\n"
     "Tensors of the reference missing from THEIRS fail; tensors only in THEIRS are listed.\n"
     "Exit status: 0 when every tensor passed and none is missing, 1 otherwise (and on bad input).\n"
     "A correct float32 AdamW run can put a few elements of some final.* tensors outside the defaults\n"
-    "(a gradient below eps makes a step ill-conditioned); a bug moves most of a tensor. See README.md.";
+    "(a gradient below eps makes a step ill-conditioned); a bug moves most of a tensor.\n"
+    "See docs/reference-states.md.";
 
 struct CompareFlags {
     std::string only;

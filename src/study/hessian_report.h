@@ -20,7 +20,7 @@ struct HessianSetup {
     double fd_error = NAN;        // H z's relative finite-difference error at h (hvp_relative_error)
 };
 
-// The CSV columns, in order (the README lists what each means).
+// The CSV columns, in order (docs/hessian.md lists what each means).
 extern const char* const HESSIAN_CSV_HEADER;
 
 // hessian.csv: one line per row. Pooled rows (role, all) leave layer and eps

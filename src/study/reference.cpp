@@ -178,7 +178,7 @@ int reference_command(int argc, char** argv) {
               "parameters, logits, loss, every gradient, and the parameters and losses after --steps optimizer\n"
               "steps (AdamW, or Muon or SGD for the hidden matrices), with the parameterization, optimizer,\n"
               "weight-decay mode and norm, and the resolved per-tensor settings in the metadata.\n"
-              "See README.md (Reference states) for every tensor name and a PyTorch example.");
+              "See docs/reference-states.md for every tensor name and a PyTorch example.");
     declare_reference_flags(f, c);
     if (!f.parse(argc, argv, 2)) return 0;
     check_model_flags(f, c.model);

@@ -67,7 +67,7 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("wsd-decay-fraction", &c.wsd_decay_fraction, "wsd: the last fraction of the steps decays linearly",
           between(0, 1));
     f.add("replacement-warmup", &c.replacement_warmup,
-          "extra warmup on the hidden matrices' LR, from 1/m to 1 (README: Schedules), on top of the schedule",
+          "extra warmup on the hidden matrices' LR, from 1/m to 1 (docs/training.md: Schedules), on top of the schedule",
           {{"none", WarmupKind::None}, {"closed-form", WarmupKind::ClosedForm},
            {"exponential", WarmupKind::Exponential}, {"decay-away", WarmupKind::DecayAway}});
     f.add("replacement-m", &c.replacement_m, "its m (it starts at 1/m); 0 = the run's width multiplier", at_least(0));
@@ -91,7 +91,7 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("threads", &c.threads, "OpenMP threads; 0 = all cores", between(0, 256));
     f.add("print-table", &c.print_table, "print the per-tensor table and exit without training");
     f.add("quiet", &c.quiet, "print only errors and the final result");
-    f.section("Measurements (README: Measurements), per weight matrix, into <out-dir>/measure.csv");
+    f.section("Measurements (docs/measurements.md), per weight matrix, into <out-dir>/measure.csv");
     f.add("measure-every", &c.measure_every, "measure every k steps; 0 = off", at_least(0));
     f.add("measure-tokens", &c.measure_tokens, "tokens of each layer's input used as X (evenly spaced in the batch)",
           between(1, 1 << 20));

@@ -16,6 +16,7 @@
 #include "study/sweep.h"
 #include "data/synth.h"
 #include "data/tokens.h"
+#include "train/finetune.h"
 #include "train/train.h"
 #include "util/util.h"
 
@@ -27,6 +28,7 @@ static const char* USAGE =
     "commands:\n"
     "  demo       a few-minute LR sweep across widths (SP vs µP): optimal LR per width and the plot\n"
     "  train      train a GPT (built-in synthetic corpus by default), log CSV, checkpoint\n"
+    "  finetune   continue a trained checkpoint on other data: fully, or LoRA/LoRA+ adapters; --merge folds them in\n"
     "  coordcheck µP coordinate check: activation scale against width, CSV and SVG plot\n"
     "  sweep      learning-rate sweeps across widths: plan, run (parallel, resumable), optimum per width, plot\n"
     "  figures    measurement figures of a finished sweep: RRC, alignment, weight norm, implicit warmup\n"
@@ -131,6 +133,7 @@ int main(int argc, char** argv) {
     std::string cmd = argv[1];
     try {
         if (cmd == "train") return train_command(argc, argv);
+        if (cmd == "finetune") return finetune_command(argc, argv);
         if (cmd == "coordcheck") return coordcheck_command(argc, argv);
         if (cmd == "reference") return reference_command(argc, argv);
         if (cmd == "compare") return compare_command(argc, argv);

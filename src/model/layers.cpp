@@ -53,6 +53,7 @@ void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, T scale, 
     // Several positions can share a token, so rows of dwte collide; splitting
     // the work over channels keeps every thread on its own columns and the
     // sum over positions in one fixed order.
+    if (!dwte && !dwpe) return;  // both frozen
 #pragma omp parallel if (worth_threads((long)B * Tn * C))
     {
         int c0, c1;
@@ -60,11 +61,13 @@ void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, T scale, 
         for (int b = 0; b < B; b++)
             for (int t = 0; t < Tn; t++) {
                 const T* d = dout + ((size_t)b * Tn + t) * C;
-                T* dte = dwte + (size_t)inp[b * Tn + t] * C;
-                T* dpe = dwpe + (size_t)t * C;
-                for (int c = c0; c < c1; c++) {
-                    dte[c] += scale * d[c];
-                    dpe[c] += scale * d[c];
+                if (dwte) {
+                    T* dte = dwte + (size_t)inp[b * Tn + t] * C;
+                    for (int c = c0; c < c1; c++) dte[c] += scale * d[c];
+                }
+                if (dwpe) {
+                    T* dpe = dwpe + (size_t)t * C;
+                    for (int c = c0; c < c1; c++) dpe[c] += scale * d[c];
                 }
             }
     }
@@ -118,7 +121,9 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
         }
     }
     // dweight, dbias: sums over rows. Each thread owns a block of channels
-    // and walks the rows in order (fixed summation order).
+    // and walks the rows in order (fixed summation order). Both nullptr: a
+    // frozen layernorm.
+    if (!dweight && !dbias) return;
 #pragma omp parallel if (worth_threads((long)N * C))
     {
         int c0, c1;
@@ -128,7 +133,7 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
             const T* d = dout + (size_t)n * C;
             T m = mean[n], s = rstd[n];
             for (int c = c0; c < c1; c++) {
-                dweight[c] += d[c] * (x[c] - m) * s;
+                if (dweight) dweight[c] += d[c] * (x[c] - m) * s;
                 if (dbias) dbias[c] += d[c];
             }
         }

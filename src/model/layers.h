@@ -1,7 +1,8 @@
 // The GPT's layers as plain functions, each a `_forward` / `_backward` pair.
 // Argument order everywhere: outputs, saved buffers, inputs, weights, sizes.
 // Backward functions ACCUMULATE (+=) into gradient outputs, so a tensor used
-// twice (tied embeddings, the residual stream) just receives two calls.
+// twice (tied embeddings, the residual stream) just receives two calls. A
+// parameter's gradient output may be nullptr: a frozen tensor, none formed.
 // Every function is a template compiled for float (training) and double
 // (the finite-difference gradient tests).
 //

@@ -10,10 +10,12 @@
 #include "model/tensor_table.h"
 
 // Offsets of one block's tensors into the parameter buffer (-1 when a tensor
-// is absent, i.e. biases with bias=false).
+// is absent, i.e. biases with bias=false, adapters on matrices not targeted).
+// The adapters are indexed by LoraTarget.
 struct BlockOffsets {
     long ln1_w, ln1_b, qkv_w, qkv_b, attn_proj_w, attn_proj_b;
     long ln2_w, ln2_b, fc_w, fc_b, fc_proj_w, fc_proj_b;
+    long lora_A[LORA_TARGET_COUNT], lora_B[LORA_TARGET_COUNT];
 };
 
 // Everything the forward pass saves for the backward pass, for one block.
@@ -30,6 +32,7 @@ struct BlockActivations {
     std::vector<T> fc, fc_gelu;              // (N, mlp_width)
     std::vector<T> fc_proj;                  // the MLP branch
     std::vector<T> residual_out;             // stream after the block
+    std::vector<T> lora_u[LORA_TARGET_COUNT];  // x A^T (N,rank) of each adapter; empty without one
 };
 
 template <typename T>
@@ -40,6 +43,10 @@ struct GPT {
     std::vector<T> grads;   // same layout
     long wte = 0, wpe = 0, lnf_w = 0, lnf_b = -1, readout = 0;
     std::vector<BlockOffsets> blocks;
+    // Where the backward pass writes each tensor's gradient: the same
+    // offsets, but -1 for a frozen tensor (tensor_table.h), which gets none.
+    long grad_wte = 0, grad_wpe = 0, grad_lnf_w = 0, grad_lnf_b = -1, grad_readout = 0;
+    std::vector<BlockOffsets> grad_blocks;
 
     // Activations for the batch shape of the last forward pass.
     int batch = 0, seq_len = 0;
@@ -53,6 +60,7 @@ struct GPT {
     // the activations they belong to. Sized with them, reused every step.
     // d_fc holds the gradient of the GELU's output, then (in place) of its input.
     std::vector<T> d_logits, d_lnf, d_stream, d_branch, d_ln, d_attn_out, d_qkv, d_fc;
+    std::vector<T> d_lora_u;  // (N,rank): an adapter's d(x A^T), one adapter at a time
 
     T* param(long offset) { return params.data() + offset; }
     const T* param(long offset) const { return params.data() + offset; }
@@ -92,6 +100,7 @@ void gpt_backward(GPT<T>& model);
 // The activation a weight matrix multiplies in the last forward pass, its
 // input X (B*T, fan_in): ln_1 for c_attn, the attention output for attn
 // c_proj, ln_2 for c_fc, the GELU output for mlp c_proj, ln_f for the
-// readout. nullptr for every other tensor (embeddings, biases, norms).
+// readout; an adapter's A the same as its matrix, its B the (B*T, rank)
+// product x A^T. nullptr for every other tensor (embeddings, biases, norms).
 template <typename T>
 const T* gpt_matrix_input(const GPT<T>& model, const TensorInfo& tensor);

@@ -6,6 +6,43 @@
 #include "io/json.h"
 #include "util/util.h"
 
+const char* lora_target_name(LoraTarget t) {
+    switch (t) {
+        case LoraTarget::AttnQKV: return "attn.c_attn";
+        case LoraTarget::AttnProj: return "attn.c_proj";
+        case LoraTarget::MlpFc: return "mlp.c_fc";
+        case LoraTarget::MlpProj: return "mlp.c_proj";
+    }
+    return "?";
+}
+
+int parse_lora_targets(const std::string& list) {
+    static const char* SHORT[LORA_TARGET_COUNT] = {"c_attn", "attn_proj", "c_fc", "mlp_proj"};
+    int bits = 0;
+    for (const std::string& item : split(list, ',')) {
+        if (item == "all") {
+            bits |= LORA_ALL_TARGETS;
+            continue;
+        }
+        int found = -1;
+        for (int k = 0; k < LORA_TARGET_COUNT; k++)
+            if (item == lora_target_name((LoraTarget)k) || item == SHORT[k]) found = k;
+        if (found < 0)
+            fail("--lora-targets: unknown matrix '" + item +
+                 "' (choose from attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj, or all)");
+        bits |= 1 << found;
+    }
+    if (bits == 0) fail("--lora-targets names no matrix");
+    return bits;
+}
+
+std::string lora_targets_text(int bits) {
+    std::string s;
+    for (int k = 0; k < LORA_TARGET_COUNT; k++)
+        if (bits >> k & 1) s += (s.empty() ? "" : ",") + std::string(lora_target_name((LoraTarget)k));
+    return s;
+}
+
 double ModelConfig::resolved_attention_scale() const {
     return attention_scale > 0 ? attention_scale : 1.0 / std::sqrt((double)head_dim);
 }
@@ -35,6 +72,9 @@ void ModelConfig::validate() const {
     if (!(embedding_multiplier > 0) || !(readout_multiplier > 0) || !(residual_multiplier > 0) ||
         !(attention_scale >= 0))
         fail("forward multipliers must be positive");
+    if (lora_rank < 0 || lora_rank > width) fail("--lora-rank must be in [0, width], got " + std::to_string(lora_rank));
+    if (lora_rank > 0 && (!(lora_alpha > 0) || lora_targets <= 0 || lora_targets > LORA_ALL_TARGETS))
+        fail("adapters need --lora-alpha > 0 and at least one --lora-targets matrix");
 }
 
 std::string ModelConfig::to_json() const {
@@ -44,7 +84,11 @@ std::string ModelConfig::to_json() const {
       << ",\"depth\":" << depth << ",\"head_dim\":" << head_dim << ",\"mlp_ratio\":" << mlp_ratio
       << ",\"bias\":" << (bias ? "true" : "false") << ",\"tie_embeddings\":" << (tie_embeddings ? "true" : "false")
       << ",\"embedding_multiplier\":" << embedding_multiplier << ",\"readout_multiplier\":" << readout_multiplier
-      << ",\"attention_scale\":" << attention_scale << ",\"residual_multiplier\":" << residual_multiplier << "}";
+      << ",\"attention_scale\":" << attention_scale << ",\"residual_multiplier\":" << residual_multiplier;
+    if (lora_rank > 0)
+        s << ",\"lora_rank\":" << lora_rank << ",\"lora_alpha\":" << lora_alpha << ",\"lora_targets\":\""
+          << lora_targets_text(lora_targets) << "\"";
+    s << "}";
     return s.str();
 }
 
@@ -83,6 +127,13 @@ ModelConfig model_config_from_json(const std::string& json) {
     c.readout_multiplier = num("readout_multiplier", c.readout_multiplier);
     c.attention_scale = num("attention_scale", c.attention_scale);
     c.residual_multiplier = num("residual_multiplier", c.residual_multiplier);
+    c.lora_rank = integer("lora_rank", 0);
+    if (c.lora_rank > 0) {
+        c.lora_alpha = num("lora_alpha", 0);
+        const JsonValue* targets = v.find("lora_targets");
+        if (!targets || targets->type != JsonValue::String) fail("model config: lora_targets is missing or not a string");
+        c.lora_targets = parse_lora_targets(targets->str);
+    }
     c.validate();
     return c;
 }

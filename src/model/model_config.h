@@ -3,6 +3,19 @@
 #pragma once
 #include <string>
 
+// The hidden matrices a LoRA adapter can sit beside (docs/lora.md), as bits
+// of ModelConfig::lora_targets. The order is the order of the adapters in
+// the tensor table and of BlockOffsets' adapter arrays.
+enum class LoraTarget { AttnQKV = 0, AttnProj = 1, MlpFc = 2, MlpProj = 3 };
+constexpr int LORA_TARGET_COUNT = 4;
+constexpr int LORA_ALL_TARGETS = (1 << LORA_TARGET_COUNT) - 1;
+// "attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj": the matrix's name in a block
+const char* lora_target_name(LoraTarget target);
+// "attn.c_attn,mlp.c_fc" (also the short forms c_attn, attn_proj, c_fc,
+// mlp_proj, and "all") -> bits; fails naming the choices.
+int parse_lora_targets(const std::string& list);
+std::string lora_targets_text(int targets);  // bits -> the comma list parse_lora_targets reads
+
 struct ModelConfig {
     int vocab_size = 256;      // V
     int context_length = 128;  // maxT: rows of the position embedding
@@ -21,6 +34,18 @@ struct ModelConfig {
     double attention_scale = 0.0;       // logit scale; 0 means 1/sqrt(d_head)
     double residual_multiplier = 1.0;   // x = x + mult * branch(x) (depth scaling)
 
+    // Low-rank adapters (LoRA, docs/lora.md): beside each targeted hidden
+    // matrix W0 (fan_out, fan_in) an A (rank, fan_in) and a B (fan_out, rank),
+    // and y = x W0^T + (alpha / rank) (x A^T) B^T. rank 0: no adapters (and
+    // none of these fields in the JSON, so plain checkpoints read as before).
+    // With adapters every other tensor is frozen (tensor_table.h).
+    int lora_rank = 0;
+    double lora_alpha = 0;   // > 0 with adapters
+    int lora_targets = 0;    // bits of LoraTarget; nonzero with adapters
+
+    bool has_adapters() const { return lora_rank > 0; }
+    bool adapts(LoraTarget t) const { return lora_rank > 0 && (lora_targets >> (int)t & 1); }
+    double lora_scale() const { return lora_alpha / lora_rank; }
     int num_heads() const { return width / head_dim; }
     int mlp_width() const { return mlp_ratio * width; }
     double resolved_attention_scale() const;

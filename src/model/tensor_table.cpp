@@ -16,6 +16,8 @@ const char* role_name(TensorRole role) {
         case TensorRole::Bias: return "bias";
         case TensorRole::NormGain: return "norm_gain";
         case TensorRole::NormBias: return "norm_bias";
+        case TensorRole::AdapterA: return "adapter_a";
+        case TensorRole::AdapterB: return "adapter_b";
     }
     return "?";
 }
@@ -30,6 +32,23 @@ const TensorInfo& TensorTable::get(const std::string& name) const {
     const TensorInfo* t = find(name);
     if (!t) fail("no parameter tensor named " + name);
     return *t;
+}
+
+// The adapter rows (after the plain model's) and the freezing of everything
+// else: LoRA trains the adapters only.
+template <typename Add>
+static void add_adapters(TensorTable& table, const ModelConfig& c, Add& add) {
+    for (TensorInfo& t : table.tensors) t.frozen = true;
+    const int r = c.lora_rank;
+    for (int l = 0; l < c.depth; l++)
+        for (int k = 0; k < LORA_TARGET_COUNT; k++) {
+            if (!c.adapts((LoraTarget)k)) continue;
+            const std::string w = "transformer.h." + std::to_string(l) + "." + lora_target_name((LoraTarget)k);
+            const TensorInfo& base = table.get(w + ".weight");
+            const int fan_in = base.fan_in, fan_out = base.fan_out;  // (copied: add() may move the rows)
+            add(w + ".lora_A", {r, fan_in}, TensorRole::AdapterA, l);
+            add(w + ".lora_B", {fan_out, r}, TensorRole::AdapterB, l);
+        }
 }
 
 TensorTable build_tensor_table(const ModelConfig& c) {
@@ -64,6 +83,15 @@ TensorTable build_tensor_table(const ModelConfig& c) {
             case TensorRole::Bias:
             case TensorRole::NormBias: t.init_constant = 0.0; break;
             case TensorRole::NormGain: t.init_constant = 1.0; break;
+            case TensorRole::AdapterA:
+                // LoRA+'s Init[1]: variance 1/fan_in, so x A^T is O(1) at every width
+                t.init_std = 1.0 / std::sqrt((double)t.fan_in);
+                t.weight_decay_multiplier = 1.0;
+                break;
+            case TensorRole::AdapterB:
+                t.init_constant = 0.0;  // B = 0: the adapted model starts as the plain one
+                t.weight_decay_multiplier = 1.0;
+                break;
         }
         t.offset = table.total;
         table.total += t.numel;
@@ -95,6 +123,7 @@ TensorTable build_tensor_table(const ModelConfig& c) {
     add("transformer.ln_f.weight", {C}, TensorRole::NormGain, -1);
     if (c.bias) add("transformer.ln_f.bias", {C}, TensorRole::NormBias, -1);
     if (!c.tie_embeddings) add("lm_head.weight", {c.vocab_size, C}, TensorRole::Readout, -1);
+    if (c.has_adapters()) add_adapters(table, c, add);
     return table;
 }
 
@@ -112,6 +141,12 @@ std::string describe_tensor_table(const TensorTable& table) {
         if (t.init_std > 0) std::snprintf(init, sizeof init, "N(0,%.4g)%s", t.init_std, t.init_zero_rows ? "*" : "");
         else std::snprintf(init, sizeof init, "const %.4g", t.init_constant);
         const OptimizerRow& o = t.optim;
+        if (t.frozen) {
+            std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6d %7d %13s %8s\n", t.name.c_str(), shape.c_str(),
+                          role_name(t.role), t.fan_in, t.fan_out, init, "frozen");
+            s << line;
+            continue;
+        }
         const double decay = decay_per_step(t, 1.0);  // at the peak LR
         std::snprintf(line, sizeof line, "%-36s %-12s %-18s %6d %7d %13s %8.4g %8.4g %8.4g %6s %10.4g %10.4g %9s %7.4g\n",
                       t.name.c_str(), shape.c_str(), role_name(t.role), t.fan_in, t.fan_out, init, t.lr_multiplier,
@@ -124,6 +159,9 @@ std::string describe_tensor_table(const TensorTable& table) {
             s << "* the first " << t.init_zero_rows << " rows (the query block) start at 0\n";
             break;
         }
+    size_t trainable = 0;
+    for (const auto& t : table.tensors) trainable += t.frozen ? 0 : t.numel;
     s << "total parameters: " << table.total << "\n";
+    if (trainable != table.total) s << "trainable parameters: " << trainable << " (the rest is frozen)\n";
     return s.str();
 }

@@ -21,8 +21,11 @@ enum class TensorRole {
     Bias,               // linear-layer biases
     NormGain,           // layernorm weights
     NormBias,           // layernorm biases
+    AdapterA,           // LoRA's A (rank, fan_in) beside a hidden matrix: only the fan-in grows with width
+    AdapterB,           // LoRA's B (fan_out, rank): only the fan-out grows with width
 };
 const char* role_name(TensorRole role);
+inline bool is_adapter(TensorRole role) { return role == TensorRole::AdapterA || role == TensorRole::AdapterB; }
 
 // How the optimizer updates one tensor, fully resolved by the
 // parameterization (plan_optimizer): the optimizer code reads these fields
@@ -56,6 +59,11 @@ struct TensorInfo {
     int fan_in = 0;          // for matrices: the input dimension
     int fan_out = 0;
     bool residual_output = false;  // writes into the residual stream (attn c_proj, mlp c_proj)
+    // Frozen: no gradient is formed for it (the backward pass skips it, its
+    // gradient stays 0), no optimizer touches it and it has no optimizer
+    // state in checkpoints. With LoRA adapters every tensor but the adapters
+    // is frozen (docs/lora.md).
+    bool frozen = false;
     size_t offset = 0;       // into the parameter buffer, in elements
     size_t numel = 0;
 
@@ -81,6 +89,11 @@ struct TensorTable {
 
 // Builds the rows for a config, with GPT-2's default init (0.02, and
 // 0.02/sqrt(2L) for residual outputs), weight decay on matrices only.
+// With adapters (config.lora_rank > 0) their rows come after every tensor of
+// the plain model, block by block, A then B for each targeted matrix, named
+// "<matrix>.lora_A" / ".lora_B" (transformer.h.0.attn.c_attn.lora_A): the
+// plain model's tensors keep their offsets, so its part of the buffer is the
+// plain model's buffer. A starts N(0, 1/fan_in), B at exactly 0.
 TensorTable build_tensor_table(const ModelConfig& config);
 
 // One line per tensor: name, shape, role, init, multipliers.

@@ -50,6 +50,7 @@ void optimizer_step(T* params, const T* grads, OptimizerState<T>& state, const T
                     int64_t step, const double* lr_extra) {
     for (size_t i = 0; i < table.tensors.size(); i++) {
         const TensorInfo& t = table.tensors[i];
+        if (t.frozen) continue;  // not updated, not decayed; its state stays untouched (zeros)
         const OptimizerRow& o = t.optim;
         T* p = params + t.offset;
         const T* g = grads + t.offset;

@@ -42,7 +42,7 @@ double tensor_lr(const TensorInfo& t, double schedule);
 // counterpart): lambda times the tensor's LR (decay_follows_lr) or times s_t.
 double decay_per_step(const TensorInfo& t, double schedule);
 
-// One step of every tensor of the table, each by its row: first its decay
+// One step of every tensor of the table that is not frozen, each by its row: first its decay
 // (Frobenius inside the update, or spectral before it), then its optimizer's
 // update. `step` is 1-based. lr_extra (optional, one per tensor) multiplies
 // the step size of each tensor but not its decay: the replacement warmup

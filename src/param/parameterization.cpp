@@ -197,6 +197,7 @@ void apply_parameterization(TensorTable& table, const ModelConfig& c, const Para
     const bool fan_in = r.init_family == InitFamily::FanIn;
     const double emb_std = pc.embedding_init_std > 0 ? pc.embedding_init_std : fan_in ? 1.0 : 0.02;
     const double gpt2_std = 0.02, gpt2_residual_std = 0.02 / std::sqrt(2.0 * c.depth);
+    static const RoleRule adapter_rule;  // width exponents 0: see the header
     for (TensorInfo& t : table.tensors) {
         const RoleRule* rule = nullptr;
         double lr_mult = 1, base_std = 0;
@@ -236,6 +237,13 @@ void apply_parameterization(TensorTable& table, const ModelConfig& c, const Para
                 lr_mult = pc.lr_mult_vector;
                 decayed = pc.wd_set == DecaySet::All;
                 break;
+            case TensorRole::AdapterA:
+            case TensorRole::AdapterB:
+                rule = &adapter_rule;
+                base_std = t.role == TensorRole::AdapterA ? 1.0 / std::sqrt((double)t.fan_in) : 0.0;
+                lr_mult = t.role == TensorRole::AdapterB ? pc.lora_plus_ratio : 1.0;
+                decayed = true;
+                break;
         }
         t.init_std = base_std * width_factor(p, rule->init);
         // (the depth factor only where a rule has one, so that every other
@@ -251,6 +259,7 @@ void apply_parameterization(TensorTable& table, const ModelConfig& c, const Para
         // so their product lr * lambda is the same at every width
         if (pc.wd_mode == WeightDecayMode::WidthScaled && lr_exp < 0) wd *= width_factor(p, -lr_exp);
         t.weight_decay_multiplier = wd;
+        if (t.frozen) t.lr_multiplier = t.weight_decay_multiplier = 0;  // it does not train (its init still applies)
     }
     plan_optimizer(table, p, optimizer);
 }
@@ -311,10 +320,13 @@ static void plan_optimizer(TensorTable& table, const Parameterization& p, const 
     for (TensorInfo& t : table.tensors) {
         OptimizerRow& row = t.optim;
         row = OptimizerRow();
-        row.kind = t.role == TensorRole::HiddenMatrix ? o.hidden : OptimizerKind::AdamW;
+        if (t.frozen) continue;  // no optimizer: a default row with lr 0, no decay
+        // the adapters are matrices too: the hidden matrices' optimizer and LR
+        const bool hidden_side = t.role == TensorRole::HiddenMatrix || is_adapter(t.role);
+        row.kind = hidden_side ? o.hidden : OptimizerKind::AdamW;
         // --lr for the hidden matrices whatever updates them, --adam-lr for the
         // tensors that are always AdamW's
-        row.base_lr = t.role == TensorRole::HiddenMatrix ? o.lr : o.resolved_adam_lr();
+        row.base_lr = hidden_side ? o.lr : o.resolved_adam_lr();
         if (row.kind != OptimizerKind::AdamW && t.shape.size() != 2)
             fail(std::string("--optimizer ") + optimizer_name(row.kind) + " updates matrices only; " + t.name +
                  " has " + std::to_string(t.shape.size()) + " dimension(s)");

@@ -31,6 +31,14 @@
 // Embeddings, biases and norms: width exponent 0 everywhere, except
 // completep's ε (below).
 //
+// LoRA adapters (docs/lora.md), in every preset: A starts N(0, 1/fan_in)
+// (its own fan-in, so x A^T is O(1) at any width), B at 0; both train at
+// --lr with the hidden matrices' optimizer, LR and ε multipliers 1 (no width
+// exponent), B's LR times --lora-plus-ratio. LoRA+ predicts that the best
+// ratio grows like the width; leaving the width out of the rule keeps that
+// ratio the one explicit knob the fine-tuning experiment sweeps. Decayed like
+// the matrices. Every other tensor is frozen (LR multiplier 0, no decay).
+//
 // CompleteP (Dey et al. 2025, Table 1; the `completep` branch of
 // EleutherAI/nanoGPT-mup), with r = L/L_base and alpha in [0.5, 1]:
 //   residual branches (forward)           x r^-alpha
@@ -96,6 +104,9 @@ struct ParamConfig {
     bool eps_scaling = false;          // Adam ε / m on hidden matrices (Everett et al. 2024)
     double lr_mult_embedding = 1, lr_mult_hidden = 1, lr_mult_readout = 1, lr_mult_vector = 1;
     double completep_alpha = 1.0;      // in [0.5, 1]
+    // LoRA+'s ratio lambda: the LR multiplier of every adapter B over its A's
+    // (--lora-plus-ratio; a flag of `lrt finetune`, not of declare_param_flags)
+    double lora_plus_ratio = 1;
     WeightDecayMode wd_mode = WeightDecayMode::Coupled;
     DecaySet wd_set = DecaySet::Matrices;
 };

@@ -34,8 +34,11 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const std
     for (const NoiseEma& e : state.tensor_noise) per_tensor += (per_tensor.empty() ? "" : ";") + ema_text(e);
     st.set_meta("noise_scale_ema_tensors", per_tensor);
     for (const auto& t : model.table.tensors) st.add(t.name, t.shape64(), model.params.data() + t.offset);
-    for (const auto& t : model.table.tensors) st.add("optimizer.m." + t.name, t.shape64(), adam_m.data() + t.offset);
-    for (const auto& t : model.table.tensors) st.add("optimizer.v." + t.name, t.shape64(), adam_v.data() + t.offset);
+    // a frozen tensor has no optimizer state (its slots stay 0 in memory)
+    for (const auto& t : model.table.tensors)
+        if (!t.frozen) st.add("optimizer.m." + t.name, t.shape64(), adam_m.data() + t.offset);
+    for (const auto& t : model.table.tensors)
+        if (!t.frozen) st.add("optimizer.v." + t.name, t.shape64(), adam_v.data() + t.offset);
     for (const auto& t : model.table.tensors)
         if (t.optim.decay_norm == DecayNorm::Spectral) {
             if (!spectral || spectral->size() != model.table.spectral_total)
@@ -96,6 +99,7 @@ Checkpoint load_checkpoint(const std::string& path) {
     // bytes could otherwise ask for gigabytes.
     for (const TensorInfo& t : build_tensor_table(c.config).tensors)
         for (const char* prefix : {"", "optimizer.m.", "optimizer.v."}) {
+            if (t.frozen && *prefix) continue;  // no optimizer state
             const std::string name = prefix + t.name;
             const StTensor* found = c.file.find(name);
             if (!found)
@@ -148,6 +152,7 @@ void restore_checkpoint(const Checkpoint& c, GPT<float>& model, std::vector<floa
     if (spectral) spectral->assign(model.table.spectral_total, 0.0f);
     for (const auto& t : model.table.tensors) {
         read_tensor(c, t.name, t.shape64(), model.params.data() + t.offset, false);
+        if (t.frozen) continue;  // no optimizer state: its slots stay 0
         read_tensor(c, "optimizer.m." + t.name, t.shape64(), adam_m.data() + t.offset, false);
         read_tensor(c, "optimizer.v." + t.name, t.shape64(), adam_v.data() + t.offset, true);
         if (spectral && t.optim.decay_norm == DecayNorm::Spectral) {
@@ -157,4 +162,11 @@ void restore_checkpoint(const Checkpoint& c, GPT<float>& model, std::vector<floa
             read_tensor(c, name, {(int64_t)t.fan_in}, spectral->data() + t.optim.spectral_offset, false);
         }
     }
+}
+
+void restore_base_parameters(const Checkpoint& c, GPT<float>& model) {
+    if (c.config.has_adapters())
+        fail(c.file.source + " has LoRA adapters; fold them in first (lrt finetune --merge) and start from that file");
+    for (const auto& t : model.table.tensors)
+        if (!is_adapter(t.role)) read_tensor(c, t.name, t.shape64(), model.params.data() + t.offset, false);
 }

@@ -1,6 +1,7 @@
 // Checkpoints: a safetensors file (readable from PyTorch, JAX, numpy) with
 //   <param name>            fp32 parameters, PyTorch/nanoGPT names and shapes
-//   optimizer.m.<name>      Adam first moment, same shape
+//   optimizer.m.<name>      Adam first moment, same shape (none for a frozen
+//                           tensor: with LoRA adapters, every other one)
 //   optimizer.v.<name>      Adam second moment (0 for tensors under Muon or SGD,
 //                           whose momentum is optimizer.m)
 //   optimizer.spectral_v1.<name>  (fan_in) the top right singular vector of a
@@ -53,6 +54,11 @@ std::string checkpoint_file(const std::string& path_or_dir);
 
 // Reads and checks the format; the tensors are checked when restored.
 Checkpoint load_checkpoint(const std::string& path);
+
+// The plain model's parameters of a checkpoint without adapters, into a
+// model that has the same plain tensors and perhaps adapters (left as they
+// are): the start of `lrt finetune`. Fails if ckpt has adapters itself.
+void restore_base_parameters(const Checkpoint& ckpt, GPT<float>& model);
 
 // Copies parameters and moments into a model built from ckpt.config (and,
 // given `spectral`, the vectors of the matrices the model's table decays

@@ -116,15 +116,55 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
           {{"refuse", IfExists::Refuse}, {"overwrite", IfExists::Overwrite}, {"resume", IfExists::Resume}});
 }
 
+void declare_finetune_flags(FlagSet& f, TrainConfig& c) {
+    f.section("Fine-tuning (docs/lora.md): start from a trained checkpoint, fully or with LoRA adapters");
+    f.add("from", &c.finetune.from,
+          "the trained checkpoint (or run directory) to start from; the model and parameterization flags default to "
+          "its own");
+    f.add("lora-rank", &c.finetune.lora_rank,
+          "rank r of the adapters; 0 = full fine-tuning (every tensor trains), else only the adapters do",
+          at_least(0));
+    f.add("lora-alpha", &c.finetune.lora_alpha, "the adapter path is scaled by alpha / r; 0 = r (scale 1)",
+          at_least(0));
+    f.add("lora-targets", &c.finetune.lora_targets,
+          "the matrices of every block that get an adapter, comma-separated: attn.c_attn, attn.c_proj, mlp.c_fc, "
+          "mlp.c_proj, or all");
+    f.add("lora-plus-ratio", &c.param.lora_plus_ratio,
+          "LoRA+: B's learning rate over A's (B's LR multiplier; A's is 1)", positive());
+}
+
+void declare_run_flags(FlagSet& f, TrainConfig& c, bool finetune) {
+    declare_train_flags(f, c);
+    if (finetune) declare_finetune_flags(f, c);
+}
+
+ModelConfig train_model_sizes(const TrainConfig& c) {
+    ModelConfig sizes = model_sizes(c.model, c.seq_len);
+    const FinetuneConfig& ft = c.finetune;
+    if (ft.lora_rank > 0) {
+        if (ft.from.empty()) fail("--lora-rank needs --from (adapters fine-tune a trained model)");
+        sizes.lora_rank = ft.lora_rank;
+        sizes.lora_alpha = ft.lora_alpha > 0 ? ft.lora_alpha : ft.lora_rank;
+        sizes.lora_targets = parse_lora_targets(ft.lora_targets);
+        sizes.validate();
+    }
+    return sizes;
+}
+
 double diverge_threshold(const TrainConfig& c) {
     return c.diverge_loss > 0 ? c.diverge_loss : 2 * std::log((double)std::max(2, c.model.vocab_size));
 }
 
-// The first tensor of a role (for the weight-decay summary), or nullptr.
+// The first trained tensor of a role (for the weight-decay summary), or nullptr.
 static const TensorInfo* representative(const TensorTable& table, TensorRole role) {
     for (const TensorInfo& t : table.tensors)
-        if (t.role == role) return &t;
+        if (t.role == role && !t.frozen) return &t;
     return nullptr;
+}
+
+bool written_by_finetune(const Checkpoint& ckpt) {
+    const JsonValue j = parse_json(ckpt.train_flags_json);
+    return j.find("from") != nullptr;
 }
 
 // Flags that may differ when resuming: they change what is printed or
@@ -141,7 +181,9 @@ void set_checkpoint_flags(FlagSet& flags, const Checkpoint& ckpt, const std::str
     JsonValue j = parse_json(ckpt.train_flags_json);
     for (const auto& kv : j.obj) {
         if (!flags.has(kv.first))
-            fail(ckpt_path + ": checkpoint has setting --" + kv.first + " that this version does not know");
+            fail(ckpt_path + ": checkpoint has setting --" + kv.first + " that this version does not know" +
+                 (kv.first == "from" ? " here (it was written by `lrt finetune`; resume it with lrt finetune --resume)"
+                                     : ""));
         flags.set(kv.first, kv.second.as_string());
     }
 }
@@ -149,7 +191,7 @@ void set_checkpoint_flags(FlagSet& flags, const Checkpoint& ckpt, const std::str
 TrainConfig checkpoint_train_config(const Checkpoint& ckpt, const std::string& ckpt_path) {
     TrainConfig saved;
     FlagSet flags("train", "");
-    declare_train_flags(flags, saved);
+    declare_run_flags(flags, saved, written_by_finetune(ckpt));
     set_checkpoint_flags(flags, ckpt, ckpt_path);
     return saved;
 }
@@ -158,9 +200,10 @@ TrainConfig checkpoint_train_config(const Checkpoint& ckpt, const std::string& c
 // flags taken from the command line; any other flag that differs is an error.
 static TrainConfig resumed_config(const TrainConfig& cmdline_config, const FlagSet& cmdline, const Checkpoint& ckpt,
                                   const std::string& ckpt_path) {
+    const bool finetune = written_by_finetune(ckpt);
     TrainConfig saved;
     FlagSet saved_flags("train", "");
-    declare_train_flags(saved_flags, saved);
+    declare_run_flags(saved_flags, saved, finetune);
     set_checkpoint_flags(saved_flags, ckpt, ckpt_path);
     for (const std::string& name : cmdline.names()) {
         if (!cmdline.was_set(name) || RESUME_CHANGEABLE.count(name)) continue;
@@ -171,7 +214,7 @@ static TrainConfig resumed_config(const TrainConfig& cmdline_config, const FlagS
     }
     TrainConfig merged = saved;
     FlagSet merged_flags("train", "");
-    declare_train_flags(merged_flags, merged);
+    declare_run_flags(merged_flags, merged, finetune);
     // output-only settings are this invocation's, given or default (a saved
     // --stop-after would otherwise stop the resumed run at once)
     // (the device settings stay the checkpoint's unless given: a GPU run
@@ -284,6 +327,8 @@ struct TrainRun {
     std::string out_target;  // the directory locked before anything in it was read ("" if none yet)
     Checkpoint ckpt;
     std::string ckpt_in;
+    Checkpoint base;        // a new fine-tuning run: the trained checkpoint it starts from (--from)
+    std::string base_path;
     GPT<float> model;
     Parameterization param;
     Schedule sched;
@@ -336,7 +381,14 @@ static bool open_run(TrainRun& run, const FlagSet& cmdline) {
         run.ckpt = load_checkpoint(run.ckpt_in);
         cfg = resumed_config(cfg, cmdline, run.ckpt, run.ckpt_in);
     }
-    declare_train_flags(run.own, cfg);
+    if (!run.resuming && !cfg.finetune.from.empty()) {
+        run.base_path = checkpoint_file(cfg.finetune.from);
+        run.base = load_checkpoint(run.base_path);
+        if (run.base.config.has_adapters())
+            fail("--from " + run.base_path + " has LoRA adapters; fold them in first (lrt finetune --merge --from " +
+                 cfg.finetune.from + " --out FILE) and start from that file");
+    }
+    declare_run_flags(run.own, cfg, !cfg.finetune.from.empty());
     run.verbose = !cfg.quiet;
 #ifdef _OPENMP
     // --threads 0 means the OpenMP default (OMP_NUM_THREADS or all cores), even
@@ -355,12 +407,20 @@ static void check_memory(const TrainRun& run) {
     if (cfg.batch_size % cfg.grad_accum != 0)
         fail("--grad-accum " + std::to_string(cfg.grad_accum) + " does not divide --batch-size " +
              std::to_string(cfg.batch_size) + " (each step runs --grad-accum micro-batches of equal size)");
-    const ModelConfig sizes = model_sizes(cfg.model, cfg.seq_len);
+    const ModelConfig sizes = train_model_sizes(cfg);
     const ModelConfig planned =
         parameterized_config(sizes, resolve_parameterization(sizes, with_head_dim_base(cfg.param, cfg.model)));
     planned.validate();
     if (run.resuming && planned.to_json() != run.ckpt.config.to_json())
         fail(run.ckpt_in + ": model_config does not match the checkpoint's train flags");
+    if (!run.base_path.empty()) {
+        ModelConfig plain = planned;
+        plain.lora_rank = 0;
+        if (plain.to_json() != run.base.config.to_json())
+            fail("--from " + run.base_path + ": its model " + run.base.config.to_json() +
+                 " is not the one these flags describe, " + plain.to_json() +
+                 " (leave out the model and parameterization flags: they default to the checkpoint's)");
+    }
     size_t data_tokens = (size_t)(cfg.synth_train_tokens + cfg.synth_val_tokens);
     if (!cfg.train_data.empty()) {  // token files: 2 bytes a token after the header
         data_tokens = 0;
@@ -372,8 +432,7 @@ static void check_memory(const TrainRun& run) {
 
 template <typename T>
 Parameterization build_train_model(GPT<T>& model, const TrainConfig& cfg) {
-    return gpt_build_parameterized(model, model_sizes(cfg.model, cfg.seq_len), with_head_dim_base(cfg.param, cfg.model),
-                                   cfg.optim);
+    return gpt_build_parameterized(model, train_model_sizes(cfg), with_head_dim_base(cfg.param, cfg.model), cfg.optim);
 }
 template Parameterization build_train_model<float>(GPT<float>&, const TrainConfig&);
 template Parameterization build_train_model<double>(GPT<double>&, const TrainConfig&);
@@ -423,6 +482,8 @@ static void init_state(TrainRun& run) {
         run.tensor_noise = run.ckpt.state.tensor_noise;
     } else {
         gpt_init(run.model, (uint64_t)cfg.seed);
+        // fine-tuning: the trained model's tensors, the adapters as drawn (B = 0)
+        if (!run.base_path.empty()) restore_base_parameters(run.base, run.model);
     }
 #ifdef _OPENMP
     run.device_note = "cpu (OpenMP), fp32";
@@ -555,13 +616,16 @@ static void describe_decay(TrainRun& run) {
     }
 }
 
-// Measurements: every matrix applied to an activation (the hidden matrices
-// and the readout), at --measure-tokens evenly spaced positions.
+// Measurements: every trained matrix applied to an activation (the hidden
+// matrices, the readout, LoRA adapters), at --measure-tokens evenly spaced
+// positions.
 static void plan_measurements(TrainRun& run) {
     const TensorTable& table = run.model.table;
     for (size_t i = 0; i < table.tensors.size(); i++) {
         const TensorRole role = table.tensors[i].role;
-        if (role == TensorRole::HiddenMatrix || role == TensorRole::Readout) run.measure.tensors.push_back(i);
+        if (table.tensors[i].frozen) continue;  // it does not move
+        if (role == TensorRole::HiddenMatrix || role == TensorRole::Readout || is_adapter(role))
+            run.measure.tensors.push_back(i);
     }
     // (the input X is the last forward pass's: with --grad-accum, the last micro-batch's)
     run.measure.rows = sample_rows(run.cfg.batch_size / run.cfg.grad_accum * run.cfg.seq_len, run.cfg.measure_tokens);
@@ -633,8 +697,13 @@ static void prepare_directory(TrainRun& run) {
 static void print_header(const TrainRun& run) {
     const TrainConfig& cfg = run.cfg;
     const ModelConfig& mc = run.model.config;
-    std::printf("lrt train: %s\n", run.resuming ? ("resuming " + run.ckpt_in + " at step " + std::to_string(run.start_step)).c_str()
-                                                : "new run");
+    std::printf("lrt %s: %s\n", cfg.finetune.from.empty() ? "train" : "finetune",
+                run.resuming     ? ("resuming " + run.ckpt_in + " at step " + std::to_string(run.start_step)).c_str()
+                : cfg.finetune.from.empty() ? "new run"
+                : ("from " + run.base_path + (mc.has_adapters() ? ", LoRA rank " + std::to_string(mc.lora_rank) +
+                                                                      " on " + lora_targets_text(mc.lora_targets)
+                                                                : std::string(", every tensor trains")))
+                      .c_str());
     std::printf("model: V=%d T=%d d=%d L=%d heads=%d mlp=%d bias=%s tied=%s, %zu parameters\n", mc.vocab_size,
                 mc.context_length, mc.width, mc.depth, mc.num_heads(), mc.mlp_width(), mc.bias ? "on" : "off",
                 mc.tie_embeddings ? "yes" : "no", run.model.table.total);
@@ -875,8 +944,8 @@ static TrainResult finish(TrainRun& run) {
                     result.final_val_loss, format_duration(wall_seconds() - run.t_start).c_str(),
                     result.log_path.c_str(), result.checkpoint_path.c_str());
     } else {
-        std::printf("stopped after step %lld of %lld; continue with: lrt train --resume %s\n", (long long)run.end_step,
-                    (long long)cfg.steps, cfg.out_dir.c_str());
+        std::printf("stopped after step %lld of %lld; continue with: lrt %s --resume %s\n", (long long)run.end_step,
+                    (long long)cfg.steps, cfg.finetune.from.empty() ? "train" : "finetune", cfg.out_dir.c_str());
     }
     return result;
 }

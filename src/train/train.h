@@ -19,8 +19,20 @@ enum class Device { CPU, CUDA };
 enum class OnDivergence { Fail, Record };  // an error (exit 1), or result.json says diverged (exit 0)
 enum class IfExists { Refuse, Overwrite, Resume };
 
+// `lrt finetune` (train/finetune.h, docs/lora.md): a run that starts from
+// a trained checkpoint, fully or with LoRA adapters. Empty `from`: a plain
+// `lrt train` run, and none of these flags exist.
+struct FinetuneConfig {
+    std::string from;                  // --from: the trained checkpoint (or its run directory)
+    int lora_rank = 0;                 // 0: full fine-tuning
+    double lora_alpha = 0;             // the adapter path's scale is alpha / rank; 0 = the rank (scale 1)
+    std::string lora_targets = "all";  // parsed into ModelConfig::lora_targets (bits) by train_model_sizes
+    // (--lora-plus-ratio is ParamConfig::lora_plus_ratio: a rule of the table's LR multipliers)
+};
+
 struct TrainConfig {
     ModelFlags model;
+    FinetuneConfig finetune;
     ParamConfig param;  // parameterization and weight-decay mode
     // data
     std::string train_data, val_data;  // llm.c token files; empty: the built-in corpus
@@ -78,6 +90,15 @@ double diverge_threshold(const TrainConfig& config);
 
 // Declares every flag of `lrt train`, bound to the fields of `config`.
 void declare_train_flags(FlagSet& flags, TrainConfig& config);
+// The flags `lrt finetune` adds (section "Fine-tuning"): --from, --lora-*.
+void declare_finetune_flags(FlagSet& flags, TrainConfig& config);
+// `lrt train`'s flags, and `lrt finetune`'s too when `finetune`: the
+// settings a run saves with its checkpoints.
+void declare_run_flags(FlagSet& flags, TrainConfig& config, bool finetune);
+
+// The model's sizes as the flags give them (model_flags.h's model_sizes),
+// with the adapters of a fine-tuning run (rank, alpha, targets).
+ModelConfig train_model_sizes(const TrainConfig& config);
 
 struct TrainResult {
     std::vector<double> train_losses;          // one per step run in this call
@@ -101,6 +122,8 @@ TrainResult run_training(TrainConfig config, const FlagSet& flags);
 // model and data from them.)
 void set_checkpoint_flags(FlagSet& flags, const Checkpoint& ckpt, const std::string& ckpt_path);
 TrainConfig checkpoint_train_config(const Checkpoint& ckpt, const std::string& ckpt_path);
+// Whether its settings are a fine-tuning run's (they have --from).
+bool written_by_finetune(const Checkpoint& ckpt);
 
 // The run's model as `lrt train` builds it from its settings: sizes,
 // parameterization and optimizer plan (every table row resolved), parameters

@@ -11,7 +11,8 @@
 #               (--eps-scaling), at batch 8
 #   newton      two AdamW runs (seeds), stopped at steps 32, 256 and 1024; at each,
 #               lrt hessian compares sqrt(v_hat) with |diag H|
-#   sh experiments/batch.sh           (make reproduce-batch)  about 45 min on 2 cores (EXPERIMENTS.md)
+#   sh experiments/batch.sh           (make reproduce-batch)  about 50 min of 2 free cores; 1h11m as run with
+#                                     the cores shared (EXPERIMENTS.md)
 #   sh experiments/batch.sh plan      write the sweeps' plans only (for a cluster)
 # Outputs go to runs/batch/ (OUT=...). Rerunning resumes: finished runs are
 # skipped, so the script can be killed and restarted at any point. The runs
@@ -79,27 +80,29 @@ eval "$RUN sweep $ADAM --quiet"
 eval "$RUN sweep $EPS --quiet"
 
 # Adam as approximate Newton: one run per seed near the optimum of batch 8,
-# stopped and resumed (bit for bit) so that its checkpoints early, mid and
-# late in training survive; then diag H at each (128 probes over 8 batches,
-# about 20 s each).
+# in three stages: each stage resumes the previous one's directory (bit for
+# bit) into a directory of its own, made under a .tmp name and renamed when
+# the stage is done, so a kill at any point leaves only whole stages and a
+# restart redoes at most the one that was running. Then diag H at each stage's
+# checkpoint (128 probes over 8 batches, about 20 s each).
 NEWTON="$COMMON $MUP32 --width 32 --batch-size 8 --steps 1024 --lr 0.015625 --measure-every 0 --threads 1 --quiet"
 for seed in 1 2; do
     N="$OUT/newton/s$seed"
     mkdir -p "$N"
+    prev=""
     for stop in 32 256 1024; do
         if [ ! -f "$N/step$stop/checkpoint.safetensors" ]; then
-            if [ -f "$N/run/checkpoint.safetensors" ]; then
-                $RUN train --resume "$N/run" --stop-after $stop --quiet
-            else
-                rm -rf "$N/run"
-                $RUN train $NEWTON --seed $seed --out-dir "$N/run" --stop-after $stop
-            fi
             rm -rf "$N/step$stop.tmp"
-            mkdir -p "$N/step$stop.tmp"
-            cp "$N/run/checkpoint.safetensors" "$N/step$stop.tmp/" && mv "$N/step$stop.tmp" "$N/step$stop"
+            if [ -z "$prev" ]; then
+                $RUN train $NEWTON --seed $seed --out-dir "$N/step$stop.tmp" --stop-after $stop
+            else
+                $RUN train --resume "$N/step$prev" --out-dir "$N/step$stop.tmp" --stop-after $stop --quiet
+            fi
+            mv "$N/step$stop.tmp" "$N/step$stop"
         fi
         if [ ! -f "$N/step$stop/hessian/hessian.csv" ]; then
             $RUN hessian --checkpoint "$N/step$stop" --probes 128 --batches 8 --threads "$JOBS" --quiet
         fi
+        prev=$stop
     done
 done

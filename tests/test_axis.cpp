@@ -83,7 +83,11 @@ TEST_CASE("a token budget with a training length: refused before anything runs",
     CHECK_THROWS_WITH(make_plan(s), Catch::Contains("--tokens 4096 and a --steps from the sweep's --horizons"));
     s.common = "--tokens=4096";
     CHECK_THROWS_WITH(make_plan(s), Catch::Contains("--horizons"));
+    s.common = "--tokens  4096";  // two spaces
+    CHECK_THROWS_WITH(make_plan(s), Catch::Contains("--horizons"));
     s.common = "--tokens 4096 --tokens 0";  // the last value counts: no budget
+    CHECK(make_plan(s).size() == 24);
+    s.common = "--tokens 00";  // lrt train reads it as 0 too
     CHECK(make_plan(s).size() == 24);
     s.horizons.clear();
     s.common = "--tokens 4096";
@@ -242,7 +246,7 @@ TEST_CASE("the noise trend: the loss between measurements, and seeds averaged at
                    "0,,,5,,,,,,,,,2\n"
                    "1,,,4,,,,,,,,,\n"
                    "2,,,3,,,,,,,,,3\n"
-                   "3,,,2.5,,,,,,,,,\n"
+                   "3,,,2.5,,,,,,,,,-4\n"
                    "4,,,1.5,,,,,,,,,nan\n"
                    "5,,,1,,,,,,,,,8\n"
                    "6,,,,1.2,,,,,,,,\n", f);
@@ -255,7 +259,7 @@ TEST_CASE("the noise trend: the loss between measurements, and seeds averaged at
     CHECK(p[1].step == 2);
     CHECK(p[1].train_loss == Approx(3.5));  // steps 1 and 2
     CHECK(p[1].b_simple == Approx(3));
-    CHECK(p[2].step == 5);                  // step 4's NaN is not a measurement
+    CHECK(p[2].step == 5);                  // step 3's negative and step 4's NaN are not measurements
     CHECK(p[2].train_loss == Approx(5.0 / 3));  // steps 3, 4 and 5
     CHECK(read_noise_points(dir.file("missing.csv")).empty());
     // two seeds: only the steps both measured; B_simple geometrically
@@ -314,7 +318,20 @@ TEST_CASE("a batch-size sweep end to end: optima per value, the fits and the fig
     REQUIRE(!trend.rows.empty());
     CHECK(trend.text(trend.rows[0], trend.col("value")) == "2");
     CHECK(trend.text(trend.rows.back(), trend.col("value")) == "8");
-    for (const CsvRow& row : trend.rows) CHECK(trend.number(row, trend.col("b_simple")) > 0);
+    // per value, the steps rise from 0 and every point has a train loss
+    for (size_t i = 0; i < trend.rows.size(); i++) {
+        const CsvRow& row = trend.rows[i];
+        CHECK(std::isfinite(trend.number(row, trend.col("train_loss"))));
+        const bool first = i == 0 || trend.text(trend.rows[i - 1], trend.col("value")) != trend.text(row, trend.col("value"));
+        if (first) CHECK(trend.number(row, trend.col("step")) == 0);
+        else CHECK(trend.number(row, trend.col("step")) > trend.number(trend.rows[i - 1], trend.col("step")));
+    }
+    // the per-seed optima's geometric mean, which the fits use, lies within their range
+    for (const CsvRow& row : t.rows) {
+        const double mean = t.number(row, t.col("seed_lr_mean"));
+        CHECK(mean >= t.number(row, t.col("seed_lr_min")) * (1 - 1e-9));
+        CHECK(mean <= t.number(row, t.col("seed_lr_max")) * (1 + 1e-9));
+    }
     CHECK(contains(text_of(dir.file("s/noise_scale_vs_loss.svg")), "B 8"));
     // each batch size trained the same tokens: 2048 / (B x 16) steps
     CHECK(contains(text_of(dir.file("s/runs/adam+batch-size=8_w16_lr0.02_s1/result.json")), "\"steps_run\":16"));

@@ -273,8 +273,10 @@ static Figure drift_figure(const std::vector<DriftEstimate>& drifts) {
 }
 
 static void print_drift_table(const std::vector<DriftEstimate>& drifts) {
+    if (drifts.empty()) return;
     if (std::none_of(drifts.begin(), drifts.end(), [](const DriftEstimate& d) { return d.n_widths >= 2; })) {
-        std::printf("\n(one width per configuration: the per-seed optima are in optimum_seeds.csv, no drift)\n");
+        std::printf("\n(no configuration has optima at two widths, so no drift; the per-seed optima are in "
+                    "optimum_seeds.csv)\n");
         return;
     }
     std::printf("\ndrift of the per-seed optimal LR across widths (octaves over the width range; [lo, hi]: 2.5-97.5%% "

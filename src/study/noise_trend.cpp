@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -34,14 +35,16 @@ std::vector<NoisePoint> read_noise_points(const std::string& log_csv) {
 std::vector<NoisePoint> average_noise_points(const std::vector<std::vector<NoisePoint>>& runs) {
     struct Sum {
         double loss = 0, log_b = 0;
-        size_t n = 0;
+        size_t n = 0;          // runs with this step
+        size_t last_run = SIZE_MAX;
     };
     std::map<int64_t, Sum> by_step;
-    for (const std::vector<NoisePoint>& run : runs) {
-        if (run.empty()) return {};
-        for (const NoisePoint& p : run) {
+    for (size_t r = 0; r < runs.size(); r++) {
+        if (runs[r].empty()) return {};
+        for (const NoisePoint& p : runs[r]) {
             Sum& s = by_step[p.step];
-            s.loss += p.train_loss, s.log_b += std::log(p.b_simple), s.n++;
+            if (s.last_run == r) continue;  // a step twice in one log (never written so, but not counted twice)
+            s.loss += p.train_loss, s.log_b += std::log(p.b_simple), s.n++, s.last_run = r;
         }
     }
     std::vector<NoisePoint> out;

@@ -8,7 +8,9 @@
 //                            over the steps since the previous measurement
 //                            (one batch's loss is too noisy to read), and
 //                            B_simple; both averaged over seeds (B_simple
-//                            geometrically), at the steps every seed measured
+//                            geometrically), at the steps where every seed
+//                            has an estimate (finite and positive; log.csv
+//                            leaves it empty while the averaged |G|² is not)
 //   noise_scale_vs_loss.svg  B_simple against that loss, one panel per
 //                            configuration, one line per axis value, and for a
 //                            batch-size axis each batch size as a level line
@@ -29,7 +31,7 @@ struct NoisePoint {
 // Empty when the file is missing or never measured the noise scale.
 std::vector<NoisePoint> read_noise_points(const std::string& log_csv);
 
-// Several runs' points at the steps all of them measured: the mean loss and
+// Several runs' points at the steps all of them have: the mean loss and
 // the geometric mean of B_simple. Empty when any run has no points.
 std::vector<NoisePoint> average_noise_points(const std::vector<std::vector<NoisePoint>>& runs);
 

@@ -66,6 +66,13 @@ std::vector<AxisOptimum> axis_optima(const std::vector<RunResult>& results) {
 
 static double median(std::vector<double> v) { return quantile(std::move(v), 0.5); }
 
+double seed_mean_lr(const AxisOptimum& a) {
+    if (a.seed_lrs.empty()) return NAN;
+    double s = 0;
+    for (double lr : a.seed_lrs) s += std::log2(lr);
+    return std::exp2(s / (double)a.seed_lrs.size());
+}
+
 double measured_b_simple(const std::vector<std::string>& run_dirs) {
     std::vector<double> per_run;
     for (const std::string& d : run_dirs) {
@@ -75,7 +82,7 @@ double measured_b_simple(const std::vector<std::string>& run_dirs) {
         std::vector<double> v;
         for (const CsvRow& row : t.rows) {
             const double b = t.optional_number(row, col);
-            if (std::isfinite(b)) v.push_back(b);
+            if (std::isfinite(b) && b > 0) v.push_back(b);  // as noise_trend.h reads it
         }
         if (v.empty()) continue;
         per_run.push_back(median(std::vector<double>(v.begin() + (long)(v.size() / 2), v.end())));
@@ -156,13 +163,14 @@ static SeriesFits fit_series(const AxisSeries& s, const std::vector<RunResult>& 
 static std::string g6(double x) { return strprintf("%.6g", x); }
 
 static void write_axis_csv(const std::string& path, const std::vector<AxisOptimum>& optima) {
-    std::string csv = "config,flag,value,steps,width,lr,loss,at_edge,n_seeds,seed_lr_min,seed_lr_max\n";
+    std::string csv = "config,flag,value,steps,width,lr,loss,at_edge,n_seeds,seed_lr_min,seed_lr_max,seed_lr_mean\n";
     for (const AxisOptimum& a : optima) {
         const auto mm = std::minmax_element(a.seed_lrs.begin(), a.seed_lrs.end());
         const bool any = !a.seed_lrs.empty();
-        csv += strprintf("%s,%s,%s,%lld,%d,%s,%s,%d,%zu,%s,%s\n", a.base.c_str(), a.flag.c_str(), a.value.c_str(),
+        csv += strprintf("%s,%s,%s,%lld,%d,%s,%s,%d,%zu,%s,%s,%s\n", a.base.c_str(), a.flag.c_str(), a.value.c_str(),
                          (long long)a.steps, a.width, g6(a.lr).c_str(), g6(a.loss).c_str(), (int)a.at_edge,
-                         a.seed_lrs.size(), any ? g6(*mm.first).c_str() : "nan", any ? g6(*mm.second).c_str() : "nan");
+                         a.seed_lrs.size(), any ? g6(*mm.first).c_str() : "nan", any ? g6(*mm.second).c_str() : "nan",
+                         g6(seed_mean_lr(a)).c_str());
     }
     write_file_atomic(path, csv);
 }

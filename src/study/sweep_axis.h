@@ -7,7 +7,8 @@
 // interval) works per value unchanged. This part reads the names back and
 // adds, per (configuration, horizon, width):
 //   optimum_vs_axis.csv   the optimum at each value: the seed-averaged curve's
-//                         fitted LR, and the range of the per-seed optima
+//                         fitted LR, and the range and geometric mean of the
+//                         per-seed optima (the fits use that mean)
 //   optimum_vs_<flag>.svg the optimal LR against the value (log2 axes where
 //                         the values are positive numbers spanning 4x or more)
 // and, when the flag is batch-size, batch_fit.csv: the McCandlish and surge
@@ -39,6 +40,11 @@ struct AxisOptimum {
 };
 // In the plan's order of configurations, then horizon and width.
 std::vector<AxisOptimum> axis_optima(const std::vector<RunResult>& results);
+
+// The geometric mean of the per-seed optima (NaN with none): what the batch-
+// size fits and the slope use. It can differ from `lr`, the optimum of the
+// seed-averaged curve, when the seeds' curves are flat and offset.
+double seed_mean_lr(const AxisOptimum& a);
 
 // The median of the b_simple column over the second half of the measured rows
 // of each run's log.csv, then the median over runs; NaN if none measured it.

@@ -143,7 +143,9 @@ std::vector<SweepConfig> expand_axis(const std::vector<SweepConfig>& configs, co
 // The value of the last --NAME (or --NAME=V) in a space-separated flag
 // string, "" if none: lrt train takes the last of a repeated flag.
 static std::string last_flag_value(const std::string& flags, const std::string& name) {
-    const std::vector<std::string> words = split(flags, ' ');
+    std::vector<std::string> words;
+    for (const std::string& w : split(flags, ' '))
+        if (!w.empty()) words.push_back(w);  // "--tokens  4096": two spaces are one separator to the shell
     const std::string key = "--" + name;
     std::string value;
     for (size_t i = 0; i < words.size(); i++) {
@@ -160,7 +162,9 @@ static void check_token_budget(const SweepSpec& s, const std::vector<SweepConfig
     for (const SweepConfig& c : configs) {
         const std::string flags = s.common + " " + c.flags;
         const std::string tokens = last_flag_value(flags, "tokens");
-        if (tokens.empty() || tokens == "0") continue;
+        char* end = nullptr;
+        const double n = std::strtod(tokens.c_str(), &end);
+        if (tokens.empty() || (*end == 0 && n == 0)) continue;  // 0 (or 00) is lrt train's "use --steps"
         const std::string steps_from = !s.horizons.empty()                         ? "the sweep's --horizons"
                                        : !last_flag_value(flags, "steps").empty() ? "its flags (or --common)"
                                                                                    : "";

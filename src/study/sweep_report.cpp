@@ -224,7 +224,7 @@ static void print_width_drift(const std::vector<Optimum>& opt) {
     std::set<int> widths;
     for (const Optimum& o : opt) widths.insert(o.width);
     if (widths.size() < 2) {  // e.g. a batch-size sweep at one width: no line would say anything
-        std::printf("\n(one width: no drift of the optimal LR across widths to report)\n");
+        if (widths.size() == 1) std::printf("\n(one width: no drift of the optimal LR across widths to report)\n");
         return;
     }
     std::printf("\ndrift of the optimal LR from the narrowest to the widest width (log2, octaves):\n");

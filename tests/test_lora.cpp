@@ -379,6 +379,20 @@ TEST_CASE("lrt finetune without adapters trains every tensor from the checkpoint
     CHECK_THROWS_WITH(finetune({{"from", base.checkpoint_path}, {"steps", "3"}, {"width", "64"}, {"out-dir", bad.path}}),
                       Contains("is not the one these flags describe"));
     CHECK_THROWS_WITH(finetune({{"lora-rank", "2"}, {"steps", "3"}, {"out-dir", bad.path}}), Contains("--from"));
+    // adapter flags without a rank would be ignored: refused
+    for (const char* flag : {"lora-alpha", "lora-plus-ratio"})
+        CHECK_THROWS_WITH(finetune({{"from", base.checkpoint_path}, {flag, "4"}, {"steps", "3"}, {"out-dir", bad.path}}),
+                          Contains("needs --lora-rank"));
+    CHECK_THROWS_WITH(
+        finetune({{"from", base.checkpoint_path}, {"lora-targets", "mlp.c_fc"}, {"steps", "3"}, {"out-dir", bad.path}}),
+        Contains("needs --lora-rank"));
+    // a shorter --seq-len than the base's: the model (its position table) is the base's
+    TempDir shorter;
+    const TrainResult s16 = finetune({{"from", base.checkpoint_path}, {"seq-len", "16"}, {"steps", "2"},
+                                      {"warmup-steps", "0"}, {"out-dir", shorter.path}});
+    CHECK(s16.status == "done");
+    CHECK(load_checkpoint(s16.checkpoint_path).config.context_length ==
+          load_checkpoint(base.checkpoint_path).config.context_length);
 }
 
 TEST_CASE("lrt finetune --help names its flags", "[lora][cli]") {
@@ -386,4 +400,10 @@ TEST_CASE("lrt finetune --help names its flags", "[lora][cli]") {
     CHECK(r.exit_code == 0);
     for (const char* flag : {"--from", "--lora-rank", "--lora-alpha", "--lora-targets", "--lora-plus-ratio", "--merge"})
         CHECK_THAT(r.output, Contains(flag));
+}
+
+TEST_CASE("lrt finetune --merge takes only --from and --out", "[lora][cli]") {
+    const CommandResult r = run_command(lrt_binary() + " finetune --merge --from x.safetensors --out y.safetensors --steps 3");
+    CHECK(r.exit_code != 0);
+    CHECK_THAT(r.output, Contains("--merge takes only --from and --out"));
 }

@@ -21,13 +21,21 @@ void take_model_flags_from_checkpoint(FlagSet& flags, const TrainConfig& cfg) {
     FlagSet shape("", "");
     declare_model_flags(shape, scratch.model);
     declare_param_flags(shape, scratch.param);
+    // the context length is the model's (the position table's rows), not the
+    // saved flag: a saved 0 means "that run's --seq-len", and this run's
+    // --seq-len may be shorter
+    const bool own_context = flags.was_set("context-length");
     for (const std::string& name : shape.names())
-        if (!flags.was_set(name)) flags.set(name, saved.value_string(name));
-    // (a saved 0 means "the run's --seq-len", which may differ now)
-    if (!flags.was_set("context-length")) flags.set("context-length", std::to_string(base.config.context_length));
+        if (name != "context-length" && !flags.was_set(name)) flags.set(name, saved.value_string(name));
+    if (!own_context) flags.set("context-length", std::to_string(base.config.context_length));
 }
 
 TrainResult run_finetune(TrainConfig& cfg, FlagSet& flags) {
+    // without adapters these would be silently ignored
+    if (cfg.resume.empty() && cfg.finetune.lora_rank == 0)
+        for (const char* name : {"lora-alpha", "lora-targets", "lora-plus-ratio"})
+            if (flags.was_set(name))
+                fail(std::string("--") + name + " needs --lora-rank r > 0 (with rank 0 every tensor trains: full fine-tuning)");
     check_model_flags(flags, cfg.model);  // the user's own, before the checkpoint's are added
     take_model_flags_from_checkpoint(flags, cfg);
     return run_training(cfg, flags);
@@ -102,6 +110,9 @@ int finetune_command(int argc, char** argv) {
     if (!flags.parse(argc, argv, 2)) return 0;
     if (merge) {
         if (cfg.finetune.from.empty() || merge_out.empty()) fail("--merge needs --from CHECKPOINT and --out FILE");
+        for (const std::string& name : flags.names())
+            if (flags.was_set(name) && name != "merge" && name != "from" && name != "out")
+                fail("--merge takes only --from and --out (it trains nothing); --" + name + " was given");
         merge_adapters(cfg.finetune.from, merge_out);
         std::printf("merged the adapters of %s into %s\n", checkpoint_file(cfg.finetune.from).c_str(),
                     merge_out.c_str());

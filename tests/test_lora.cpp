@@ -357,6 +357,17 @@ TEST_CASE("lrt finetune with adapters: W0 stays, adapters are saved, resume is b
     const std::vector<float> la = checkpoint_logits(whole.checkpoint_path), lm = checkpoint_logits(merged);
     REQUIRE(la.size() == lm.size());
     for (size_t i = 0; i < la.size(); i++) REQUIRE(lm[i] == Approx(la[i]).epsilon(1e-4).margin(1e-4));
+    // lrt hessian does not take adapters yet: it says so before any probe
+    const CommandResult h = run_command(lrt_binary() + " hessian --checkpoint " + whole.checkpoint_path + " --quiet");
+    CHECK(h.exit_code != 0);
+    CHECK_THAT(h.output, Contains("has LoRA adapters"));
+    // the replacement warmup would act on frozen matrices: refused
+    TempDir warm;
+    Settings warm_settings = lora;
+    warm_settings.push_back({"out-dir", warm.path});
+    warm_settings.push_back({"replacement-warmup", "exponential"});
+    warm_settings.push_back({"replacement-tau", "10"});
+    CHECK_THROWS_WITH(finetune(warm_settings), Contains("LoRA adapters freeze"));
     // and it is a model `lrt finetune` starts from
     TempDir again;
     const TrainResult next = finetune({{"from", merged}, {"steps", "2"}, {"warmup-steps", "0"}, {"out-dir", again.path}});

@@ -58,6 +58,11 @@ struct LoadedRun {
 static void load_run(LoadedRun& run, const std::string& checkpoint) {
     run.path = checkpoint_file(checkpoint);
     run.ckpt = load_checkpoint(run.path);
+    // the comparison's roles are the plain model's (hessian_compare.h); say so
+    // now rather than after every probe has run
+    if (run.ckpt.config.has_adapters())
+        fail(run.path + " has LoRA adapters, which lrt hessian does not handle yet; merge them first "
+                        "(lrt finetune --merge) to study the merged model");
     run.cfg = checkpoint_train_config(run.ckpt, run.path);
     // restored in float as saved, then widened: the double model holds the
     // checkpoint's values exactly

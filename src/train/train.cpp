@@ -534,6 +534,9 @@ static void plan_replacement_warmup(TrainRun& run) {
     w.warm.kind = cfg.replacement_warmup;
     w.warm.m = cfg.replacement_m > 0 ? cfg.replacement_m : run.param.m;
     if (w.warm.kind == WarmupKind::None) return;
+    // it scales the hidden matrices' LR, and with adapters those are frozen
+    if (run.model.config.has_adapters())
+        fail("--replacement-warmup acts on the hidden matrices, which LoRA adapters freeze; leave it out");
     const TensorInfo* hidden0 = representative(table, TensorRole::HiddenMatrix);
     // lambda with decay = eta * lambda per step, from the hidden matrices' decay at the peak LR
     const double peak_decay = hidden0 ? decay_per_step(*hidden0, 1.0) : 0.0;

@@ -361,6 +361,16 @@ TEST_CASE("lrt finetune with adapters: W0 stays, adapters are saved, resume is b
     const CommandResult h = run_command(lrt_binary() + " hessian --checkpoint " + whole.checkpoint_path + " --quiet");
     CHECK(h.exit_code != 0);
     CHECK_THAT(h.output, Contains("has LoRA adapters"));
+    // the decay summary describes the adapters, which are what decays (the matrices are frozen)
+    TempDir decayed;
+    const CommandResult d = run_command(
+        lrt_binary() + " finetune --from " + base_dir.path + " --lora-rank 2 --lr 0.1 --weight-decay 0.5 --steps 1 " +
+        "--warmup-steps 0 --batch-size 4 --seq-len 32 --synth-train-tokens 100000 --synth-val-tokens 8192 " +
+        "--val-batches 2 --sample-length 0 --out-dir " + decayed.path);
+    INFO(d.output);
+    CHECK(d.exit_code == 0);
+    CHECK_THAT(d.output, Contains("weight decay on transformer.h.0.attn.c_attn.lora_A"));
+    CHECK_THAT(d.output, Contains("removes more than 1% of the weights"));
     // the replacement warmup would act on frozen matrices: refused
     TempDir warm;
     Settings warm_settings = lora;

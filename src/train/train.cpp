@@ -589,7 +589,10 @@ static void describe_decay(TrainRun& run) {
                   cfg.min_lr_fraction);
     summary = line;
     bool warned = false;
-    for (const TensorInfo* t : {representative(table, TensorRole::HiddenMatrix), representative(table, TensorRole::Readout)}) {
+    // the first trained tensor of each kind (with LoRA adapters the matrices are
+    // frozen, and the adapters are what decays)
+    for (const TensorInfo* t : {representative(table, TensorRole::HiddenMatrix), representative(table, TensorRole::Readout),
+                                representative(table, TensorRole::AdapterA), representative(table, TensorRole::AdapterB)}) {
         if (!t || t->optim.weight_decay == 0) continue;
         double peak = decay_per_step(*t, 1.0), total = 0;
         for (int64_t s = 0; s < cfg.steps; s++) total += decay_per_step(*t, schedule_factor(run.sched, s));

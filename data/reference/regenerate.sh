@@ -12,6 +12,10 @@
 #   muon-wdspectral-mup      µP, Muon (spectral scale) with spectral-norm weight decay
 #   adamw-wdspectral-mup     µP, AdamW with spectral-norm weight decay
 #   sgd-mup                  µP, SGD with Nesterov momentum
+# and two with LoRA adapters (only the adapters train; B starts from
+# N(0, 0.02^2), not 0, so that A's gradient is not 0):
+#   w16_lora-mup             µP, AdamW, rank 2, alpha 4 (scale 2), every matrix, LoRA+ ratio 4
+#   w32_lora-sp              SP with biases, AdamW, rank 4, alpha 8, attn.c_attn and mlp.c_fc only, LoRA+ ratio 16
 # tests/test_reference.cpp checks that regenerating each file gives the same bytes.
 set -e
 LRT=${LRT:-./lrt}
@@ -35,3 +39,7 @@ $LRT reference $W16 --param mup --wd-mode coupled --weight-decay 0.1 --wd-norm s
     --out $DIR/w16_adamw-wdspectral-mup.safetensors
 $LRT reference $W16 --adam-lr 0.01 --lr 0.2 --param mup --optimizer sgd --sgd-momentum 0.9 --sgd-nesterov \
     --wd-mode coupled --weight-decay 0.1 --out $DIR/w16_sgd-mup.safetensors
+$LRT reference $W16 --param mup --wd-mode coupled --weight-decay 0.1 --lora-rank 2 --lora-alpha 4 --lora-plus-ratio 4 \
+    --out $DIR/w16_lora-mup.safetensors
+$LRT reference $W32 --param sp --wd-mode coupled --weight-decay 0.1 --lora-rank 4 --lora-alpha 8 \
+    --lora-targets attn.c_attn,mlp.c_fc --lora-plus-ratio 16 --out $DIR/w32_lora-sp.safetensors

@@ -27,7 +27,16 @@ void declare_reference_flags(FlagSet& f, ReferenceConfig& c) {
     f.add("out", &c.out, "safetensors file to write");
     f.section("Optimizer (as lrt train's; constant LR, no gradient clipping)");
     declare_optimizer_flags(f, c.optim, false, "base learning rate (constant)");
+    f.section("LoRA adapters (as lrt finetune's; only the adapters train)");
+    declare_lora_flags(f, c.lora, c.param);
+    f.add("lora-b-init-std", &c.lora_b_init_std,
+          "B's init std (lrt finetune starts B at 0, which makes A's gradient exactly 0: nothing to check)",
+          at_least(0));
 }
+
+// The adapter flags, which a plain reference's flags JSON leaves out (it was
+// written before they existed, and is regenerated bit for bit).
+static bool is_lora_flag(const std::string& name) { return name.compare(0, 5, "lora-") == 0; }
 
 // Small sizes by default: a reference is for checking code, not for training.
 static ReferenceConfig reference_defaults() {
@@ -53,16 +62,20 @@ static void zero_key_bias_grads(GPT<double>& model) {
 }
 
 SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_json) {
-    const ModelConfig sizes = model_sizes(c.model, c.seq_len);
+    const ModelConfig sizes = with_adapters(model_sizes(c.model, c.seq_len), c.lora);
     const ParamConfig pc = with_head_dim_base(c.param, c.model);
     OptimizerConfig optim = c.optim;
     optim.grad_clip = 0;  // a reference is unclipped: every implementation's step is the plain formula
     // init exactly as `lrt train` does (float32), then continue in float64
     GPT<float> init_model;
     gpt_build_parameterized(init_model, sizes, pc, optim);
-    gpt_init(init_model, (uint64_t)c.seed);
     GPT<double> model;
     const Parameterization p = gpt_build_parameterized(model, sizes, pc, optim);
+    // B's init: set in both tables, so the metadata's row says what was drawn
+    for (size_t i = 0; i < model.table.tensors.size(); i++)
+        if (model.table.tensors[i].role == TensorRole::AdapterB)
+            model.table.tensors[i].init_std = init_model.table.tensors[i].init_std = c.lora_b_init_std;
+    gpt_init(init_model, (uint64_t)c.seed);
     for (size_t i = 0; i < model.params.size(); i++) model.params[i] = init_model.params[i];
 
     const int B = c.batch_size, T = c.seq_len, V = sizes.vocab_size, N = B * T;
@@ -123,9 +136,12 @@ SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_js
     if (c.steps > 0) losses.push_back(backend.forward(inputs.data(), targets.data(), B, T));
     add("logits", {B, T, V}, logits0.data(), (size_t)N * V);
     add("loss", {}, &losses[0], 1);
-    for (const auto& t : model.table.tensors) add("grad." + t.name, t.shape64(), grads0.data() + t.offset, t.numel);
+    // a frozen tensor (beside adapters) has neither: absent, not zeros
+    for (const auto& t : model.table.tensors)
+        if (!t.frozen) add("grad." + t.name, t.shape64(), grads0.data() + t.offset, t.numel);
     add("losses", {(int64_t)losses.size()}, losses.data(), losses.size());
-    for (const auto& t : model.table.tensors) add("final." + t.name, t.shape64(), model.params.data() + t.offset, t.numel);
+    for (const auto& t : model.table.tensors)
+        if (!t.frozen) add("final." + t.name, t.shape64(), model.params.data() + t.offset, t.numel);
 
     // ---- metadata
     JsonValue opt = optimizer_json(optim);
@@ -145,6 +161,22 @@ SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_js
     st.set_meta("optimizer", to_json(opt));
     st.set_meta("tensors", to_json(tensor_table_json(model.table)));
     st.set_meta("flags", flags_json);
+    if (sizes.has_adapters()) {
+        JsonValue lora = JsonValue::make_object();
+        lora.set("rank", JsonValue::make_number(sizes.lora_rank));
+        lora.set("alpha", JsonValue::make_number(sizes.lora_alpha));
+        lora.set("scale", JsonValue::make_number(sizes.lora_scale()));
+        lora.set("targets", JsonValue::make_string(lora_targets_text(sizes.lora_targets)));
+        lora.set("plus_ratio", JsonValue::make_number(pc.lora_plus_ratio));
+        lora.set("forward", JsonValue::make_string("y = x W0^T + b + scale (x A^T) B^T; A (r, fan_in), B (fan_out, r)"));
+        lora.set("a_init", JsonValue::make_string("N(0, 1/fan_in), as lrt finetune"));
+        lora.set("b_init_std", JsonValue::make_number(c.lora_b_init_std));
+        lora.set("b_init", JsonValue::make_string("N(0, b_init_std^2), drawn like every other tensor (lrt finetune "
+                                                  "starts B at 0, where A's gradient is exactly 0)"));
+        lora.set("frozen_tensors", JsonValue::make_string("every tensor but the adapters: init.<name> only, no grad. "
+                                                          "or final. entry (their value never changes)"));
+        st.set_meta("lora", to_json(lora));
+    }
     return st;
 }
 
@@ -152,8 +184,9 @@ SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_js
 static std::string flags_without_out(const FlagSet& f) {
     JsonValue j = parse_json(f.to_json());
     JsonValue kept = JsonValue::make_object();
+    const bool adapters = f.value_string("lora-rank") != "0";
     for (auto& kv : j.obj)
-        if (kv.first != "out") kept.set(kv.first, kv.second);
+        if (kv.first != "out" && (adapters || !is_lora_flag(kv.first))) kept.set(kv.first, kv.second);
     return to_json(kept);
 }
 
@@ -178,10 +211,16 @@ int reference_command(int argc, char** argv) {
               "parameters, logits, loss, every gradient, and the parameters and losses after --steps optimizer\n"
               "steps (AdamW, or Muon or SGD for the hidden matrices), with the parameterization, optimizer,\n"
               "weight-decay mode and norm, and the resolved per-tensor settings in the metadata.\n"
+              "With --lora-rank r > 0, LoRA adapters sit beside the chosen matrices and only they train, as in lrt\n"
+              "finetune, but B starts from N(0, --lora-b-init-std^2) rather than 0 so that A's gradient is not 0.\n"
               "See docs/reference-states.md for every tensor name and a PyTorch example.");
     declare_reference_flags(f, c);
     if (!f.parse(argc, argv, 2)) return 0;
     check_model_flags(f, c.model);
+    if (c.lora.lora_rank == 0)
+        for (const std::string& name : f.names())
+            if (is_lora_flag(name) && f.was_set(name))
+                fail("--" + name + " needs --lora-rank r > 0 (without adapters there is nothing for it to set)");
     if (c.out.empty()) fail("--out is required (the safetensors file to write)");
     const double t0 = wall_seconds();
     SafeTensors st = make_reference(c, flags_without_out(f));

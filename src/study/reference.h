@@ -29,6 +29,21 @@
 //                     form), decay_norm, and AdamW's eps, beta1, beta2, or Muon's momentum,
 //                     nesterov, ns_coefficients, ns_steps, scale, or SGD's momentum, nesterov
 //   flags             JSON: every `lrt reference` flag, to regenerate the file
+//
+// With LoRA adapters (--lora-rank r > 0; docs/reference-states.md, LoRA
+// files) the model is the plain one above with an adapter beside each
+// targeted matrix, and only the adapters train, as in `lrt finetune`. The
+// file then holds init.<name> for every tensor (the frozen ones keep these
+// values throughout), but grad.<name> and final.<name> for the adapters
+// only: a frozen tensor has no gradient and no final value, and is absent
+// there, not stored as zeros. A is drawn as `lrt finetune` draws it; B,
+// which `lrt finetune` starts at 0, is drawn here from N(0, --lora-b-init-std^2)
+// in the same per-tensor stream as every other tensor, because at B = 0 A's
+// gradient is exactly 0 and the file would check nothing of A. The metadata
+// adds
+//   lora              JSON: rank, alpha, scale alpha/r, targets, plus_ratio, b_init_std, frozen_tensors
+// and the flags JSON holds the adapter flags only when r > 0 (so the plain
+// files are as they were before adapters existed).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -38,6 +53,7 @@
 #include "optim/optimizer_config.h"
 #include "param/parameterization.h"
 #include "io/safetensors.h"
+#include "train/train.h"
 
 struct ReferenceConfig {
     ModelFlags model;
@@ -48,6 +64,8 @@ struct ReferenceConfig {
     int64_t seed = 1, data_seed = 1;
     Dtype dtype = Dtype::F32;  // of the floating tensors: F32 or F64
     std::string out;
+    FinetuneConfig lora;         // --lora-rank etc. (its `from` stays empty); ParamConfig has --lora-plus-ratio
+    double lora_b_init_std = 0.02;  // B's init std here (lrt finetune's B starts at 0)
 };
 
 // Declares every flag (with the small defaults of a reference state).

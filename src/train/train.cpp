@@ -121,15 +121,19 @@ void declare_finetune_flags(FlagSet& f, TrainConfig& c) {
     f.add("from", &c.finetune.from,
           "the trained checkpoint (or run directory) to start from; the model and parameterization flags default to "
           "its own");
-    f.add("lora-rank", &c.finetune.lora_rank,
-          "rank r of the adapters; 0 = full fine-tuning (every tensor trains), else only the adapters do",
+    declare_lora_flags(f, c.finetune, c.param);
+}
+
+void declare_lora_flags(FlagSet& f, FinetuneConfig& ft, ParamConfig& param) {
+    f.add("lora-rank", &ft.lora_rank,
+          "rank r of the adapters; 0 = none, every tensor trains (full fine-tuning); else only the adapters do",
           at_least(0));
-    f.add("lora-alpha", &c.finetune.lora_alpha, "the adapter path is scaled by alpha / r; 0 = r (scale 1)",
+    f.add("lora-alpha", &ft.lora_alpha, "the adapter path is scaled by alpha / r; 0 = r (scale 1)",
           at_least(0));
-    f.add("lora-targets", &c.finetune.lora_targets,
+    f.add("lora-targets", &ft.lora_targets,
           "the matrices of every block that get an adapter, comma-separated: attn.c_attn, attn.c_proj, mlp.c_fc, "
           "mlp.c_proj, or all");
-    f.add("lora-plus-ratio", &c.param.lora_plus_ratio,
+    f.add("lora-plus-ratio", &param.lora_plus_ratio,
           "LoRA+: B's learning rate over A's (B's LR multiplier; A's is 1)", positive());
 }
 
@@ -143,11 +147,17 @@ ModelConfig train_model_sizes(const TrainConfig& c) {
     const FinetuneConfig& ft = c.finetune;
     if (ft.lora_rank > 0) {
         if (ft.from.empty()) fail("--lora-rank needs --from (adapters fine-tune a trained model)");
-        sizes.lora_rank = ft.lora_rank;
-        sizes.lora_alpha = ft.lora_alpha > 0 ? ft.lora_alpha : ft.lora_rank;
-        sizes.lora_targets = parse_lora_targets(ft.lora_targets);
-        sizes.validate();
+        sizes = with_adapters(sizes, ft);
     }
+    return sizes;
+}
+
+ModelConfig with_adapters(ModelConfig sizes, const FinetuneConfig& ft) {
+    if (ft.lora_rank == 0) return sizes;
+    sizes.lora_rank = ft.lora_rank;
+    sizes.lora_alpha = ft.lora_alpha > 0 ? ft.lora_alpha : ft.lora_rank;
+    sizes.lora_targets = parse_lora_targets(ft.lora_targets);
+    sizes.validate();
     return sizes;
 }
 

@@ -92,6 +92,10 @@ double diverge_threshold(const TrainConfig& config);
 void declare_train_flags(FlagSet& flags, TrainConfig& config);
 // The flags `lrt finetune` adds (section "Fine-tuning"): --from, --lora-*.
 void declare_finetune_flags(FlagSet& flags, TrainConfig& config);
+// Its adapter flags alone (--lora-rank, --lora-alpha, --lora-targets,
+// --lora-plus-ratio), for the other commands that build adapters (`lrt
+// reference`).
+void declare_lora_flags(FlagSet& flags, FinetuneConfig& lora, ParamConfig& param);
 // `lrt train`'s flags, and `lrt finetune`'s too when `finetune`: the
 // settings a run saves with its checkpoints.
 void declare_run_flags(FlagSet& flags, TrainConfig& config, bool finetune);
@@ -99,6 +103,8 @@ void declare_run_flags(FlagSet& flags, TrainConfig& config, bool finetune);
 // The model's sizes as the flags give them (model_flags.h's model_sizes),
 // with the adapters of a fine-tuning run (rank, alpha, targets).
 ModelConfig train_model_sizes(const TrainConfig& config);
+// `sizes` with the adapters `lora` describes (unchanged at rank 0).
+ModelConfig with_adapters(ModelConfig sizes, const FinetuneConfig& lora);
 
 struct TrainResult {
     std::vector<double> train_losses;          // one per step run in this call

@@ -378,6 +378,15 @@ TEST_CASE("lrt finetune with adapters: W0 stays, adapters are saved, resume is b
     warm_settings.push_back({"replacement-warmup", "exponential"});
     warm_settings.push_back({"replacement-tau", "10"});
     CHECK_THROWS_WITH(finetune(warm_settings), Contains("LoRA adapters freeze"));
+    // it is a model, not a run: --resume refuses it (zero moments, the fine-tuning run's step), naming --from
+    CHECK(mc.state.merged_from == whole.checkpoint_path);
+    for (const char* command : {" train", " finetune"}) {
+        TempDir out;
+        const CommandResult r = run_command(lrt_binary() + command + " --resume " + merged + " --out-dir " + out.path);
+        INFO(r.output);
+        CHECK(r.exit_code != 0);
+        CHECK_THAT(r.output, Contains("a merged checkpoint is a model, not a run: start from it with lrt finetune --from"));
+    }
     // and it is a model `lrt finetune` starts from
     TempDir again;
     const TrainResult next = finetune({{"from", merged}, {"steps", "2"}, {"warmup-steps", "0"}, {"out-dir", again.path}});

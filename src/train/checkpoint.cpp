@@ -33,6 +33,7 @@ void save_checkpoint(const std::string& path, const GPT<float>& model, const std
     std::string per_tensor;
     for (const NoiseEma& e : state.tensor_noise) per_tensor += (per_tensor.empty() ? "" : ";") + ema_text(e);
     st.set_meta("noise_scale_ema_tensors", per_tensor);
+    if (!state.merged_from.empty()) st.set_meta("merged_from", state.merged_from);
     for (const auto& t : model.table.tensors) st.add(t.name, t.shape64(), model.params.data() + t.offset);
     // a frozen tensor has no optimizer state (its slots stay 0 in memory)
     for (const auto& t : model.table.tensors)
@@ -129,6 +130,10 @@ Checkpoint load_checkpoint(const std::string& path) {
         if (!emas->empty())
             for (const std::string& one : split(*emas, ';'))
                 c.state.tensor_noise.push_back(parse_noise_ema(path, one, "noise_scale_ema_tensors"));
+    if (const std::string* merged = c.file.find_meta("merged_from")) {
+        if (merged->empty()) fail(path + ": metadata merged_from is empty");  // save_checkpoint never writes that
+        c.state.merged_from = *merged;
+    }
     return c;
 }
 

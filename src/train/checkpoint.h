@@ -17,7 +17,11 @@
 //   checkpoints written before --grad-accum, which read as no measurements),
 //   noise_scale_ema_tensors (the same per measured matrix, in the table's
 //   order, ';'-separated; empty without measurements; absent from older
-//   checkpoints, which read as none).
+//   checkpoints, which read as none),
+//   merged_from (only in a file `lrt finetune --merge` wrote: the adapter
+//   checkpoint it folded. Such a file is a model, not a run: its optimizer
+//   moments are zeros and its step is the fine-tuning run's, so --resume
+//   refuses it; --from takes it).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -33,6 +37,7 @@ struct TrainState {
     uint64_t rng_state[4] = {0, 0, 0, 0};
     NoiseEma noise;  // carried so that a resumed run's noise scale goes on bit for bit
     std::vector<NoiseEma> tensor_noise;  // per measured matrix (measure.csv), likewise
+    std::string merged_from;  // non-empty: written by lrt finetune --merge (a model, not a run to resume)
 };
 
 // spectral: the spectral-decay vectors (table.spectral_total), or nullptr

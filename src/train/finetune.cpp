@@ -82,6 +82,7 @@ void merge_adapters(const std::string& from, const std::string& out) {
     TrainState state = c.state;
     state.noise = NoiseEma();
     state.tensor_noise.clear();  // they measured the adapters
+    state.merged_from = path;      // marks the file as a model: --resume refuses it (zero moments, a foreign step)
     const std::vector<float> zeros(plain.table.total, 0.0f);
     save_checkpoint(out, plain, zeros, zeros, state, plain_train_flags(c));
 }

@@ -23,7 +23,8 @@ TrainResult run_finetune(TrainConfig& config, FlagSet& flags);
 // Writes to `out` a plain checkpoint (no adapters, no optimizer moments: for
 // evaluation or as the next --from, not for --resume) whose every adapted
 // matrix is W0 + (alpha/r) B A; the model's output is the adapted one's to
-// float rounding.
+// float rounding. Its metadata merged_from names `from`, and --resume
+// refuses it (checkpoint.h).
 void merge_adapters(const std::string& from, const std::string& out);
 
 // The `lrt finetune` command: parses flags and runs. Returns the exit status.

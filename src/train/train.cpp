@@ -389,6 +389,10 @@ static bool open_run(TrainRun& run, const FlagSet& cmdline) {
     if (run.resuming) {
         run.ckpt_in = checkpoint_file(cfg.resume);
         run.ckpt = load_checkpoint(run.ckpt_in);
+        // its moments are zeros and its step is another run's: resuming would silently go on as a new kind of run
+        if (!run.ckpt.state.merged_from.empty())
+            fail(run.ckpt_in + " was written by lrt finetune --merge (of " + run.ckpt.state.merged_from +
+                 "): a merged checkpoint is a model, not a run: start from it with lrt finetune --from " + run.ckpt_in);
         cfg = resumed_config(cfg, cmdline, run.ckpt, run.ckpt_in);
     }
     if (!run.resuming && !cfg.finetune.from.empty()) {

@@ -105,3 +105,125 @@ TEST_CASE("truncated SVD with a repeated value and a rank-deficient matrix: the 
             CHECK(std::fabs(vv[(size_t)a * 6 + b] - (a == b)) < 1e-10);
         }
 }
+
+namespace {
+
+ModelConfig ga_sizes() {
+    ModelConfig c;
+    c.vocab_size = 64;
+    c.context_length = 16;
+    c.width = 32;
+    c.depth = 2;
+    c.head_dim = 8;
+    c.lora_rank = 3;
+    c.lora_alpha = 6;  // scale 2, so a missing scale shows
+    c.lora_targets = LORA_ALL_TARGETS;
+    return c;
+}
+
+std::vector<int> token_batch(int n, int V, uint64_t seed) {
+    Rng r(seed);
+    std::vector<int> t(n);
+    for (int& x : t) x = (int)r.below(V);
+    return t;
+}
+
+// rows (r, cols) of X: X X^T in double
+std::vector<double> gram_rows(const float* X, int r, int cols) {
+    std::vector<double> g((size_t)r * r, 0.0);
+    for (int a = 0; a < r; a++)
+        for (int b = 0; b < r; b++)
+            for (int j = 0; j < cols; j++) g[(size_t)a * r + b] += (double)X[(size_t)a * cols + j] * X[(size_t)b * cols + j];
+    return g;
+}
+
+}  // namespace
+
+TEST_CASE("LoRA-GA init: the logits at step 0 are the plain model's; A and B are scaled singular vectors of the gradient",
+          "[lora][lora-ga]") {
+    GPT<float> adapted;
+    gpt_build(adapted, ga_sizes());
+    gpt_init(adapted, 5);
+    ModelConfig plain_config = ga_sizes();
+    plain_config.lora_rank = 0;
+    plain_config.lora_alpha = 0;
+    plain_config.lora_targets = 0;
+    GPT<float> plain;
+    gpt_build(plain, plain_config);
+    std::copy(adapted.params.begin(), adapted.params.begin() + plain.table.total, plain.params.begin());
+    const int B = 4, T = 16;
+    const std::vector<int> in = token_batch(B * T, 64, 6), tgt = token_batch(B * T, 64, 7);
+    gpt_forward(plain, in.data(), tgt.data(), B, T);
+    gpt_zero_grad(plain);
+    gpt_backward(plain);  // the gradient LoRA-GA reads
+
+    lora_ga_init(adapted, in.data(), tgt.data(), B, T);
+    const std::vector<int> other = token_batch(B * T, 64, 8);  // any input, not only the batch it saw
+    gpt_forward(plain, other.data(), (const int*)nullptr, B, T);
+    gpt_forward(adapted, other.data(), (const int*)nullptr, B, T);
+    // W0 - s B A + s B A in fp32: rounding of O(1) logits (4e-7 measured), far below the ~1e-2
+    // a missing or doubled adapter product would make
+    double worst = 0;
+    for (size_t i = 0; i < plain.logits.size(); i++)
+        worst = std::max(worst, (double)std::fabs(plain.logits[i] - adapted.logits[i]));
+    INFO("worst " << worst);
+    CHECK(worst < 2e-5);
+
+    const int r = 3;
+    int checked = 0;
+    for (const TensorInfo& W : plain.table.tensors) {
+        const std::string stem = W.name.substr(0, W.name.size() - std::string("weight").size());
+        const TensorInfo* a = adapted.table.find(stem + "lora_A");
+        if (!a) continue;
+        INFO(W.name);
+        const TensorInfo& b = adapted.table.get(stem + "lora_B");
+        const int fo = W.fan_out, fi = W.fan_in;
+        REQUIRE(a->shape == std::vector<int>{r, fi});
+        REQUIRE(b.shape == std::vector<int>{fo, r});
+        const double c2 = std::sqrt((double)fo) / LORA_GA_GAMMA;  // the stable scale, squared
+        const float* A = adapted.param(a->offset);
+        const float* Bm = adapted.param(b.offset);
+        // A's rows and B's columns: orthonormal times the scale
+        std::vector<float> Bt((size_t)r * fo);
+        for (int o = 0; o < fo; o++)
+            for (int i = 0; i < r; i++) Bt[(size_t)i * fo + o] = Bm[(size_t)o * r + i];
+        const std::vector<double> aa = gram_rows(A, r, fi), bb = gram_rows(Bt.data(), r, fo);
+        for (int p = 0; p < r; p++)
+            for (int q = 0; q < r; q++) {
+                CHECK(aa[(size_t)p * r + q] == Approx(c2 * (p == q)).margin(1e-5 * c2));
+                CHECK(bb[(size_t)p * r + q] == Approx(c2 * (p == q)).margin(1e-5 * c2));
+            }
+        // singular-vector structure: A's rows are right vectors (G A^T has
+        // orthogonal columns, sigma_i^2 c^2 on the diagonal, decreasing), B's
+        // columns are left vectors of other indices (B^T G A^T = 0), and G's
+        // energy along A is the top of its spectrum (above B's share, which
+        // comes from the next r values)
+        const float* G = plain.grads.data() + W.offset;
+        std::vector<double> GA((size_t)fo * r, 0.0), BtG((size_t)r * fi, 0.0);
+        for (int o = 0; o < fo; o++)
+            for (int j = 0; j < fi; j++)
+                for (int i = 0; i < r; i++) {
+                    GA[(size_t)o * r + i] += (double)G[(size_t)o * fi + j] * A[(size_t)i * fi + j];
+                    BtG[(size_t)i * fi + j] += (double)Bm[(size_t)o * r + i] * G[(size_t)o * fi + j];
+                }
+        double top = 0, off = 0, cross_term = 0, next = 0;
+        std::vector<double> diag(r, 0.0);
+        for (int p = 0; p < r; p++)
+            for (int q = 0; q < r; q++) {
+                double d = 0, x = 0;
+                for (int o = 0; o < fo; o++) d += GA[(size_t)o * r + p] * GA[(size_t)o * r + q];
+                for (int o = 0; o < fo; o++) x += (double)Bm[(size_t)o * r + p] * GA[(size_t)o * r + q];
+                (p == q ? top : off) += std::fabs(d);
+                if (p == q) diag[p] = d;
+                cross_term = std::max(cross_term, std::fabs(x));
+            }
+        for (double v : BtG) next += v * v;
+        CHECK(off < 1e-4 * top);
+        CHECK(cross_term < 1e-4 * std::sqrt(top) * std::sqrt(c2));
+        for (int p = 0; p + 1 < r; p++) CHECK(diag[p] >= diag[p + 1] * (1 - 1e-6));
+        CHECK(top > next);
+        CHECK(top > 0);
+        checked++;
+    }
+    CHECK(checked == 2 * 4);
+}

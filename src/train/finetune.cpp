@@ -103,11 +103,12 @@ int finetune_command(int argc, char** argv) {
         "Continues training a trained model (its checkpoint or run directory) on the data the flags give, e.g. the "
         "built-in corpus with another --data-seed. With --lora-rank 0 every tensor trains (full fine-tuning); with "
         "r > 0 only LoRA adapters do, y = x W0^T + (alpha/r) (x A^T) B^T beside each target matrix, A (r, fan_in) "
-        "from N(0, 1/fan_in), B (fan_out, r) from 0, everything else frozen; or with --lora-init ga, LoRA-GA: A "
-        "and B from the top singular vectors of each matrix's gradient on the first batch, W0 shifted by -(alpha/r) B A. The model and parameterization flags "
-        "default to the checkpoint's; data, optimizer and schedule are this run's, from step 0 with a fresh "
-        "optimizer. Writes what `lrt train` writes; adapters are saved as <matrix>.lora_A / .lora_B. --merge writes "
-        "a plain checkpoint with (alpha/r) B A folded into each W0. See docs/lora.md.");
+        "from N(0, 1/fan_in), B (fan_out, r) from 0, everything else frozen. --lora-init ga (LoRA-GA) instead takes "
+        "A and B from the top singular vectors of each matrix's gradient on the first batch and shifts W0 by "
+        "-(alpha/r) B A, so the output at step 0 is unchanged. The model and parameterization flags default to the "
+        "checkpoint's; data, optimizer and schedule are this run's, from step 0 with a fresh optimizer. Writes what "
+        "`lrt train` writes; adapters are saved as <matrix>.lora_A / .lora_B. --merge writes a plain checkpoint with "
+        "(alpha/r) B A folded into each W0. See docs/lora.md.");
     declare_run_flags(flags, cfg, true);
     flags.section("Merging");
     flags.add("merge", &merge, "fold the adapters of --from into their matrices and write --out; no training");

@@ -133,7 +133,10 @@ TruncatedSvd truncated_svd(const std::vector<double>& G, int m, int n, int k, ui
     orthonormalize_columns(Q, n, c);
     std::vector<double> previous(k, -1.0);
     TruncatedSvd r;
-    for (int it = 0; it < 2000; it++) {
+    // The cap bounds the cost where the spectrum has no gap past k (a flat,
+    // noise-like one), where the vectors converge slowly and are not well
+    // determined anyway; the result is then the subspace reached.
+    for (int it = 0; it < SVD_MAX_ITERATIONS; it++) {
         std::vector<double> P = multiply(G, m, n, Q, c, false);  // (m, c)
         orthonormalize_columns(P, m, c);
         Q = multiply(G, m, n, P, c, true);  // (n, c)
@@ -144,7 +147,7 @@ TruncatedSvd truncated_svd(const std::vector<double>& G, int m, int n, int k, ui
         double change = 0;
         for (int l = 0; l < k; l++) change = std::max(change, std::fabs(r.S[l] - previous[l]));
         for (int l = 0; l < k; l++) previous[l] = r.S[l];
-        if (change <= 1e-15 * std::max(r.S[0], 1e-300)) break;
+        if (change <= 1e-13 * std::max(r.S[0], 1e-300)) break;
     }
     r.U = first_columns(r.U, m, c, k);
     r.V = first_columns(r.V, n, c, k);

@@ -8,10 +8,17 @@
 // What is guaranteed: the values to high relative accuracy, and the span of
 // the top-k singular vectors whenever sigma_k > sigma_{k+1}. Individual
 // vectors are determined only up to sign, and within a repeated singular
-// value only their span is (any orthonormal basis of it is as right).
+// value only their span is (any orthonormal basis of it is as right). With no
+// gap after sigma_k, convergence is slow and stops at SVD_MAX_ITERATIONS.
 #pragma once
 #include <cstdint>
 #include <vector>
+
+// Iterations at most (each one a product with G and with G^T). Convergence is
+// declared when the top k Ritz values move by <= 1e-13 of the largest
+// between checks (every 4 iterations); values converge about twice as fast
+// as vectors, so the subspaces are then good to ~1e-7 in angle, or better.
+constexpr int SVD_MAX_ITERATIONS = 200;
 
 struct TruncatedSvd {
     int m = 0, n = 0, k = 0;

@@ -428,7 +428,8 @@ TEST_CASE("lrt finetune without adapters trains every tensor from the checkpoint
 TEST_CASE("lrt finetune --help names its flags", "[lora][cli]") {
     const CommandResult r = run_command(lrt_binary() + " finetune --help");
     CHECK(r.exit_code == 0);
-    for (const char* flag : {"--from", "--lora-rank", "--lora-alpha", "--lora-targets", "--lora-plus-ratio", "--merge"})
+    for (const char* flag : {"--from", "--lora-rank", "--lora-alpha", "--lora-targets", "--lora-plus-ratio", "--lora-init",
+                             "--merge"})
         CHECK_THAT(r.output, Contains(flag));
 }
 

@@ -33,9 +33,13 @@ void take_model_flags_from_checkpoint(FlagSet& flags, const TrainConfig& cfg) {
 TrainResult run_finetune(TrainConfig& cfg, FlagSet& flags) {
     // without adapters these would be silently ignored
     if (cfg.resume.empty() && cfg.finetune.lora_rank == 0)
-        for (const char* name : {"lora-alpha", "lora-targets", "lora-plus-ratio"})
+        for (const char* name : {"lora-alpha", "lora-targets", "lora-plus-ratio", "lora-init"})
             if (flags.was_set(name))
                 fail(std::string("--") + name + " needs --lora-rank r > 0 (with rank 0 every tensor trains: full fine-tuning)");
+    // the initialization happened when the run began; its adjusted W0 is in the checkpoint
+    if (!cfg.resume.empty() && flags.was_set("lora-init"))
+        fail("--lora-init applies at the start of a run; a resumed run keeps the adapters and matrices of its "
+             "checkpoint (leave --lora-init out)");
     check_model_flags(flags, cfg.model);  // the user's own, before the checkpoint's are added
     take_model_flags_from_checkpoint(flags, cfg);
     return run_training(cfg, flags);
@@ -94,16 +98,18 @@ int finetune_command(int argc, char** argv) {
     FlagSet flags(
         "finetune",
         "lrt finetune --from CHECKPOINT [lrt train flags] [--lora-rank r --lora-alpha a --lora-targets LIST "
-        "--lora-plus-ratio l]\n"
+        "--lora-plus-ratio l --lora-init standard|ga]\n"
         "lrt finetune --resume DIR [flags]\n"
         "lrt finetune --merge --from CHECKPOINT --out FILE\n\n"
         "Continues training a trained model (its checkpoint or run directory) on the data the flags give, e.g. the "
         "built-in corpus with another --data-seed. With --lora-rank 0 every tensor trains (full fine-tuning); with "
         "r > 0 only LoRA adapters do, y = x W0^T + (alpha/r) (x A^T) B^T beside each target matrix, A (r, fan_in) "
-        "from N(0, 1/fan_in), B (fan_out, r) from 0, everything else frozen. The model and parameterization flags "
-        "default to the checkpoint's; data, optimizer and schedule are this run's, from step 0 with a fresh "
-        "optimizer. Writes what `lrt train` writes; adapters are saved as <matrix>.lora_A / .lora_B. --merge writes "
-        "a plain checkpoint with (alpha/r) B A folded into each W0. See docs/lora.md.");
+        "from N(0, 1/fan_in), B (fan_out, r) from 0, everything else frozen. --lora-init ga (LoRA-GA) instead takes "
+        "A and B from the top singular vectors of each matrix's gradient on the first batch and shifts W0 by "
+        "-(alpha/r) B A, so the output at step 0 is unchanged. The model and parameterization flags default to the "
+        "checkpoint's; data, optimizer and schedule are this run's, from step 0 with a fresh optimizer. Writes what "
+        "`lrt train` writes; adapters are saved as <matrix>.lora_A / .lora_B. --merge writes a plain checkpoint with "
+        "(alpha/r) B A folded into each W0. See docs/lora.md.");
     declare_run_flags(flags, cfg, true);
     flags.section("Merging");
     flags.add("merge", &merge, "fold the adapters of --from into their matrices and write --out; no training");

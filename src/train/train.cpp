@@ -25,6 +25,7 @@
 #include "data/data.h"
 #include "model/gpt_gpu.h"
 #include "io/json.h"
+#include "model/lora_ga.h"
 #include "model/model.h"
 #include "study/measure.h"
 #include "study/noise_scale.h"
@@ -122,6 +123,10 @@ void declare_finetune_flags(FlagSet& f, TrainConfig& c) {
           "the trained checkpoint (or run directory) to start from; the model and parameterization flags default to "
           "its own");
     declare_lora_flags(f, c.finetune, c.param);
+    f.add("lora-init", &c.finetune.lora_init,
+          "standard: A from N(0, 1/fan_in), B = 0 | ga: LoRA-GA, A and B from the singular vectors of each matrix's "
+          "gradient on the first training batch, W0 shifted so the output at step 0 is unchanged (a fresh run only)",
+          {{"standard", LoraInit::Standard}, {"ga", LoraInit::Ga}});
 }
 
 void declare_lora_flags(FlagSet& f, FinetuneConfig& ft, ParamConfig& param) {
@@ -477,6 +482,20 @@ static void build_model(TrainRun& run, const FlagSet& cmdline) {
     }
 }
 
+// LoRA-GA on the batch step 0 will train on: a copy of the loader draws it,
+// so the run's own data order is untouched. The whole batch in one pass (the
+// mean gradient over it is the step's, --grad-accum or not).
+static void ga_init(TrainRun& run) {
+    const TrainConfig& cfg = run.cfg;
+    DataLoader first = run.data.train_loader;
+    std::vector<int> in((size_t)cfg.batch_size * cfg.seq_len), tgt(in.size());
+    first.next_batch(in.data(), tgt.data());
+    const double t0 = wall_seconds();
+    lora_ga_init(run.model, in.data(), tgt.data(), cfg.batch_size, cfg.seq_len);
+    if (!cfg.quiet)
+        std::printf("LoRA-GA init: adapters from the gradient of the first batch (%.2f s)\n", wall_seconds() - t0);
+}
+
 // The parameters and optimizer state, fresh or from the checkpoint, and the
 // backend that trains them (on the GPU, its twin holds them from here on and
 // the host copies are refreshed only for checkpoints and text samples).
@@ -498,6 +517,7 @@ static void init_state(TrainRun& run) {
         gpt_init(run.model, (uint64_t)cfg.seed);
         // fine-tuning: the trained model's tensors, the adapters as drawn (B = 0)
         if (!run.base_path.empty()) restore_base_parameters(run.base, run.model);
+        if (cfg.finetune.lora_init == LoraInit::Ga) ga_init(run);
     }
 #ifdef _OPENMP
     run.device_note = "cpu (OpenMP), fp32";

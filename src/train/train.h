@@ -18,6 +18,7 @@ struct Checkpoint;  // train/checkpoint.h
 enum class Device { CPU, CUDA };
 enum class OnDivergence { Fail, Record };  // an error (exit 1), or result.json says diverged (exit 0)
 enum class IfExists { Refuse, Overwrite, Resume };
+enum class LoraInit { Standard, Ga };  // A drawn and B = 0, or LoRA-GA (model/lora_ga.h)
 
 // `lrt finetune` (train/finetune.h, docs/lora.md): a run that starts from
 // a trained checkpoint, fully or with LoRA adapters. Empty `from`: a plain
@@ -27,6 +28,7 @@ struct FinetuneConfig {
     int lora_rank = 0;                 // 0: full fine-tuning
     double lora_alpha = 0;             // the adapter path's scale is alpha / rank; 0 = the rank (scale 1)
     std::string lora_targets = "all";  // parsed into ModelConfig::lora_targets (bits) by train_model_sizes
+    LoraInit lora_init = LoraInit::Standard;  // applied once, at the start of a fresh run (never on resume)
     // (--lora-plus-ratio is ParamConfig::lora_plus_ratio: a rule of the table's LR multipliers)
 };
 

@@ -1,0 +1,309 @@
+// LoRA-GA (docs/lora.md "LoRA-GA"): our truncated SVD against matrices with
+// known singular vectors, the initialization's invariants (same logits at
+// step 0, A and B built from disjoint singular vectors of the gradient), and
+// `lrt finetune --lora-init ga` end to end, resumed bit for bit.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <vector>
+
+#include "model/lora_ga.h"
+#include "model/model.h"
+#include "model/svd.h"
+#include "test_helpers.h"
+#include "train/checkpoint.h"
+#include "train/finetune.h"
+#include "train/train.h"
+#include "util/rng.h"
+
+using Catch::Contains;
+
+namespace {
+
+std::vector<double> random_orthonormal(int rows, int cols, uint64_t seed) {
+    Rng r(seed);
+    std::vector<double> X((size_t)rows * cols);
+    for (double& x : X) x = r.normal();
+    orthonormalize_columns(X, rows, cols);
+    return X;
+}
+
+// G (m, n) = U diag(s) V^T with U (m, p), V (n, p).
+std::vector<double> compose(const std::vector<double>& U, const std::vector<double>& V, const std::vector<double>& s,
+                            int m, int n) {
+    const int p = (int)s.size();
+    std::vector<double> G((size_t)m * n, 0.0);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+            for (int l = 0; l < p; l++) G[(size_t)i * n + j] += U[(size_t)i * p + l] * s[l] * V[(size_t)j * p + l];
+    return G;
+}
+
+// X^T Y for X (rows, a), Y (rows, b), columns [x0, x0+a) of X's `xc` and [0, b) of Y's `yc`.
+std::vector<double> cross(const std::vector<double>& X, int xc, int x0, int a, const std::vector<double>& Y, int yc,
+                          int b, int rows) {
+    std::vector<double> out((size_t)a * b, 0.0);
+    for (int i = 0; i < rows; i++)
+        for (int p = 0; p < a; p++)
+            for (int q = 0; q < b; q++) out[(size_t)p * b + q] += X[(size_t)i * xc + x0 + p] * Y[(size_t)i * yc + q];
+    return out;
+}
+
+double sum_sq(const std::vector<double>& x) {
+    double s = 0;
+    for (double v : x) s += v * v;
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("truncated SVD recovers known singular values and subspaces", "[lora][lora-ga][svd]") {
+    const int m = 40, n = 24, p = 24, k = 6;
+    const std::vector<double> s = {10, 7, 5, 3.5, 2, 1.3, 0.9, 0.7, 0.5, 0.4, 0.3, 0.25,
+                                   0.2, 0.15, 0.1, 0.08, 0.06, 0.05, 0.04, 0.03, 0.02, 0.015, 0.01, 0.005};
+    const std::vector<double> U0 = random_orthonormal(m, p, 1), V0 = random_orthonormal(n, p, 2);
+    // the reference basis is orthonormal to rounding (a check of the Gram-Schmidt the SVD uses too)
+    const std::vector<double> I = cross(U0, p, 0, p, U0, p, p, m);
+    for (int a = 0; a < p; a++)
+        for (int b = 0; b < p; b++) REQUIRE(std::fabs(I[(size_t)a * p + b] - (a == b)) < 1e-13);
+    const TruncatedSvd r = truncated_svd(compose(U0, V0, s, m, n), m, n, k);
+    REQUIRE(r.k == k);
+    for (int l = 0; l < k; l++) CHECK(std::fabs(r.S[l] - s[l]) <= 1e-8 * s[l]);
+    // distinct values with gaps: each vector is the reference's up to sign
+    const std::vector<double> cu = cross(r.U, k, 0, k, U0, p, k, m), cv = cross(r.V, k, 0, k, V0, p, k, n);
+    for (int l = 0; l < k; l++) {
+        CHECK(std::fabs(std::fabs(cu[(size_t)l * k + l]) - 1) < 1e-10);
+        CHECK(std::fabs(std::fabs(cv[(size_t)l * k + l]) - 1) < 1e-10);
+        CHECK(cu[(size_t)l * k + l] * cv[(size_t)l * k + l] > 0);  // the signs pair up: u s v^T is G's
+    }
+    // the subspaces: the cosines of the principal angles are all 1 when sum cos^2 = k
+    CHECK(std::fabs(sum_sq(cu) - k) < 1e-10);
+    CHECK(std::fabs(sum_sq(cv) - k) < 1e-10);
+}
+
+TEST_CASE("truncated SVD with a repeated value and a rank-deficient matrix: the subspace is what is determined",
+          "[lora][lora-ga][svd]") {
+    const int m = 30, n = 20, p = 4;
+    const std::vector<double> s = {5, 5, 5, 2};  // rank 4, the top value three times
+    const std::vector<double> U0 = random_orthonormal(m, p, 3), V0 = random_orthonormal(n, p, 4);
+    const std::vector<double> G = compose(U0, V0, s, m, n);
+    // k = 3: the three vectors of the repeated value are any basis of their
+    // span; the span itself is recovered
+    const TruncatedSvd r3 = truncated_svd(G, m, n, 3);
+    for (int l = 0; l < 3; l++) CHECK(std::fabs(r3.S[l] - 5) < 1e-10);
+    CHECK(std::fabs(sum_sq(cross(r3.U, 3, 0, 3, U0, p, 3, m)) - 3) < 1e-10);
+    CHECK(std::fabs(sum_sq(cross(r3.V, 3, 0, 3, V0, p, 3, n)) - 3) < 1e-10);
+    // k = 6 past the rank: the zero values come out as 0, and U, V stay orthonormal
+    const TruncatedSvd r6 = truncated_svd(G, m, n, 6);
+    CHECK(std::fabs(r6.S[3] - 2) < 1e-10);
+    CHECK(r6.S[4] < 1e-12);
+    CHECK(r6.S[5] < 1e-12);
+    const std::vector<double> uu = cross(r6.U, 6, 0, 6, r6.U, 6, 6, m), vv = cross(r6.V, 6, 0, 6, r6.V, 6, 6, n);
+    for (int a = 0; a < 6; a++)
+        for (int b = 0; b < 6; b++) {
+            CHECK(std::fabs(uu[(size_t)a * 6 + b] - (a == b)) < 1e-10);
+            CHECK(std::fabs(vv[(size_t)a * 6 + b] - (a == b)) < 1e-10);
+        }
+}
+
+namespace {
+
+ModelConfig ga_sizes() {
+    ModelConfig c;
+    c.vocab_size = 64;
+    c.context_length = 16;
+    c.width = 32;
+    c.depth = 2;
+    c.head_dim = 8;
+    c.lora_rank = 3;
+    c.lora_alpha = 6;  // scale 2, so a missing scale shows
+    c.lora_targets = LORA_ALL_TARGETS;
+    return c;
+}
+
+std::vector<int> token_batch(int n, int V, uint64_t seed) {
+    Rng r(seed);
+    std::vector<int> t(n);
+    for (int& x : t) x = (int)r.below(V);
+    return t;
+}
+
+// rows (r, cols) of X: X X^T in double
+std::vector<double> gram_rows(const float* X, int r, int cols) {
+    std::vector<double> g((size_t)r * r, 0.0);
+    for (int a = 0; a < r; a++)
+        for (int b = 0; b < r; b++)
+            for (int j = 0; j < cols; j++) g[(size_t)a * r + b] += (double)X[(size_t)a * cols + j] * X[(size_t)b * cols + j];
+    return g;
+}
+
+}  // namespace
+
+TEST_CASE("LoRA-GA init: the logits at step 0 are the plain model's; A and B are scaled singular vectors of the gradient",
+          "[lora][lora-ga]") {
+    GPT<float> adapted;
+    gpt_build(adapted, ga_sizes());
+    gpt_init(adapted, 5);
+    ModelConfig plain_config = ga_sizes();
+    plain_config.lora_rank = 0;
+    plain_config.lora_alpha = 0;
+    plain_config.lora_targets = 0;
+    GPT<float> plain;
+    gpt_build(plain, plain_config);
+    std::copy(adapted.params.begin(), adapted.params.begin() + plain.table.total, plain.params.begin());
+    const int B = 4, T = 16;
+    const std::vector<int> in = token_batch(B * T, 64, 6), tgt = token_batch(B * T, 64, 7);
+    gpt_forward(plain, in.data(), tgt.data(), B, T);
+    gpt_zero_grad(plain);
+    gpt_backward(plain);  // the gradient LoRA-GA reads
+
+    lora_ga_init(adapted, in.data(), tgt.data(), B, T);
+    const std::vector<int> other = token_batch(B * T, 64, 8);  // any input, not only the batch it saw
+    gpt_forward(plain, other.data(), (const int*)nullptr, B, T);
+    gpt_forward(adapted, other.data(), (const int*)nullptr, B, T);
+    // W0 - s B A + s B A in fp32: rounding of O(1) logits (4e-7 measured), far below the ~1e-2
+    // a missing or doubled adapter product would make
+    double worst = 0;
+    for (size_t i = 0; i < plain.logits.size(); i++)
+        worst = std::max(worst, (double)std::fabs(plain.logits[i] - adapted.logits[i]));
+    INFO("worst " << worst);
+    CHECK(worst < 2e-5);
+
+    const int r = 3;
+    int checked = 0;
+    for (const TensorInfo& W : plain.table.tensors) {
+        const std::string stem = W.name.substr(0, W.name.size() - std::string("weight").size());
+        const TensorInfo* a = adapted.table.find(stem + "lora_A");
+        if (!a) continue;
+        INFO(W.name);
+        const TensorInfo& b = adapted.table.get(stem + "lora_B");
+        const int fo = W.fan_out, fi = W.fan_in;
+        REQUIRE(a->shape == std::vector<int>{r, fi});
+        REQUIRE(b.shape == std::vector<int>{fo, r});
+        const double c2 = std::sqrt((double)fo) / LORA_GA_GAMMA;  // the stable scale, squared
+        const float* A = adapted.param(a->offset);
+        const float* Bm = adapted.param(b.offset);
+        // A's rows and B's columns: orthonormal times the scale
+        std::vector<float> Bt((size_t)r * fo);
+        for (int o = 0; o < fo; o++)
+            for (int i = 0; i < r; i++) Bt[(size_t)i * fo + o] = Bm[(size_t)o * r + i];
+        const std::vector<double> aa = gram_rows(A, r, fi), bb = gram_rows(Bt.data(), r, fo);
+        for (int p = 0; p < r; p++)
+            for (int q = 0; q < r; q++) {
+                CHECK(aa[(size_t)p * r + q] == Approx(c2 * (p == q)).margin(1e-5 * c2));
+                CHECK(bb[(size_t)p * r + q] == Approx(c2 * (p == q)).margin(1e-5 * c2));
+            }
+        // singular-vector structure: A's rows are right vectors (G A^T has
+        // orthogonal columns, sigma_i^2 c^2 on the diagonal, decreasing), B's
+        // columns are left vectors of other indices (B^T G A^T = 0), and G's
+        // energy along A is the top of its spectrum (above B's share, which
+        // comes from the next r values)
+        const float* G = plain.grads.data() + W.offset;
+        std::vector<double> GA((size_t)fo * r, 0.0), BtG((size_t)r * fi, 0.0);
+        for (int o = 0; o < fo; o++)
+            for (int j = 0; j < fi; j++)
+                for (int i = 0; i < r; i++) {
+                    GA[(size_t)o * r + i] += (double)G[(size_t)o * fi + j] * A[(size_t)i * fi + j];
+                    BtG[(size_t)i * fi + j] += (double)Bm[(size_t)o * r + i] * G[(size_t)o * fi + j];
+                }
+        double top = 0, off = 0, cross_term = 0, next = 0;
+        std::vector<double> diag(r, 0.0);
+        for (int p = 0; p < r; p++)
+            for (int q = 0; q < r; q++) {
+                double d = 0, x = 0;
+                for (int o = 0; o < fo; o++) d += GA[(size_t)o * r + p] * GA[(size_t)o * r + q];
+                for (int o = 0; o < fo; o++) x += (double)Bm[(size_t)o * r + p] * GA[(size_t)o * r + q];
+                (p == q ? top : off) += std::fabs(d);
+                if (p == q) diag[p] = d;
+                cross_term = std::max(cross_term, std::fabs(x));
+            }
+        for (double v : BtG) next += v * v;
+        CHECK(off < 1e-4 * top);
+        CHECK(cross_term < 1e-4 * std::sqrt(top) * std::sqrt(c2));
+        for (int p = 0; p + 1 < r; p++) CHECK(diag[p] >= diag[p + 1] * (1 - 1e-6));
+        CHECK(top > next);
+        CHECK(top > 0);
+        checked++;
+    }
+    CHECK(checked == 2 * 4);
+}
+
+// ---- lrt finetune --lora-init ga, in process ----
+
+namespace {
+
+using GaSettings = std::vector<std::pair<std::string, std::string>>;
+
+TrainResult ga_pretrain(const std::string& out_dir) {
+    TrainConfig c;
+    FlagSet f("train", "");
+    declare_train_flags(f, c);
+    for (auto& kv : GaSettings{{"width", "32"}, {"depth", "2"}, {"head-dim", "16"}, {"batch-size", "4"},
+                               {"seq-len", "32"}, {"synth-train-tokens", "100000"}, {"synth-val-tokens", "8192"},
+                               {"val-batches", "2"}, {"sample-length", "0"}, {"steps", "10"}, {"warmup-steps", "2"},
+                               {"quiet", "true"}, {"out-dir", out_dir}})
+        f.set(kv.first, kv.second);
+    return run_training(c, f);
+}
+
+TrainResult ga_finetune(const GaSettings& settings) {
+    TrainConfig c;
+    FlagSet f("finetune", "");
+    declare_run_flags(f, c, true);
+    for (auto& kv : GaSettings{{"batch-size", "4"}, {"seq-len", "32"}, {"synth-train-tokens", "100000"},
+                               {"synth-val-tokens", "8192"}, {"val-batches", "2"}, {"sample-length", "0"},
+                               {"data-seed", "7"}, {"quiet", "true"}})
+        f.set(kv.first, kv.second);
+    for (auto& kv : settings) f.set(kv.first, kv.second);
+    return run_finetune(c, f);
+}
+
+}  // namespace
+
+TEST_CASE("lrt finetune --lora-init ga: same first loss, W0 shifted in the checkpoint, resume bit for bit",
+          "[lora][lora-ga][checkpoint][train]") {
+    TempDir base_dir, std_dir, whole_dir, part_dir, bad;
+    REQUIRE(ga_pretrain(base_dir.path).status == "done");
+    const GaSettings lora = {{"from", base_dir.path}, {"lora-rank", "4"}, {"lora-alpha", "8"}, {"steps", "8"},
+                             {"warmup-steps", "0"}, {"lr", "0.01"}, {"val-every", "4"}};
+    GaSettings standard = lora, ga = lora;
+    standard.push_back({"out-dir", std_dir.path});
+    ga.push_back({"lora-init", "ga"});
+    GaSettings whole_settings = ga;
+    whole_settings.push_back({"out-dir", whole_dir.path});
+    const TrainResult s = ga_finetune(standard), whole = ga_finetune(whole_settings);
+    REQUIRE(whole.status == "done");
+    // step 0's loss is the base model's on the same batch, either way (B = 0,
+    // or W0 - s B A + s B A): equal to float rounding
+    CHECK(whole.train_losses[0] == Approx(s.train_losses[0]).epsilon(1e-5));
+    CHECK(whole.train_losses != s.train_losses);  // and then they differ
+    const Checkpoint b = load_checkpoint(base_dir.path + "/checkpoint.safetensors"), w = load_checkpoint(whole.checkpoint_path);
+    const std::string W = "transformer.h.1.mlp.c_fc.weight";
+    CHECK(w.file.get(W).bytes != b.file.get(W).bytes);               // the shifted W0 is saved
+    CHECK_FALSE(w.file.find("optimizer.m." + W));                   // and frozen
+    CHECK(w.file.get("transformer.h.0.attn.c_proj.weight").bytes != b.file.get("transformer.h.0.attn.c_proj.weight").bytes);
+
+    // interrupted and resumed: the same run (the resume does not redo the init)
+    GaSettings part_settings = ga;
+    part_settings.push_back({"out-dir", part_dir.path});
+    part_settings.push_back({"stop-after", "3"});
+    const TrainResult first = ga_finetune(part_settings);
+    REQUIRE(first.last_step == 3);
+    const TrainResult second = ga_finetune({{"resume", part_dir.path}});
+    REQUIRE(second.first_step == 3);
+    std::vector<double> joined = first.train_losses;
+    joined.insert(joined.end(), second.train_losses.begin(), second.train_losses.end());
+    REQUIRE(joined == whole.train_losses);
+    const Checkpoint p = load_checkpoint(second.checkpoint_path);
+    REQUIRE(p.file.tensors.size() == w.file.tensors.size());
+    for (const auto& t : w.file.tensors) {
+        INFO(t.name);
+        REQUIRE(t.bytes == p.file.get(t.name).bytes);
+    }
+
+    // refused: on --resume (the init is in the checkpoint) and without a rank
+    CHECK_THROWS_WITH(ga_finetune({{"resume", part_dir.path}, {"lora-init", "ga"}}),
+                      Contains("a resumed run keeps the adapters"));
+    CHECK_THROWS_WITH(ga_finetune({{"from", base_dir.path}, {"lora-init", "ga"}, {"steps", "2"}, {"out-dir", bad.path}}),
+                      Contains("--lora-init needs --lora-rank"));
+}

@@ -330,6 +330,9 @@ TEST_CASE("lrt finetune with adapters: W0 stays, adapters are saved, resume is b
           std::vector<uint8_t>(w.file.get("transformer.h.0.attn.c_attn.lora_B").bytes.size(), 0));
     CHECK(file_exists(whole_dir.file("measure.csv")));
     CHECK_THAT(text_of(whole_dir.file("measure.csv")), Contains("lora_A,adapter_a"));
+    // run.json marks the frozen tensors; a plain run's has no such field
+    CHECK_THAT(text_of(whole_dir.file("run.json")), Contains("\"frozen\":true"));
+    CHECK_THAT(text_of(base_dir.file("run.json")), !Contains("frozen"));
 
     // interrupted after 5 steps and resumed: the same run
     Settings part_settings = lora;

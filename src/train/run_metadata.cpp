@@ -16,6 +16,8 @@ JsonValue tensor_table_json(const TensorTable& table) {
         JsonValue row = JsonValue::make_object();
         row.set("name", str(t.name));
         row.set("role", str(role_name(t.role)));
+        // only when true, so plain models' JSON (and their reference files) stay as they were
+        if (t.frozen) row.set("frozen", JsonValue::make_bool(true));
         JsonValue shape = JsonValue::make_array();
         for (int s : t.shape) shape.push(num(s));
         row.set("shape", shape);

@@ -81,6 +81,11 @@ TEST_CASE("truncated SVD recovers known singular values and subspaces", "[lora][
     CHECK(std::fabs(sum_sq(cv) - k) < 1e-10);
 }
 
+TEST_CASE("orthonormalize_columns refuses more columns than rows", "[lora-ga][svd]") {
+    std::vector<double> X(3 * 4, 1.0);
+    CHECK_THROWS_WITH(orthonormalize_columns(X, 3, 4), Contains("4 columns of length 3"));
+}
+
 TEST_CASE("truncated SVD with a repeated value and a rank-deficient matrix: the subspace is what is determined",
           "[lora][lora-ga][svd]") {
     const int m = 30, n = 20, p = 4;

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "util/rng.h"
+#include "util/util.h"
 
 namespace {
 
@@ -104,6 +105,8 @@ std::vector<double> first_columns(const std::vector<double>& X, int rows, int c,
 }  // namespace
 
 void orthonormalize_columns(std::vector<double>& X, int rows, int cols) {
+    // more columns than rows cannot all be orthonormal: the refill below would never end
+    if (cols > rows) fail("orthonormalize_columns: " + std::to_string(cols) + " columns of length " + std::to_string(rows));
     for (int a = 0; a < cols; a++) {
         for (int attempt = 0;; attempt++) {
             const double before = std::sqrt(column_dot(X, rows, cols, a, a));

@@ -144,6 +144,18 @@ std::vector<double> gram_rows(const float* X, int r, int cols) {
 
 }  // namespace
 
+TEST_CASE("LoRA-GA init: a rank too large for the matrices is refused, the model left as it was", "[lora][lora-ga]") {
+    ModelConfig c = ga_sizes();
+    c.lora_rank = 17;  // 2r = 34 > 32 = width: every matrix has a side of 32
+    GPT<float> adapted;
+    gpt_build(adapted, c);
+    gpt_init(adapted, 5);
+    const std::vector<float> before = adapted.params;
+    const std::vector<int> in = token_batch(2 * 16, 64, 6), tgt = token_batch(2 * 16, 64, 7);
+    CHECK_THROWS_WITH(lora_ga_init(adapted, in.data(), tgt.data(), 2, 16), Contains("take a smaller --lora-rank"));
+    CHECK(adapted.params == before);  // untouched
+}
+
 TEST_CASE("LoRA-GA init: the logits at step 0 are the plain model's; A and B are scaled singular vectors of the gradient",
           "[lora][lora-ga]") {
     GPT<float> adapted;

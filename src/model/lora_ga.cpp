@@ -27,9 +27,6 @@ void plain_gradient(GPT<float>& plain, const GPT<float>& adapted, const int* inp
 
 // A, B and the shifted W0 of one adapted matrix from its gradient G.
 void init_one(float* W, float* A, float* Bm, const float* G, int fan_out, int fan_in, int r, double s, double gamma) {
-    if (2 * r > std::min(fan_out, fan_in))
-        fail("--lora-init ga needs 2 r <= min(fan_out, fan_in) (" + std::to_string(fan_out) + ", " +
-             std::to_string(fan_in) + "); take a smaller --lora-rank");
     const std::vector<double> g(G, G + (size_t)fan_out * fan_in);
     const TruncatedSvd svd = truncated_svd(g, fan_out, fan_in, 2 * r);
     const double c = std::pow((double)fan_out, 0.25) / std::sqrt(gamma);
@@ -47,6 +44,17 @@ void init_one(float* W, float* A, float* Bm, const float* G, int fan_out, int fa
 void lora_ga_init(GPT<float>& model, const int* inputs, const int* targets, int B, int Tn, double gamma) {
     const ModelConfig& mc = model.config;
     if (!mc.has_adapters()) fail("lora_ga_init: the model has no adapters");
+    // every target checked before any is touched, and before the gradient's cost
+    for (int l = 0; l < mc.depth; l++)
+        for (int k = 0; k < LORA_TARGET_COUNT; k++) {
+            if (!mc.adapts((LoraTarget)k)) continue;
+            const TensorInfo& W =
+                model.table.get("transformer.h." + std::to_string(l) + "." + lora_target_name((LoraTarget)k) + ".weight");
+            if (2 * mc.lora_rank > std::min(W.fan_out, W.fan_in))
+                fail("--lora-init ga needs 2 r <= min(fan_out, fan_in) of every adapted matrix (" + W.name + ": " +
+                     std::to_string(W.fan_out) + " x " + std::to_string(W.fan_in) + ", r = " +
+                     std::to_string(mc.lora_rank) + "); take a smaller --lora-rank");
+        }
     GPT<float> plain;
     plain_gradient(plain, model, inputs, targets, B, Tn);
     for (int l = 0; l < mc.depth; l++)

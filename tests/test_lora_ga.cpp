@@ -161,12 +161,8 @@ TEST_CASE("LoRA-GA init: the logits at step 0 are the plain model's; A and B are
     GPT<float> adapted;
     gpt_build(adapted, ga_sizes());
     gpt_init(adapted, 5);
-    ModelConfig plain_config = ga_sizes();
-    plain_config.lora_rank = 0;
-    plain_config.lora_alpha = 0;
-    plain_config.lora_targets = 0;
     GPT<float> plain;
-    gpt_build(plain, plain_config);
+    gpt_build(plain, ga_sizes().without_adapters());
     std::copy(adapted.params.begin(), adapted.params.begin() + plain.table.total, plain.params.begin());
     const int B = 4, T = 16;
     const std::vector<int> in = token_batch(B * T, 64, 6), tgt = token_batch(B * T, 64, 7);

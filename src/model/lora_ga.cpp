@@ -13,11 +13,7 @@ namespace {
 // The plain model (no adapters, nothing frozen) with `adapted`'s matrices,
 // so that every hidden matrix gets its full gradient.
 void plain_gradient(GPT<float>& plain, const GPT<float>& adapted, const int* inputs, const int* targets, int B, int Tn) {
-    ModelConfig c = adapted.config;
-    c.lora_rank = 0;
-    c.lora_alpha = 0;
-    c.lora_targets = 0;
-    gpt_build(plain, c);
+    gpt_build(plain, adapted.config.without_adapters());
     // the plain tensors are the first part of the adapted buffer (tensor_table.h)
     std::copy(adapted.params.begin(), adapted.params.begin() + plain.table.total, plain.params.begin());
     gpt_forward(plain, inputs, targets, B, Tn);

@@ -44,6 +44,12 @@ struct ModelConfig {
     int lora_targets = 0;    // bits of LoraTarget; nonzero with adapters
 
     bool has_adapters() const { return lora_rank > 0; }
+    // The same model without its adapters (the frozen base they sit on).
+    ModelConfig without_adapters() const {
+        ModelConfig c = *this;
+        c.lora_rank = 0, c.lora_alpha = 0, c.lora_targets = 0;
+        return c;
+    }
     bool adapts(LoraTarget t) const { return lora_rank > 0 && (lora_targets >> (int)t & 1); }
     double lora_scale() const { return lora_alpha / lora_rank; }
     int num_heads() const { return width / head_dim; }

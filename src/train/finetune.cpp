@@ -66,12 +66,8 @@ void merge_adapters(const std::string& from, const std::string& out) {
     gpt_build(adapted, mc);
     std::vector<float> m, v;
     restore_checkpoint(c, adapted, m, v);
-    ModelConfig plain_config = mc;
-    plain_config.lora_rank = 0;
-    plain_config.lora_alpha = 0;
-    plain_config.lora_targets = 0;
     GPT<float> plain;
-    gpt_build(plain, plain_config);
+    gpt_build(plain, mc.without_adapters());
     // the plain model's tensors are the first part of the adapted buffer (tensor_table.h)
     std::copy(adapted.params.begin(), adapted.params.begin() + plain.table.total, plain.params.begin());
     for (int l = 0; l < mc.depth; l++)
@@ -126,11 +122,7 @@ int finetune_command(int argc, char** argv) {
         return 0;
     }
     if (flags.was_set("out")) fail("--out is for --merge; a fine-tuning run writes into --out-dir");
-    if (cfg.tokens > 0) {
-        if (flags.was_set("steps")) fail("give --steps or --tokens, not both");
-        const int64_t per_step = (int64_t)cfg.batch_size * cfg.seq_len;
-        cfg.steps = (cfg.tokens + per_step - 1) / per_step;
-    }
+    apply_token_budget(cfg, flags);
     run_finetune(cfg, flags);
     return 0;
 }

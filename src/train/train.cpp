@@ -147,6 +147,13 @@ void declare_run_flags(FlagSet& f, TrainConfig& c, bool finetune) {
     if (finetune) declare_finetune_flags(f, c);
 }
 
+void apply_token_budget(TrainConfig& cfg, const FlagSet& flags) {
+    if (cfg.tokens <= 0) return;
+    if (flags.was_set("steps")) fail("give --steps or --tokens, not both");
+    const int64_t per_step = (int64_t)cfg.batch_size * cfg.seq_len;
+    cfg.steps = (cfg.tokens + per_step - 1) / per_step;
+}
+
 ModelConfig train_model_sizes(const TrainConfig& c) {
     ModelConfig sizes = model_sizes(c.model, c.seq_len);
     const FinetuneConfig& ft = c.finetune;
@@ -433,8 +440,7 @@ static void check_memory(const TrainRun& run) {
     if (run.resuming && planned.to_json() != run.ckpt.config.to_json())
         fail(run.ckpt_in + ": model_config does not match the checkpoint's train flags");
     if (!run.base_path.empty()) {
-        ModelConfig plain = planned;
-        plain.lora_rank = 0;
+        const ModelConfig plain = planned.without_adapters();
         if (plain.to_json() != run.base.config.to_json())
             fail("--from " + run.base_path + ": its model " + run.base.config.to_json() +
                  " is not the one these flags describe, " + plain.to_json() +
@@ -1057,11 +1063,7 @@ int train_command(int argc, char** argv) {
     declare_train_flags(flags, cfg);
     if (!flags.parse(argc, argv, 2)) return 0;
     check_model_flags(flags, cfg.model);
-    if (cfg.tokens > 0) {
-        if (flags.was_set("steps")) fail("give --steps or --tokens, not both");
-        const int64_t per_step = (int64_t)cfg.batch_size * cfg.seq_len;
-        cfg.steps = (cfg.tokens + per_step - 1) / per_step;
-    }
+    apply_token_budget(cfg, flags);
     run_training(cfg, flags);
     return 0;
 }

@@ -102,6 +102,10 @@ void declare_lora_flags(FlagSet& flags, FinetuneConfig& lora, ParamConfig& param
 // settings a run saves with its checkpoints.
 void declare_run_flags(FlagSet& flags, TrainConfig& config, bool finetune);
 
+// --tokens N: --steps = ceil(N / (batch-size x seq-len)); refused beside an
+// explicit --steps (lrt train and lrt finetune).
+void apply_token_budget(TrainConfig& cfg, const FlagSet& flags);
+
 // The model's sizes as the flags give them (model_flags.h's model_sizes),
 // with the adapters of a fine-tuning run (rank, alpha, targets).
 ModelConfig train_model_sizes(const TrainConfig& config);

@@ -13,6 +13,7 @@
 #include "model/model.h"
 #include "optim/optimizer.h"
 #include "param/parameterization.h"
+#include "finetune_helpers.h"
 #include "test_helpers.h"
 #include "train/backend.h"
 #include "train/checkpoint.h"
@@ -260,32 +261,6 @@ TEST_CASE("adapter settings round-trip through the model config's JSON; plain co
 // ---- lrt finetune, in process ----
 
 namespace {
-
-using Settings = std::vector<std::pair<std::string, std::string>>;
-
-TrainResult pretrain(const std::string& out_dir) {
-    TrainConfig c;
-    FlagSet f("train", "");
-    declare_train_flags(f, c);
-    for (auto& kv : Settings{{"width", "32"}, {"depth", "2"}, {"head-dim", "16"}, {"batch-size", "4"},
-                             {"seq-len", "32"}, {"synth-train-tokens", "100000"}, {"synth-val-tokens", "8192"},
-                             {"val-batches", "2"}, {"sample-length", "0"}, {"steps", "10"}, {"warmup-steps", "2"},
-                             {"quiet", "true"}, {"out-dir", out_dir}})
-        f.set(kv.first, kv.second);
-    return run_training(c, f);
-}
-
-TrainResult finetune(const Settings& settings) {
-    TrainConfig c;
-    FlagSet f("finetune", "");
-    declare_run_flags(f, c, true);
-    for (auto& kv : Settings{{"batch-size", "4"}, {"seq-len", "32"}, {"synth-train-tokens", "100000"},
-                             {"synth-val-tokens", "8192"}, {"val-batches", "2"}, {"sample-length", "0"},
-                             {"data-seed", "7"}, {"quiet", "true"}})
-        f.set(kv.first, kv.second);
-    for (auto& kv : settings) f.set(kv.first, kv.second);
-    return run_finetune(c, f);
-}
 
 // The logits of a checkpoint's model on a fixed batch.
 std::vector<float> checkpoint_logits(const std::string& path) {

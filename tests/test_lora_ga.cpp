@@ -10,6 +10,7 @@
 #include "model/lora_ga.h"
 #include "model/model.h"
 #include "model/svd.h"
+#include "finetune_helpers.h"
 #include "test_helpers.h"
 #include "train/checkpoint.h"
 #include "train/finetune.h"
@@ -241,50 +242,20 @@ TEST_CASE("LoRA-GA init: the logits at step 0 are the plain model's; A and B are
     CHECK(checked == 2 * 4);
 }
 
-// ---- lrt finetune --lora-init ga, in process ----
-
-namespace {
-
-using GaSettings = std::vector<std::pair<std::string, std::string>>;
-
-TrainResult ga_pretrain(const std::string& out_dir) {
-    TrainConfig c;
-    FlagSet f("train", "");
-    declare_train_flags(f, c);
-    for (auto& kv : GaSettings{{"width", "32"}, {"depth", "2"}, {"head-dim", "16"}, {"batch-size", "4"},
-                               {"seq-len", "32"}, {"synth-train-tokens", "100000"}, {"synth-val-tokens", "8192"},
-                               {"val-batches", "2"}, {"sample-length", "0"}, {"steps", "10"}, {"warmup-steps", "2"},
-                               {"quiet", "true"}, {"out-dir", out_dir}})
-        f.set(kv.first, kv.second);
-    return run_training(c, f);
-}
-
-TrainResult ga_finetune(const GaSettings& settings) {
-    TrainConfig c;
-    FlagSet f("finetune", "");
-    declare_run_flags(f, c, true);
-    for (auto& kv : GaSettings{{"batch-size", "4"}, {"seq-len", "32"}, {"synth-train-tokens", "100000"},
-                               {"synth-val-tokens", "8192"}, {"val-batches", "2"}, {"sample-length", "0"},
-                               {"data-seed", "7"}, {"quiet", "true"}})
-        f.set(kv.first, kv.second);
-    for (auto& kv : settings) f.set(kv.first, kv.second);
-    return run_finetune(c, f);
-}
-
-}  // namespace
+// ---- lrt finetune --lora-init ga, in process (finetune_helpers.h) ----
 
 TEST_CASE("lrt finetune --lora-init ga: same first loss, W0 shifted in the checkpoint, resume bit for bit",
           "[lora][lora-ga][checkpoint][train]") {
     TempDir base_dir, std_dir, whole_dir, part_dir, bad;
-    REQUIRE(ga_pretrain(base_dir.path).status == "done");
-    const GaSettings lora = {{"from", base_dir.path}, {"lora-rank", "4"}, {"lora-alpha", "8"}, {"steps", "8"},
+    REQUIRE(pretrain(base_dir.path).status == "done");
+    const Settings lora = {{"from", base_dir.path}, {"lora-rank", "4"}, {"lora-alpha", "8"}, {"steps", "8"},
                              {"warmup-steps", "0"}, {"lr", "0.01"}, {"val-every", "4"}};
-    GaSettings standard = lora, ga = lora;
+    Settings standard = lora, ga = lora;
     standard.push_back({"out-dir", std_dir.path});
     ga.push_back({"lora-init", "ga"});
-    GaSettings whole_settings = ga;
+    Settings whole_settings = ga;
     whole_settings.push_back({"out-dir", whole_dir.path});
-    const TrainResult s = ga_finetune(standard), whole = ga_finetune(whole_settings);
+    const TrainResult s = finetune(standard), whole = finetune(whole_settings);
     REQUIRE(whole.status == "done");
     // step 0's loss is the base model's on the same batch, either way (B = 0,
     // or W0 - s B A + s B A): equal to float rounding
@@ -297,12 +268,12 @@ TEST_CASE("lrt finetune --lora-init ga: same first loss, W0 shifted in the check
     CHECK(w.file.get("transformer.h.0.attn.c_proj.weight").bytes != b.file.get("transformer.h.0.attn.c_proj.weight").bytes);
 
     // interrupted and resumed: the same run (the resume does not redo the init)
-    GaSettings part_settings = ga;
+    Settings part_settings = ga;
     part_settings.push_back({"out-dir", part_dir.path});
     part_settings.push_back({"stop-after", "3"});
-    const TrainResult first = ga_finetune(part_settings);
+    const TrainResult first = finetune(part_settings);
     REQUIRE(first.last_step == 3);
-    const TrainResult second = ga_finetune({{"resume", part_dir.path}});
+    const TrainResult second = finetune({{"resume", part_dir.path}});
     REQUIRE(second.first_step == 3);
     std::vector<double> joined = first.train_losses;
     joined.insert(joined.end(), second.train_losses.begin(), second.train_losses.end());
@@ -315,8 +286,8 @@ TEST_CASE("lrt finetune --lora-init ga: same first loss, W0 shifted in the check
     }
 
     // refused: on --resume (the init is in the checkpoint) and without a rank
-    CHECK_THROWS_WITH(ga_finetune({{"resume", part_dir.path}, {"lora-init", "ga"}}),
+    CHECK_THROWS_WITH(finetune({{"resume", part_dir.path}, {"lora-init", "ga"}}),
                       Contains("a resumed run keeps the adapters"));
-    CHECK_THROWS_WITH(ga_finetune({{"from", base_dir.path}, {"lora-init", "ga"}, {"steps", "2"}, {"out-dir", bad.path}}),
+    CHECK_THROWS_WITH(finetune({{"from", base_dir.path}, {"lora-init", "ga"}, {"steps", "2"}, {"out-dir", bad.path}}),
                       Contains("--lora-init needs --lora-rank"));
 }

@@ -1,0 +1,38 @@
+// In-process `lrt train` and `lrt finetune` for the fine-tuning tests
+// (test_lora.cpp, test_lora_ga.cpp): a small base model on the built-in
+// corpus, and fine-tuning runs on the same corpus with another data seed.
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "train/finetune.h"
+#include "train/train.h"
+
+using Settings = std::vector<std::pair<std::string, std::string>>;
+
+// Width 32, depth 2, 10 steps of 4 x 32 tokens, into out_dir.
+inline TrainResult pretrain(const std::string& out_dir) {
+    TrainConfig c;
+    FlagSet f("train", "");
+    declare_train_flags(f, c);
+    for (auto& kv : Settings{{"width", "32"}, {"depth", "2"}, {"head-dim", "16"}, {"batch-size", "4"},
+                             {"seq-len", "32"}, {"synth-train-tokens", "100000"}, {"synth-val-tokens", "8192"},
+                             {"val-batches", "2"}, {"sample-length", "0"}, {"steps", "10"}, {"warmup-steps", "2"},
+                             {"quiet", "true"}, {"out-dir", out_dir}})
+        f.set(kv.first, kv.second);
+    return run_training(c, f);
+}
+
+// `lrt finetune` with the data flags above (data seed 7), then `settings`.
+inline TrainResult finetune(const Settings& settings) {
+    TrainConfig c;
+    FlagSet f("finetune", "");
+    declare_run_flags(f, c, true);
+    for (auto& kv : Settings{{"batch-size", "4"}, {"seq-len", "32"}, {"synth-train-tokens", "100000"},
+                             {"synth-val-tokens", "8192"}, {"val-batches", "2"}, {"sample-length", "0"},
+                             {"data-seed", "7"}, {"quiet", "true"}})
+        f.set(kv.first, kv.second);
+    for (auto& kv : settings) f.set(kv.first, kv.second);
+    return run_finetune(c, f);
+}

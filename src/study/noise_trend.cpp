@@ -59,10 +59,8 @@ std::vector<NoiseTrend> noise_trends(const std::vector<RunResult>& results, cons
         AxisPoint p;
         if (!parse_axis_point(o.config, &p) || !(o.best_lr > 0)) continue;
         std::vector<std::vector<NoisePoint>> runs;
-        for (const RunResult& r : results)
-            if (r.entry.config == o.config && r.entry.steps == o.steps && r.entry.width == o.width &&
-                r.entry.lr == o.best_lr && r.status == "done")
-                runs.push_back(read_noise_points(r.entry.out_dir + "/log.csv"));
+        for (const RunResult* r : runs_at_best_lr(results, o))
+            if (r->status == "done") runs.push_back(read_noise_points(r->entry.out_dir + "/log.csv"));
         NoiseTrend t;
         t.points = average_noise_points(runs);
         if (t.points.empty()) continue;

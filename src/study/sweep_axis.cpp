@@ -66,6 +66,15 @@ std::vector<AxisOptimum> axis_optima(const std::vector<RunResult>& results) {
 
 static double median(std::vector<double> v) { return quantile(std::move(v), 0.5); }
 
+std::vector<const RunResult*> runs_at_best_lr(const std::vector<RunResult>& results, const Optimum& o) {
+    std::vector<const RunResult*> out;
+    for (const RunResult& r : results)
+        if (r.entry.config == o.config && r.entry.steps == o.steps && r.entry.width == o.width &&
+            r.entry.lr == o.best_lr)
+            out.push_back(&r);
+    return out;
+}
+
 double seed_mean_lr(const AxisOptimum& a) {
     if (a.seed_lrs.empty()) return NAN;
     double s = 0;
@@ -149,10 +158,8 @@ static SeriesFits fit_series(const AxisSeries& s, const std::vector<RunResult>& 
         const std::string config = a->base + "+" + a->flag + "=" + a->value;
         for (const Optimum& o : optima)
             if (o.config == config && o.steps == a->steps && o.width == a->width)
-                for (const RunResult& r : results)
-                    if (r.entry.config == config && r.entry.steps == o.steps && r.entry.width == o.width &&
-                        r.entry.lr == o.best_lr && counts_in_fit(r))
-                        dirs.push_back(r.entry.out_dir);
+                for (const RunResult* r : runs_at_best_lr(results, o))
+                    if (counts_in_fit(*r)) dirs.push_back(r->entry.out_dir);
     }
     f.b_simple = measured_b_simple(dirs);
     return f;

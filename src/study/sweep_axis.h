@@ -50,6 +50,9 @@ double seed_mean_lr(const AxisOptimum& a);
 // of each run's log.csv, then the median over runs; NaN if none measured it.
 double measured_b_simple(const std::vector<std::string>& run_dirs);
 
+// The runs (every seed, any status) at an optimum's best grid LR.
+std::vector<const RunResult*> runs_at_best_lr(const std::vector<RunResult>& results, const Optimum& o);
+
 // Whether any configuration of the sweep has an axis.
 bool sweep_has_axis(const std::vector<RunResult>& results);
 

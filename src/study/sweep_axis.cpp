@@ -9,7 +9,6 @@
 #include <map>
 #include <tuple>
 
-#include "io/csv.h"
 #include "io/svg.h"
 #include "study/batch_fit.h"
 #include "study/drift.h"
@@ -85,14 +84,8 @@ double seed_mean_lr(const AxisOptimum& a) {
 double measured_b_simple(const std::vector<std::string>& run_dirs) {
     std::vector<double> per_run;
     for (const std::string& d : run_dirs) {
-        if (!file_exists(d + "/log.csv")) continue;
-        CsvTable t = read_csv(d + "/log.csv");
-        const int col = t.col("b_simple");
         std::vector<double> v;
-        for (const CsvRow& row : t.rows) {
-            const double b = t.optional_number(row, col);
-            if (std::isfinite(b) && b > 0) v.push_back(b);  // as noise_trend.h reads it
-        }
+        for (const NoisePoint& p : read_noise_points(d + "/log.csv")) v.push_back(p.b_simple);
         if (v.empty()) continue;
         per_run.push_back(median(std::vector<double>(v.begin() + (long)(v.size() / 2), v.end())));
     }

@@ -46,8 +46,9 @@ std::vector<AxisOptimum> axis_optima(const std::vector<RunResult>& results);
 // seed-averaged curve, when the seeds' curves are flat and offset.
 double seed_mean_lr(const AxisOptimum& a);
 
-// The median of the b_simple column over the second half of the measured rows
-// of each run's log.csv, then the median over runs; NaN if none measured it.
+// The median of B_simple over the second half of each run's measurements (its
+// log.csv as noise_trend.h's read_noise_points reads it), then the median
+// over runs; NaN if none measured it.
 double measured_b_simple(const std::vector<std::string>& run_dirs);
 
 // The runs (every seed, any status) at an optimum's best grid LR.

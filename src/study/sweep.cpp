@@ -46,6 +46,10 @@ int sweep_command(int argc, char** argv) {
         "report adds optimum_vs_axis.csv and optimum_vs_FLAG.svg (the optimal LR against the value) and, for\n"
         "batch-size, batch_fit.csv (the McCandlish and surge laws fitted to the optima, src/study/batch_fit.h).\n"
         "A fixed token budget across batch sizes: put lrt train's --tokens N in --common instead of --steps.\n"
+        "With an axis the report also finds the best value (lowest loss at its best LR) per width and its slope\n"
+        "against width: axis_best.csv, axis_best_slope.csv, loss_vs_FLAG.svg (src/study/axis_best.h).\n"
+        "--finetune-from bases/w{width} makes every run `lrt finetune --from bases/w<width>` (docs/lora.md):\n"
+        "e.g. --axis lora-plus-ratio=1,4,16,64 finds LoRA+'s best ratio at each width.\n"
         "The configurations file has one 'name flags...' line per configuration, e.g.\n"
         "  mup-independent  --param mup --d-base 64 --wd-mode independent --weight-decay 1e-4";
     std::string sub = "all";
@@ -58,7 +62,7 @@ int sweep_command(int argc, char** argv) {
     }
     // --lrt's default, this program, is filled in after parsing: its path
     // differs from machine to machine and would make --help (docs/cli.md) do so
-    std::string dir, configs_path, widths = "", lrs = "", seeds = "1", horizons, axis, common, lrt;
+    std::string dir, configs_path, widths = "", lrs = "", seeds = "1", horizons, axis, common, lrt, finetune_from;
     int jobs = 1, threads = 0;
     int64_t index = 0;
     bool quiet = false;
@@ -71,6 +75,9 @@ int sweep_command(int argc, char** argv) {
     f.add("horizons", &horizons, "comma-separated training lengths (steps), a sweep axis: each run gets --steps H");
     f.add("axis", &axis, "FLAG=v1,v2,...: any other lrt train flag as a sweep axis (see above)");
     f.add("common", &common, "lrt train flags for every run (e.g. \"--steps 500 --depth 2\")");
+    f.add("finetune-from", &finetune_from,
+          "fine-tuning sweep: each run is `lrt finetune --from P` instead of `lrt train`, P with {width} and "
+          "{seed} replaced by the run's width and seed (e.g. bases/w{width}_s{seed})");
     f.add("lrt", &lrt, "the lrt program the plan's lines call (default: this one)");
     f.add("jobs", &jobs, "runs at a time", between(1, 256));
     f.add("threads", &threads, "OpenMP threads per run; 0 = cores / jobs", between(0, 256));
@@ -86,9 +93,9 @@ int sweep_command(int argc, char** argv) {
         bool have_plan = file_exists(dir + "/plan.txt");
         if (have_plan && !f.was_set("configs") && (f.was_set("widths") || f.was_set("lrs") || f.was_set("seeds") ||
                                                   f.was_set("horizons") || f.was_set("axis") ||
-                                                  f.was_set("common")))
+                                                  f.was_set("common") || f.was_set("finetune-from")))
             fail(dir + " has a plan already; give --configs too (with the same grid) or leave out --widths, --lrs, "
-                 "--seeds, --horizons, --axis and --common to run the plan as it is");
+                 "--seeds, --horizons, --axis, --common and --finetune-from to run the plan as it is");
         if (sub == "plan" || !have_plan || f.was_set("configs")) {
             if (configs_path.empty() || widths.empty() || lrs.empty())
                 fail("planning a sweep needs --configs, --widths and --lrs");
@@ -102,6 +109,7 @@ int sweep_command(int argc, char** argv) {
                 spec.horizons = parse_int_list(horizons, "--horizons", 1, std::numeric_limits<int64_t>::max());
             if (!axis.empty()) parse_sweep_axis(axis, &spec.axis_flag, &spec.axis_values);
             spec.common = common;
+            spec.finetune_from = finetune_from;
             spec.lrt = lrt;
             std::vector<PlanEntry> plan = make_plan(spec);
             if (have_plan) {

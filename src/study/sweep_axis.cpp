@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "io/svg.h"
+#include "study/axis_best.h"
 #include "study/batch_fit.h"
 #include "study/drift.h"
 #include "study/noise_trend.h"
@@ -312,5 +313,6 @@ void report_axis(const std::string& dir, const std::vector<RunResult>& results, 
     if (print)
         std::printf("wrote %s/optimum_vs_axis.csv%s and the optimum_vs_<flag>.svg figures\n", dir.c_str(),
                     any_fit ? (", " + dir + "/batch_fit.csv").c_str() : "");
+    report_axis_best(dir, optima, results, print);
     report_noise_trend(dir, results, all_optima, print);
 }

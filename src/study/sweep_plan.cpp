@@ -81,6 +81,24 @@ static std::string upgrade_plan_line(const std::string& command) {
     return ends_with(command, OLD_RUN_SUFFIX) ? command + " --if-exists resume" : command;
 }
 
+// text with every `key` replaced by `value`
+static std::string replace_all(std::string text, const std::string& key, const std::string& value) {
+    for (size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size()))
+        text.replace(at, key.size(), value);
+    return text;
+}
+
+// --finetune-from's pattern for one run: {width} and {seed} replaced.
+static std::string finetune_base(const std::string& pattern, int width, int64_t seed) {
+    return replace_all(replace_all(pattern, "{width}", std::to_string(width)), "{seed}", std::to_string(seed));
+}
+
+// The program and subcommand a plan line starts with.
+static std::string plan_program(const SweepSpec& s, int width, int64_t seed) {
+    return s.finetune_from.empty() ? s.lrt + " train"
+                                   : s.lrt + " finetune --from " + finetune_base(s.finetune_from, width, seed);
+}
+
 // One run of the grid. `steps` is 0 when the sweep has no horizon axis; then
 // the id and command are exactly what they were before the axis existed.
 static PlanEntry plan_entry(const SweepSpec& s, const SweepConfig& c, int64_t steps, int w, double lr, int64_t seed) {
@@ -98,7 +116,7 @@ static PlanEntry plan_entry(const SweepSpec& s, const SweepConfig& c, int64_t st
     // --steps comes after --common and the configuration's flags: lrt train
     // takes the last value of a repeated flag (FlagSet::parse), so the
     // horizon wins over a --steps given there
-    e.command = s.lrt + " train" + (s.common.empty() ? "" : " " + s.common) + (c.flags.empty() ? "" : " " + c.flags) +
+    e.command = plan_program(s, w, seed) + (s.common.empty() ? "" : " " + s.common) + (c.flags.empty() ? "" : " " + c.flags) +
                 (steps > 0 ? " --steps " + std::to_string(steps) : "") + " --width " + std::to_string(w) + " --lr " +
                 lrtext + " --seed " + std::to_string(seed) + " --out-dir " + e.out_dir + RUN_SUFFIX;
     return e;
@@ -107,7 +125,7 @@ static PlanEntry plan_entry(const SweepSpec& s, const SweepConfig& c, int64_t st
 // The grid's own flags, which the plan sets on every line: an axis over one
 // of them would be overridden (or override the grid).
 static const char* const GRID_FLAGS[] = {"width", "lr", "seed", "out-dir", "quiet", "on-divergence", "skip-if-done",
-                                         "if-exists", "resume"};
+                                         "if-exists", "resume", "from"};
 
 void parse_sweep_axis(const std::string& text, std::string* flag, std::vector<std::string>* values) {
     const size_t eq = text.find('=');
@@ -180,9 +198,13 @@ std::vector<PlanEntry> make_plan(const SweepSpec& s) {
     for (int64_t h : s.horizons)
         if (h < 1) fail("--horizons: " + std::to_string(h) + " is not a number of steps (give positive integers)");
     // the plan is plain shell: no quoting, so no characters that would need it
-    if (!plain_shell_text(s.dir, false) || !plain_shell_text(s.lrt, false) || !plain_shell_text(s.common, true))
-        fail("--dir, --lrt and --common may only use letters, digits and . _ = / , : + - (and spaces in --common): "
-             "the plan file is plain shell, unquoted");
+    if (!plain_shell_text(s.dir, false) || !plain_shell_text(s.lrt, false) || !plain_shell_text(s.common, true) ||
+        !plain_shell_text(finetune_base(s.finetune_from, 1, 1), false))
+        fail("--dir, --lrt, --common and --finetune-from may only use letters, digits and . _ = / , : + - (and spaces "
+             "in --common, {width} and {seed} in --finetune-from): the plan file is plain shell, unquoted");
+    if (!s.finetune_from.empty() && s.widths.size() > 1 && s.finetune_from.find("{width}") == std::string::npos)
+        fail("--finetune-from " + s.finetune_from + ": with several widths the base must depend on the width; "
+             "write {width} where the width goes (e.g. bases/w{width})");
     // the run directories are fields of plan.csv and results.csv
     if (s.dir.find(',') != std::string::npos) fail("--dir may not contain a comma: it is a field of plan.csv");
     // no horizon axis: one pass with steps = 0 (not an axis)

@@ -43,6 +43,12 @@ struct SweepSpec {
     std::string axis_flag;
     std::vector<std::string> axis_values;
     std::string common;     // flags for every run
+    // Fine-tuning sweeps (--finetune-from): each line runs `lrt finetune
+    // --from <this, with {width} and {seed} replaced by the run's width and
+    // seed>` instead of `lrt train`, so every width (and seed, if the
+    // pattern says so) starts from its own pretrained base.
+    // Empty: lrt train.
+    std::string finetune_from;
     std::string lrt = "./lrt";
 };
 

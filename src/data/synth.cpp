@@ -181,10 +181,10 @@ uint64_t lexicon_seed(uint64_t id) {
 }
 
 const Lexicon& lexicon(uint64_t id) {
-    // Each lexicon is built once (about 0.1 s) and never freed: callers keep
-    // references, which std::map's nodes keep valid as other ids are added.
-    // Building under the lock makes a second thread wait for the first's
-    // build instead of repeating it.
+    // Each lexicon is built once (a fraction of a second) and never freed:
+    // callers keep references, which std::map's nodes keep valid as other ids
+    // are added. Building under the lock makes a second thread wait for the
+    // first's build instead of repeating it.
     static std::mutex mutex;
     static std::map<uint64_t, Lexicon> built;
     std::lock_guard<std::mutex> lock(mutex);

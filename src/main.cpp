@@ -90,17 +90,20 @@ static int tokenize_command(int argc, char** argv) {
 // lrt synth: the built-in corpus as files, or a look at it.
 static int synth_command(int argc, char** argv) {
     std::string train_out, val_out;
-    int64_t train_tokens = 8000000, val_tokens = 262144, seed = 1, show = 0;
+    int64_t train_tokens = 8000000, val_tokens = 262144, seed = 1, lexicon = 0, show = 0;
     FlagSet flags("synth",
                   "lrt synth [--train-out FILE --val-out FILE] [--show N]\n\n"
                   "The built-in synthetic language (see src/data/synth.h). Writes llm.c token files, and/or prints\n"
                   "the first N bytes of text and the corpus's entropy rate (the loss floor). `lrt train`\n"
-                  "generates the same data itself when no --train-data is given (same --data-seed).");
+                  "generates the same data itself when no --train-data is given (same --data-seed and\n"
+                  "--synth-lexicon).");
     flags.add("train-out", &train_out, "training token file to write");
     flags.add("val-out", &val_out, "validation token file to write");
     flags.add("train-tokens", &train_tokens, "training tokens", at_least(1024));
     flags.add("val-tokens", &val_tokens, "validation tokens", at_least(1024));
     flags.add("seed", &seed, "data seed (lrt train's --data-seed)", at_least(0));
+    flags.add("synth-lexicon", &lexicon, "the language's lexicon (lrt train's --synth-lexicon); 0 = the default",
+              at_least(0));
     flags.add("show", &show, "print this many bytes of validation text", at_least(0));
     if (!flags.parse(argc, argv, 2)) return 0;
     if (train_out.empty() != val_out.empty()) fail("give both --train-out and --val-out, or neither");
@@ -109,9 +112,9 @@ static int synth_command(int argc, char** argv) {
              " name the same file; the validation tokens would overwrite the training tokens");
     if (train_out.empty() && show == 0) show = 600;
     SynthStats val_stats;
-    std::vector<uint16_t> val = synth_generate(synth_val_seed(seed), (size_t)val_tokens, &val_stats);
+    std::vector<uint16_t> val = synth_generate(synth_val_seed(seed), (size_t)val_tokens, &val_stats, lexicon);
     if (!train_out.empty()) {
-        std::vector<uint16_t> train = synth_generate(synth_train_seed(seed), (size_t)train_tokens);
+        std::vector<uint16_t> train = synth_generate(synth_train_seed(seed), (size_t)train_tokens, nullptr, lexicon);
         write_token_file(train_out, train);
         write_token_file(val_out, val);
         std::printf("wrote %s (%zu tokens) and %s (%zu tokens)\n", train_out.c_str(), train.size(), val_out.c_str(),

@@ -394,6 +394,13 @@ TEST_CASE("lrt finetune without adapters trains every tensor from the checkpoint
     CHECK_THROWS_WITH(
         finetune({{"from", base.checkpoint_path}, {"lora-targets", "mlp.c_fc"}, {"steps", "3"}, {"out-dir", bad.path}}),
         Contains("needs --lora-rank"));
+    // the data flags are the fine-tune's own: a base trained on the default
+    // language fine-tunes on another lexicon (new words, same grammar)
+    TempDir relexed;
+    const TrainResult lex1 = finetune({{"from", base.checkpoint_path}, {"synth-lexicon", "1"}, {"steps", "2"},
+                                       {"warmup-steps", "0"}, {"out-dir", relexed.path}});
+    CHECK(lex1.status == "done");
+    CHECK(lex1.train_losses[0] != full.train_losses[0]);  // same model, other text
     // a shorter --seq-len than the base's: the model (its position table) is the base's
     TempDir shorter;
     const TrainResult s16 = finetune({{"from", base.checkpoint_path}, {"seq-len", "16"}, {"steps", "2"},

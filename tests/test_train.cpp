@@ -6,6 +6,9 @@
 #include <cmath>
 #include <cstring>
 
+#include "data/data.h"
+#include "data/synth.h"
+#include "io/json.h"
 #include "train/checkpoint.h"
 #include "test_helpers.h"
 #include "train/train.h"
@@ -192,6 +195,38 @@ TEST_CASE("resuming with nothing left to do is refused", "[train][checkpoint]") 
     TrainResult r = resume(dir.path);
     REQUIRE(r.first_step == 4);
     REQUIRE(r.last_step == 6);
+}
+
+TEST_CASE("lrt train --synth-lexicon trains on another language, is recorded, and a resume keeps it", "[train][checkpoint]") {
+    TempDir other_dir, base_dir;
+    const std::vector<std::pair<std::string, std::string>> half = {
+        {"steps", "4"}, {"stop-after", "2"}, {"val-every", "0"}, {"seed", "3"}};
+    auto with_lexicon = half;
+    with_lexicon.push_back({"synth-lexicon", "1"});
+    TrainResult other = train_small(other_dir.path, with_lexicon), base = train_small(base_dir.path, half);
+    // the same initialization sees other text from the first batch on
+    REQUIRE(other.train_losses.size() == 2);
+    REQUIRE(other.train_losses[0] != base.train_losses[0]);
+    // recorded with the run's settings, as --data-seed is
+    const JsonValue run = parse_json(text_of(other_dir.path + "/run.json"));
+    REQUIRE(run.at("flags").at("synth-lexicon").as_string() == "1");
+    // a resume may not switch the language; left out, it stays the checkpoint's
+    REQUIRE_THROWS_WITH(resume(other_dir.path, {{"synth-lexicon", "2"}}),
+                        Catch::Contains("--synth-lexicon 2 differs from the checkpoint's 1"));
+    REQUIRE_THROWS_WITH(resume(base_dir.path, {{"synth-lexicon", "1"}}),
+                        Catch::Contains("--synth-lexicon 1 differs from the checkpoint's 0"));
+    TrainResult rest = resume(other_dir.path);
+    REQUIRE(rest.first_step == 2);
+    REQUIRE(rest.last_step == 4);
+    // token files have their own words: the flag beside them is refused, not ignored
+    TempDir files;
+    write_token_file(files.path + "/train.bin", synth_generate(9, 20000));
+    write_token_file(files.path + "/val.bin", synth_generate(9, 20000));
+    REQUIRE_THROWS_WITH(train_small(files.path + "/run", {{"steps", "2"},
+                                                          {"train-data", files.path + "/train.bin"},
+                                                          {"val-data", files.path + "/val.bin"},
+                                                          {"synth-lexicon", "1"}}),
+                        Catch::Contains("--synth-lexicon"));
 }
 
 TEST_CASE("resuming refuses changed settings", "[train][checkpoint]") {

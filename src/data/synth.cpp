@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <map>
+#include <mutex>
 #include <numeric>
 #include <string>
 #include <unordered_map>
@@ -116,9 +118,9 @@ std::vector<uint32_t> zipf_table(int n) {
     return cum;
 }
 
-Lexicon build_lexicon() {
+Lexicon build_lexicon(uint64_t seed) {
     Lexicon L;
-    Rng rng(LEXICON_SEED);
+    Rng rng(seed);
     // Function words first, so that no invented word takes their spelling.
     for (int d = 0; d < N_DET; d++) L.forms[DET_WORD[d]] = {DET, d, false};
     L.forms["an"] = {DET, A_AN, false};
@@ -172,9 +174,23 @@ Lexicon build_lexicon() {
 
 }  // namespace
 
-const Lexicon& lexicon() {
-    static const Lexicon L = build_lexicon();  // built once, thread-safe (C++11 statics)
-    return L;
+uint64_t lexicon_seed(uint64_t id) {
+    if (id == 0) return LEXICON_SEED;
+    Rng mix(LEXICON_SEED ^ id);
+    return mix.next_u64();
+}
+
+const Lexicon& lexicon(uint64_t id) {
+    // Each lexicon is built once (a fraction of a second) and never freed:
+    // callers keep references, which std::map's nodes keep valid as other ids
+    // are added. Building under the lock makes a second thread wait for the
+    // first's build instead of repeating it.
+    static std::mutex mutex;
+    static std::map<uint64_t, Lexicon> built;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = built.find(id);
+    if (it == built.end()) it = built.emplace(id, build_lexicon(lexicon_seed(id))).first;
+    return it->second;
 }
 
 // ------------------------------------------------------------ distributions
@@ -383,10 +399,10 @@ struct Generator {
 
 // ---------------------------------------------------------------- interface
 
-std::vector<uint16_t> synth_generate(uint64_t seed, size_t n_tokens, SynthStats* stats) {
+std::vector<uint16_t> synth_generate(uint64_t seed, size_t n_tokens, SynthStats* stats, uint64_t lexicon_id) {
     std::vector<uint16_t> out;
     out.reserve(n_tokens + 4096);
-    Generator gen(lexicon(), seed, out);
+    Generator gen(lexicon(lexicon_id), seed, out);
     SynthStats counted;
     while (out.size() < n_tokens) {
         gen.nats = 0;

@@ -58,6 +58,14 @@
 // are samples of one language. All sampling is integer arithmetic on our Rng,
 // so a seed gives the same bytes on every machine.
 //
+// Lexicon ids (`lrt train --synth-lexicon N`): 0 is the language above; N >= 1
+// is a language with the same grammar, sizes, structural weights and function
+// words whose lexicon (the invented words, which of them are frequent,
+// animacy, transitivity, favourite adjectives and objects, topic titles and
+// tables) is built from another seed. Something new to learn for a
+// fine-tuning run, with the same kind of structure. Its entropy rate is close
+// to lexicon 0's but not equal (word lengths differ, so tokens per choice do).
+//
 // This header is the generator (what training uses). The scorer, which
 // re-derives the entropy from the text for the tests, is synth_score.h; the
 // language both share is synth_language.h.
@@ -87,7 +95,9 @@ struct SynthStats {
 // starts the next one. So it always leaves out the last document (even when
 // it happens to end exactly at n_tokens), and stats->tokens runs from token 0
 // up to, not including, the last EOT. synth_score counts exactly the same.
-std::vector<uint16_t> synth_generate(uint64_t seed, size_t n_tokens, SynthStats* stats = nullptr);
+// `lexicon` picks the language (lexicon ids above; 0 = the default one).
+std::vector<uint16_t> synth_generate(uint64_t seed, size_t n_tokens, SynthStats* stats = nullptr,
+                                     uint64_t lexicon = 0);
 
 // Unigram (order-0) entropy in nats of any token stream, for comparison with
 // the loss: what a model that ignores context entirely can reach.

@@ -21,7 +21,8 @@ namespace synth_lang {
 // ------------------------------------------------------------------ sizes
 
 // Fixed, so that train and validation text (different data seeds) are samples
-// of one language.
+// of one language. Lexicon 0 (the default language) is built from it; lexicon
+// N >= 1 (--synth-lexicon N) from lexicon_seed(N).
 constexpr uint64_t LEXICON_SEED = 0x5EED0F1A6A6EULL;
 
 constexpr int N_TOPIC = 32;
@@ -94,8 +95,14 @@ struct Lexicon {
 };
 
 bool is_vowel(char c);
-// Built once, on first use (thread-safe); see build_lexicon in synth.cpp.
-const Lexicon& lexicon();
+// The seed lexicon `id` is built from: LEXICON_SEED for 0, a hash of it and
+// `id` otherwise (not LEXICON_SEED + id: Rng's splitmix seeding would make
+// nearby seeds' streams overlap).
+uint64_t lexicon_seed(uint64_t id);
+// Lexicon `id` (synth.h: lexicon ids), built once on first use (thread-safe)
+// and kept for the life of the program, so the reference stays valid; see
+// build_lexicon in synth.cpp.
+const Lexicon& lexicon(uint64_t id);
 
 // ------------------------------------------------------------ distributions
 

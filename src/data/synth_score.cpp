@@ -301,11 +301,11 @@ struct Parser {
 
 // ---------------------------------------------------------------- interface
 
-SynthParse synth_parse(const uint16_t* tokens, size_t n) {
+SynthParse synth_parse(const uint16_t* tokens, size_t n, uint64_t lexicon_id) {
     SynthParse result;
     if (n == 0) return result;
     if (tokens[0] != EOT_TOKEN) fail(where(0) + "the stream must start with EOT (token 0)");
-    const Lexicon& L = lexicon();
+    const Lexicon& L = lexicon(lexicon_id);
     size_t begin = 0;
     for (size_t end = 1; end < n; end++) {
         if (tokens[end] != EOT_TOKEN) continue;
@@ -321,18 +321,20 @@ SynthParse synth_parse(const uint16_t* tokens, size_t n) {
     return result;
 }
 
-double synth_score(const uint16_t* tokens, size_t n) { return synth_parse(tokens, n).stats.nats; }
+double synth_score(const uint16_t* tokens, size_t n, uint64_t lexicon_id) {
+    return synth_parse(tokens, n, lexicon_id).stats.nats;
+}
 
-double synth_entropy_rate(uint64_t seed, size_t n_tokens) {
+double synth_entropy_rate(uint64_t seed, size_t n_tokens, uint64_t lexicon_id) {
     SynthStats stats;
-    synth_generate(seed, n_tokens, &stats);
+    synth_generate(seed, n_tokens, &stats, lexicon_id);
     if (stats.tokens == 0)
         fail("synth_entropy_rate: " + std::to_string(n_tokens) + " tokens hold no complete document; use more");
     return stats.nats / (double)stats.tokens;
 }
 
-double synth_check_samplers(uint64_t seed, size_t draws) {
-    const Lexicon& L = lexicon();
+double synth_check_samplers(uint64_t seed, size_t draws, uint64_t lexicon_id) {
+    const Lexicon& L = lexicon(lexicon_id);
     Rng rng(seed);
     double worst = 0;
     // Counts `draws` samples of `sample()` over n items and compares with `probability(item)`.

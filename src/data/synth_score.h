@@ -16,7 +16,8 @@
 // with an EOT to include the last one) and sums -ln p of the choices the
 // parse reveals. Fails with a message naming the token index on text the
 // grammar cannot produce (unknown word, broken agreement, bad layout, ...).
-double synth_score(const uint16_t* tokens, size_t n);
+// `lexicon` is the language the text is read as (synth.h: lexicon ids).
+double synth_score(const uint16_t* tokens, size_t n, uint64_t lexicon = 0);
 
 // What the scorer found while parsing; the tests use it to check that the
 // long-range dependencies really are in the text.
@@ -28,12 +29,12 @@ struct SynthParse {
     SynthStats stats;                        // what synth_score returns is stats.nats
     std::vector<SynthAgreement> agreements;  // every subject-verb agreement checked
 };
-SynthParse synth_parse(const uint16_t* tokens, size_t n);
+SynthParse synth_parse(const uint16_t* tokens, size_t n, uint64_t lexicon = 0);
 
 // Entropy rate estimate in nats per token: stats.nats / stats.tokens of
-// synth_generate(seed, n_tokens). n_tokens must hold at least one complete
-// document (a few thousand tokens; use millions for a precise figure).
-double synth_entropy_rate(uint64_t seed, size_t n_tokens);
+// synth_generate(seed, n_tokens, ., lexicon). n_tokens must hold at least one
+// complete document (a few thousand tokens; use millions for a precise figure).
+double synth_entropy_rate(uint64_t seed, size_t n_tokens, uint64_t lexicon = 0);
 
 // For the tests: the exact entropy needs each sampler to draw with the
 // probabilities the generator and the scorer charge for it. This draws `draws`
@@ -42,4 +43,4 @@ double synth_entropy_rate(uint64_t seed, size_t n_tokens);
 // for an object-gap clause) and from a structural choice, and returns the
 // largest |z-score| of an item's count against its claimed probability
 // (about 4-5 when they agree). Fails if some distribution does not sum to 1.
-double synth_check_samplers(uint64_t seed, size_t draws);
+double synth_check_samplers(uint64_t seed, size_t draws, uint64_t lexicon = 0);

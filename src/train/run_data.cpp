@@ -11,12 +11,16 @@
 static void generate_corpus(RunData& data, const TrainConfig& cfg, int vocab_size) {
     if (vocab_size < BYTE_VOCAB_SIZE)
         fail("the built-in corpus is byte-level and needs --vocab-size >= 256, got " + std::to_string(vocab_size));
-    SynthStats val_stats;
-    data.train_tokens = synth_generate(synth_train_seed(cfg.data_seed), (size_t)cfg.synth_train_tokens);
-    data.val_tokens = synth_generate(synth_val_seed(cfg.data_seed), (size_t)cfg.synth_val_tokens, &val_stats);
-    data.note = strprintf("built-in synthetic corpus: %zu train / %zu val tokens; validation entropy rate %.4f "
+    SynthStats val_stats;  // of the chosen lexicon's text: each lexicon has its own floor
+    const uint64_t lexicon = (uint64_t)cfg.synth_lexicon;
+    data.train_tokens =
+        synth_generate(synth_train_seed(cfg.data_seed), (size_t)cfg.synth_train_tokens, nullptr, lexicon);
+    data.val_tokens = synth_generate(synth_val_seed(cfg.data_seed), (size_t)cfg.synth_val_tokens, &val_stats, lexicon);
+    // (the default language's note reads as it always has)
+    const std::string which = lexicon ? strprintf(" (lexicon %llu)", (unsigned long long)lexicon) : "";
+    data.note = strprintf("built-in synthetic corpus%s: %zu train / %zu val tokens; validation entropy rate %.4f "
                           "nats/token (the lowest loss any model can reach), unigram entropy %.4f",
-                          data.train_tokens.size(), data.val_tokens.size(),
+                          which.c_str(), data.train_tokens.size(), data.val_tokens.size(),
                           val_stats.nats / std::max<size_t>(1, val_stats.tokens),
                           unigram_entropy(data.val_tokens.data(), data.val_tokens.size(), BYTE_VOCAB_SIZE));
 }
@@ -43,6 +47,9 @@ static void init_loader(DataLoader& loader, const std::vector<uint16_t>& tokens,
 void load_run_data(RunData& data, const TrainConfig& cfg, int vocab_size) {
     if (cfg.train_data.empty() != cfg.val_data.empty())
         fail("give both --train-data and --val-data, or neither (to use the built-in corpus)");
+    // (token files have their own words: the flag would be silently ignored)
+    if (!cfg.train_data.empty() && cfg.synth_lexicon != 0)
+        fail("--synth-lexicon picks the built-in corpus's lexicon; it does not apply to --train-data files");
     if (cfg.train_data.empty()) generate_corpus(data, cfg, vocab_size);
     else read_token_files(data, cfg, vocab_size);
     init_loader(data.train_loader, data.train_tokens,

@@ -44,6 +44,10 @@ void declare_train_flags(FlagSet& f, TrainConfig& c) {
     f.add("synth-train-tokens", &c.synth_train_tokens, "built-in corpus: training tokens to generate", at_least(1024));
     f.add("synth-val-tokens", &c.synth_val_tokens, "built-in corpus: validation tokens to generate", at_least(1024));
     f.add("data-seed", &c.data_seed, "seed of the built-in corpus and of the batch order", at_least(0));
+    f.add("synth-lexicon", &c.synth_lexicon,
+          "built-in corpus: its lexicon (invented words, their frequencies and roles); 0 = the default language, "
+          "N >= 1 = another lexicon with the same grammar, e.g. new data for lrt finetune (docs/data.md)",
+          at_least(0));
     f.add("batch-size", &c.batch_size, "sequences per batch B", at_least(1));
     f.add("seq-len", &c.seq_len, "tokens per sequence T", at_least(1));
     f.add("grad-accum", &c.grad_accum,

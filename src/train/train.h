@@ -41,6 +41,7 @@ struct TrainConfig {
     int64_t synth_train_tokens = 8000000;
     int64_t synth_val_tokens = 262144;
     int64_t data_seed = 1;
+    int64_t synth_lexicon = 0;  // the built-in corpus's lexicon (synth.h: lexicon ids); 0: the default language
     int batch_size = 16;
     int grad_accum = 1;  // the batch runs as this many micro-batches of batch_size/grad_accum sequences
     int seq_len = 128;

@@ -1,7 +1,8 @@
 // The GPU twins of the CPU layers (src/model/layers.h, src/model/matmul.h), of the
 // optimizer (src/optim/optimizer.h) and of the measurements (src/study/measure.h): same
 // names, same argument order, same semantics (backward functions ACCUMULATE
-// into gradient outputs), in namespace gpu. Every pointer argument is DEVICE
+// into gradient outputs, and a parameter's gradient output may be nullptr: a
+// frozen tensor, none formed), in namespace gpu. Every pointer argument is DEVICE
 // memory unless the comment says host. float only: the double build of the
 // model (finite-difference checks) stays on the CPU, and the GPU is checked
 // against the CPU (tests/cuda/).
@@ -160,6 +161,14 @@ void softmax_crossentropy_backward(float* dlogits, const float* probs, const int
 void matmul_forward(float* out, const float* inp, const float* weight, const float* bias, int N, int C, int OC);
 void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int N, int C, int OC);
+// The LoRA path beside a linear layer, as src/model/lora.h: u (N,r) = inp A^T,
+// out (N,OC) += scale u B^T; the backward ACCUMULATES into dA (r,C), dB (OC,r)
+// (either may be nullptr: frozen) and dinp (N,C), with du (N,r) scratch.
+// Same precision as matmul_forward.
+void lora_forward(float* out, float* u, const float* inp, const float* A, const float* B, float scale, int N, int C,
+                  int OC, int r);
+void lora_backward(float* dinp, float* dA, float* dB, float* du, const float* dout, const float* inp, const float* u,
+                   const float* A, const float* B, float scale, int N, int C, int OC, int r);
 
 // -------------------------------------------------------------- optimizer
 // As src/optim/optimizer.h (PyTorch's order of operations, bit for bit with the CPU).

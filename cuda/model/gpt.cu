@@ -15,6 +15,7 @@ using gpu::Buffer;
 struct GpuBlockActivations {
     Buffer<float> ln1, ln1_mean, ln1_rstd, qkv, att, attn_out, attn_proj, residual_mid;
     Buffer<float> ln2, ln2_mean, ln2_rstd, fc, fc_gelu, fc_proj, residual_out;
+    Buffer<float> lora_u[LORA_TARGET_COUNT];  // x A^T (N,rank) of each adapter; empty without one
 };
 
 struct GpuGPT {
@@ -22,6 +23,9 @@ struct GpuGPT {
     TensorTable table;
     long wte = 0, wpe = 0, lnf_w = 0, lnf_b = -1, readout = 0;
     std::vector<BlockOffsets> blocks;
+    // where the backward pass writes each gradient: -1 for a frozen tensor (model.h)
+    long grad_wte = 0, grad_wpe = 0, grad_lnf_w = 0, grad_lnf_b = -1, grad_readout = 0;
+    std::vector<BlockOffsets> grad_blocks;
     Buffer<float> params, grads, adam_m, adam_v, spectral, params_before;  // spectral: the optimizer's v1 vectors
     Buffer<float> grad_accum;  // the micro-batches' gradient sum (--grad-accum K > 1 only)
 
@@ -33,6 +37,7 @@ struct GpuGPT {
     std::vector<GpuBlockActivations> acts;
     Buffer<float> lnf, lnf_mean, lnf_rstd, logits, probs, losses;
     Buffer<float> d_logits, d_lnf, d_stream, d_stream_prev, d_branch, d_ln, d_attn_out, d_qkv, d_fc, d_fc_gelu;
+    Buffer<float> d_lora_u;  // (N,rank): an adapter's d(x A^T), one adapter at a time
     Buffer<float> x_sample;  // measurements
 
     float* param(long offset) const { return params.ptr + offset; }
@@ -51,6 +56,12 @@ GpuGPT* gpu_gpt_create(const GPT<float>& host, const gpu::Options& options) {
     m->lnf_b = host.lnf_b;
     m->readout = host.readout;
     m->blocks = host.blocks;
+    m->grad_wte = host.grad_wte;
+    m->grad_wpe = host.grad_wpe;
+    m->grad_lnf_w = host.grad_lnf_w;
+    m->grad_lnf_b = host.grad_lnf_b;
+    m->grad_readout = host.grad_readout;
+    m->grad_blocks = host.grad_blocks;
     const size_t n = host.table.total;
     m->params.from_host(host.params);
     m->grads.resize(n);
@@ -106,6 +117,8 @@ static void ensure_activations(GpuGPT& m, int B, int Tn) {
         a.att.resize((size_t)B * NH * Tn * Tn);
         a.fc.resize(N * H);
         a.fc_gelu.resize(N * H);
+        for (int k = 0; k < LORA_TARGET_COUNT; k++)
+            if (c.adapts((LoraTarget)k)) a.lora_u[k].resize(N * c.lora_rank);
     }
     m.lnf.resize(N * C);
     m.lnf_mean.resize(N);
@@ -119,8 +132,30 @@ static void ensure_activations(GpuGPT& m, int B, int Tn) {
     m.d_qkv.resize(N * 3 * C);
     m.d_fc.resize(N * H);
     m.d_fc_gelu.resize(N * H);
+    m.d_lora_u.resize(c.has_adapters() ? N * c.lora_rank : 0);
     m.batch = B;
     m.seq_len = Tn;
+}
+
+// The adapter of block l's matrix k, if it has one: adds s (x A^T) B^T to
+// the out (N,OC) its linear layer just wrote from inp (N,C).
+static void adapter_forward(GpuGPT& m, int l, LoraTarget k, float* out, const float* inp, int N, int C, int OC) {
+    const BlockOffsets& w = m.blocks[l];
+    if (w.lora_A[(int)k] < 0) return;
+    gpu::lora_forward(out, m.acts[l].lora_u[(int)k], inp, m.param(w.lora_A[(int)k]), m.param(w.lora_B[(int)k]),
+                      (float)m.config.lora_scale(), N, C, OC, m.config.lora_rank);
+}
+
+// Its backward: gradients of A and B, and its share of dinp (N,C), added to
+// what the linear layer's backward wrote there.
+static void adapter_backward(GpuGPT& m, int l, LoraTarget k, float* dinp, const float* dout, const float* inp, int N,
+                             int C, int OC) {
+    const BlockOffsets& w = m.blocks[l];
+    const BlockOffsets& g = m.grad_blocks[l];
+    if (w.lora_A[(int)k] < 0) return;
+    gpu::lora_backward(dinp, m.grad_or_null(g.lora_A[(int)k]), m.grad_or_null(g.lora_B[(int)k]), m.d_lora_u, dout,
+                       inp, m.acts[l].lora_u[(int)k], m.param(w.lora_A[(int)k]), m.param(w.lora_B[(int)k]),
+                       (float)m.config.lora_scale(), N, C, OC, m.config.lora_rank);
 }
 
 double gpu_gpt_forward(GpuGPT* mp, const int* inputs, const int* targets, int B, int Tn) {
@@ -148,15 +183,19 @@ double gpu_gpt_forward(GpuGPT* mp, const int* inputs, const int* targets, int B,
         gpu::layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, stream, m.param(w.ln1_w), m.param_or_null(w.ln1_b), N,
                                C);
         gpu::matmul_forward(a.qkv, a.ln1, m.param(w.qkv_w), m.param_or_null(w.qkv_b), N, C, 3 * C);
+        adapter_forward(m, l, LoraTarget::AttnQKV, a.qkv, a.ln1, N, C, 3 * C);
         gpu::attention_forward(a.attn_out, a.att, a.qkv, attn_scale, B, Tn, C, NH);
         gpu::matmul_forward(a.attn_proj, a.attn_out, m.param(w.attn_proj_w), m.param_or_null(w.attn_proj_b), N, C, C);
+        adapter_forward(m, l, LoraTarget::AttnProj, a.attn_proj, a.attn_out, N, C, C);
         gpu::residual_forward(a.residual_mid, stream, a.attn_proj, res_mult, (long)N * C);
         // MLP branch: x + mlp(ln_2(x))
         gpu::layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.residual_mid, m.param(w.ln2_w),
                                m.param_or_null(w.ln2_b), N, C);
         gpu::matmul_forward(a.fc, a.ln2, m.param(w.fc_w), m.param_or_null(w.fc_b), N, C, H);
+        adapter_forward(m, l, LoraTarget::MlpFc, a.fc, a.ln2, N, C, H);
         gpu::gelu_forward(a.fc_gelu, a.fc, (long)N * H);
         gpu::matmul_forward(a.fc_proj, a.fc_gelu, m.param(w.fc_proj_w), m.param_or_null(w.fc_proj_b), N, H, C);
+        adapter_forward(m, l, LoraTarget::MlpProj, a.fc_proj, a.fc_gelu, N, H, C);
         gpu::residual_forward(a.residual_out, a.residual_mid, a.fc_proj, res_mult, (long)N * C);
         stream = a.residual_out;
     }
@@ -177,7 +216,8 @@ void gpu_gpt_backward(GpuGPT* mp) {
     const int B = m.batch, Tn = m.seq_len, N = B * Tn;
     const int C = c.width, H = c.mlp_width(), NH = c.num_heads(), V = c.vocab_size;
     const float attn_scale = (float)c.resolved_attention_scale(), res_mult = (float)c.residual_multiplier;
-    float* g = m.grads;
+    // (a frozen tensor's gradient offset is -1: gp gives nullptr, which every
+    // backward function takes as "no gradient for this one")
     auto gp = [&](long off) { return m.grad_or_null(off); };
     // scratch buffers swap roles as in model.cpp; std::swap on Buffer moves pointers
     Buffer<float>&dlogits = m.d_logits, &dlnf = m.d_lnf, &dstream = m.d_stream, &dstream_prev = m.d_stream_prev;
@@ -189,13 +229,14 @@ void gpu_gpt_backward(GpuGPT* mp) {
 
     // loss = mean over N positions; logits = readout_multiplier * z
     gpu::softmax_crossentropy_backward(dlogits, m.probs, m.targets, (float)(c.readout_multiplier / N), N, V);
-    gpu::matmul_backward(dlnf, g + m.readout, nullptr, dlogits, m.lnf, m.param(m.readout), N, C, V);
+    gpu::matmul_backward(dlnf, gp(m.grad_readout), nullptr, dlogits, m.lnf, m.param(m.readout), N, C, V);
     const float* last_stream = c.depth > 0 ? m.acts[c.depth - 1].residual_out.ptr : m.encoded.ptr;
-    gpu::layernorm_backward(dstream, g + m.lnf_w, gp(m.lnf_b), dlnf, last_stream, m.param(m.lnf_w), m.lnf_mean,
-                            m.lnf_rstd, N, C);
+    gpu::layernorm_backward(dstream, gp(m.grad_lnf_w), gp(m.grad_lnf_b), dlnf, last_stream, m.param(m.lnf_w),
+                            m.lnf_mean, m.lnf_rstd, N, C);
 
     for (int l = c.depth - 1; l >= 0; l--) {
         const BlockOffsets& w = m.blocks[l];
+        const BlockOffsets& gw = m.grad_blocks[l];
         GpuBlockActivations& a = m.acts[l];
         const float* stream_in = l > 0 ? m.acts[l - 1].residual_out.ptr : m.encoded.ptr;
         // residual_out = residual_mid + res_mult * fc_proj
@@ -203,13 +244,15 @@ void gpu_gpt_backward(GpuGPT* mp) {
         dbranch.zero();
         gpu::residual_backward(dstream_prev, dbranch, dstream, res_mult, (long)N * C);
         dfc_gelu.zero();
-        gpu::matmul_backward(dfc_gelu, g + w.fc_proj_w, gp(w.fc_proj_b), dbranch, a.fc_gelu, m.param(w.fc_proj_w), N,
-                             H, C);
+        gpu::matmul_backward(dfc_gelu, gp(gw.fc_proj_w), gp(gw.fc_proj_b), dbranch, a.fc_gelu, m.param(w.fc_proj_w),
+                             N, H, C);
+        adapter_backward(m, l, LoraTarget::MlpProj, dfc_gelu, dbranch, a.fc_gelu, N, H, C);
         dfc.zero();
         gpu::gelu_backward(dfc, a.fc, dfc_gelu, (long)N * H);
         dln.zero();
-        gpu::matmul_backward(dln, g + w.fc_w, gp(w.fc_b), dfc, a.ln2, m.param(w.fc_w), N, C, H);
-        gpu::layernorm_backward(dstream_prev, g + w.ln2_w, gp(w.ln2_b), dln, a.residual_mid, m.param(w.ln2_w),
+        gpu::matmul_backward(dln, gp(gw.fc_w), gp(gw.fc_b), dfc, a.ln2, m.param(w.fc_w), N, C, H);
+        adapter_backward(m, l, LoraTarget::MlpFc, dln, dfc, a.ln2, N, C, H);
+        gpu::layernorm_backward(dstream_prev, gp(gw.ln2_w), gp(gw.ln2_b), dln, a.residual_mid, m.param(w.ln2_w),
                                 a.ln2_mean, a.ln2_rstd, N, C);
         std::swap(dstream, dstream_prev);  // dstream = d residual_mid
         // residual_mid = stream_in + res_mult * attn_proj
@@ -217,17 +260,19 @@ void gpu_gpt_backward(GpuGPT* mp) {
         dbranch.zero();
         gpu::residual_backward(dstream_prev, dbranch, dstream, res_mult, (long)N * C);
         dattn_out.zero();
-        gpu::matmul_backward(dattn_out, g + w.attn_proj_w, gp(w.attn_proj_b), dbranch, a.attn_out,
+        gpu::matmul_backward(dattn_out, gp(gw.attn_proj_w), gp(gw.attn_proj_b), dbranch, a.attn_out,
                              m.param(w.attn_proj_w), N, C, C);
+        adapter_backward(m, l, LoraTarget::AttnProj, dattn_out, dbranch, a.attn_out, N, C, C);
         dqkv.zero();
         gpu::attention_backward(dqkv, dattn_out, a.qkv, a.att, attn_scale, B, Tn, C, NH);
         dln.zero();
-        gpu::matmul_backward(dln, g + w.qkv_w, gp(w.qkv_b), dqkv, a.ln1, m.param(w.qkv_w), N, C, 3 * C);
-        gpu::layernorm_backward(dstream_prev, g + w.ln1_w, gp(w.ln1_b), dln, stream_in, m.param(w.ln1_w), a.ln1_mean,
+        gpu::matmul_backward(dln, gp(gw.qkv_w), gp(gw.qkv_b), dqkv, a.ln1, m.param(w.qkv_w), N, C, 3 * C);
+        adapter_backward(m, l, LoraTarget::AttnQKV, dln, dqkv, a.ln1, N, C, 3 * C);
+        gpu::layernorm_backward(dstream_prev, gp(gw.ln1_w), gp(gw.ln1_b), dln, stream_in, m.param(w.ln1_w), a.ln1_mean,
                                 a.ln1_rstd, N, C);
         std::swap(dstream, dstream_prev);  // dstream = d stream_in
     }
-    gpu::encoder_backward(g + m.wte, g + m.wpe, dstream, m.inputs, (float)c.embedding_multiplier, B, Tn, C,
+    gpu::encoder_backward(gp(m.grad_wte), gp(m.grad_wpe), dstream, m.inputs, (float)c.embedding_multiplier, B, Tn, C,
                           m.host_inputs.data());
 }
 
@@ -269,13 +314,17 @@ void gpu_gpt_snapshot_params(GpuGPT* m) {
 // model.cpp's gpt_matrix_input.
 static const float* matrix_input(const GpuGPT& m, const TensorInfo& t) {
     if (t.role == TensorRole::Readout) return m.lnf;
-    if (t.role != TensorRole::HiddenMatrix || t.layer < 0 || t.layer >= (int)m.acts.size()) return nullptr;
+    const bool adapter = is_adapter(t.role);
+    if ((t.role != TensorRole::HiddenMatrix && !adapter) || t.layer < 0 || t.layer >= (int)m.acts.size()) return nullptr;
     const GpuBlockActivations& a = m.acts[t.layer];
     const BlockOffsets& b = m.blocks[t.layer];
-    if ((long)t.offset == b.qkv_w) return a.ln1;
-    if ((long)t.offset == b.attn_proj_w) return a.attn_out;
-    if ((long)t.offset == b.fc_w) return a.ln2;
-    if ((long)t.offset == b.fc_proj_w) return a.fc_gelu;
+    // each target matrix's input, in LoraTarget order
+    const long weight[LORA_TARGET_COUNT] = {b.qkv_w, b.attn_proj_w, b.fc_w, b.fc_proj_w};
+    const float* input[LORA_TARGET_COUNT] = {a.ln1, a.attn_out, a.ln2, a.fc_gelu};
+    for (int k = 0; k < LORA_TARGET_COUNT; k++) {
+        if ((long)t.offset == weight[k] || (long)t.offset == b.lora_A[k]) return input[k];
+        if ((long)t.offset == b.lora_B[k]) return a.lora_u[k];
+    }
     return nullptr;
 }
 

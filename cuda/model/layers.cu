@@ -66,8 +66,11 @@ void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* in
                       const int* host_inp) {
     const long N = (long)B * Tn;
     if (N <= 0 || C <= 0) return;
-    encoder_backward_wpe_kernel<<<blocks_for((long)Tn * C, 256), 256>>>(dwpe, dout, scale, B, Tn, C);
-    LAUNCH_CHECK();
+    if (dwpe) {  // nullptr: frozen
+        encoder_backward_wpe_kernel<<<blocks_for((long)Tn * C, 256), 256>>>(dwpe, dout, scale, B, Tn, C);
+        LAUNCH_CHECK();
+    }
+    if (!dwte) return;  // frozen
     if (!options().deterministic) {
         encoder_backward_wte_atomic_kernel<<<blocks_for(N * C, 256), 256>>>(dwte, dout, inp, scale, N * C, C);
         LAUNCH_CHECK();
@@ -181,7 +184,7 @@ __global__ void layernorm_backward_sum_kernel(float* dweight, float* dbias, cons
         dw += partial[((size_t)k * 2) * C + c];
         db += partial[((size_t)k * 2 + 1) * C + c];
     }
-    dweight[c] += dw;
+    if (dweight) dweight[c] += dw;
     if (dbias) dbias[c] += db;
 }
 
@@ -190,6 +193,7 @@ void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* 
     if (N <= 0) return;
     layernorm_backward_dinp_kernel<<<blocks_for(N, 8), 256>>>(dinp, dout, inp, weight, mean, rstd, N, C);
     LAUNCH_CHECK();
+    if (!dweight && !dbias) return;  // a frozen layernorm
     const int per = N <= 64 ? N : std::max(64, (N + 255) / 256), chunks = (N + per - 1) / per;
     float* partial = (float*)scratch(SCRATCH_PARTIAL, sizeof(float) * (size_t)chunks * 2 * C);
     layernorm_backward_partial_kernel<<<dim3(blocks_for(C, 128), chunks), 128>>>(partial, dout, inp, mean, rstd, N, C,

@@ -75,4 +75,27 @@ void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dou
     if (dbias) column_sums_add(dbias, dout, N, OC);
 }
 
+// The adapter's four products, each written for the transposes as above
+// (A (r,C) and B (OC,r) are weights like W; u (N,r) and du are activations).
+void lora_forward(float* out, float* u, const float* inp, const float* A, const float* B, float scale, int N, int C,
+                  int OC, int r) {
+    const Precision p = options().precision;
+    // u^T (r,N) = A (r,C) inp^T (C,N)
+    gemm(true, false, r, N, C, 1.0f, A, C, 0, (size_t)r * C, inp, C, 0, (size_t)N * C, 0.0f, u, r, 0, 1, p);
+    // out^T (OC,N) += scale * B (OC,r) u^T (r,N)
+    gemm(true, false, OC, N, r, scale, B, r, 0, (size_t)OC * r, u, r, 0, (size_t)N * r, 1.0f, out, OC, 0, 1, p);
+}
+
+void lora_backward(float* dinp, float* dA, float* dB, float* du, const float* dout, const float* inp, const float* u,
+                   const float* A, const float* B, float scale, int N, int C, int OC, int r) {
+    const Precision p = options().precision;
+    // dB^T (r,OC) += scale * u^T (r,N) dout (N,OC)
+    if (dB)
+        gemm(false, true, r, OC, N, scale, u, r, 0, (size_t)N * r, dout, OC, 0, (size_t)N * OC, 1.0f, dB, r, 0, 1, p);
+    // du^T (r,N) = scale * B^T (r,OC) dout^T (OC,N)
+    gemm(false, false, r, N, OC, scale, B, r, 0, (size_t)OC * r, dout, OC, 0, (size_t)N * OC, 0.0f, du, r, 0, 1, p);
+    // dA^T (C,r) += inp^T (C,N) du (N,r); dinp^T (C,N) += A^T (C,r) du^T (r,N)
+    matmul_backward(dinp, dA, nullptr, du, inp, A, N, C, r);
+}
+
 }  // namespace gpu

@@ -91,13 +91,14 @@ void adamw_update(float* params, const float* grads, float* m, float* v, size_t 
 
 // The AdamW rows go to one launch; Muon's and SGD's, and every spectral
 // decay, run tensor by tensor (each tensor's step depends on no other's, so
-// the order does not matter).
+// the order does not matter). Frozen tensors are left out.
 void optimizer_step(float* params, const float* grads, float* m, float* v, float* spectral, const TensorTable& table,
                     double schedule, int64_t step, const double* lr_extra) {
     std::vector<AdamWTensor> adam;
     double beta1 = 0, beta2 = 0;
     for (size_t i = 0; i < table.tensors.size(); i++) {
         const TensorInfo& t = table.tensors[i];
+        if (t.frozen) continue;  // not updated, not decayed; its state stays untouched (zeros), as on the CPU
         const OptimizerRow& o = t.optim;
         const double lr = tensor_lr(t, schedule) * (lr_extra ? lr_extra[i] : 1.0);
         double decay = decay_per_step(t, schedule);

@@ -78,9 +78,6 @@ template class CpuBackend<double>;
 
 GpuBackend::GpuBackend(GPT<float>& host, OptimizerState<float>* state, const gpu::Options& options)
     : host_(host), state_(state), gpu_(nullptr, gpu_gpt_free) {
-    // the GPU twin has no adapter path and no frozen tensors yet: refuse rather than train something else
-    if (host.config.has_adapters())
-        fail("LoRA adapters run on the CPU only so far (--device cpu); the CUDA path does not have them yet");
     gpu_.reset(gpu_gpt_create(host, options));
     if (state) gpu_gpt_upload_state(gpu_.get(), nullptr, state->m.data(), state->v.data(), state->spectral.data());
 }

@@ -2,6 +2,7 @@
 // every output file and follows the CPU run of the same flags; a run stopped
 // part way and resumed equals an uninterrupted one bit for bit (deterministic
 // mode is the default); --precision bf16 trains and changes the numbers.
+// `lrt finetune --device cuda` with LoRA adapters follows the CPU run.
 // (Without a GPU these skip; tests/test_device.cpp covers the error a user
 // then gets.)
 #include <catch2/catch.hpp>
@@ -9,6 +10,7 @@
 #include <cmath>
 #include <map>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -82,6 +84,14 @@ std::string flags_without_paths(const std::string& json) {
     for (const auto& kv : j.obj)
         if (kv.first != "out-dir" && kv.first != "resume") kept.set(kv.first, kv.second);
     return to_json(kept);
+}
+
+// An F32 tensor of a checkpoint.
+std::vector<float> floats_of(const StTensor& t) {
+    REQUIRE(t.dtype == Dtype::F32);
+    std::vector<float> out(t.numel());
+    std::memcpy(out.data(), t.bytes.data(), 4 * out.size());
+    return out;
 }
 
 }  // namespace
@@ -216,6 +226,88 @@ TEST_CASE("lrt train --device cuda --precision bf16 trains, and differs from fp3
     size_t differing = 0;
     for (const StTensor& t : x.tensors) differing += t.bytes != y.get(t.name).bytes;
     CHECK(differing > 0);
+}
+
+// `lrt finetune --device cuda` with adapters, against the CPU run of the same
+// flags from the same base checkpoint: the losses as the train test above,
+// the measurements of the adapters, and the frozen tensors left with the
+// base's bits. Standard init, and LoRA-GA (computed on the host model before
+// the GPU twin is made, so both devices start from the same adapters).
+TEST_CASE("lrt finetune --device cuda with LoRA adapters follows the CPU run; frozen tensors keep the base's bits",
+          "[cuda][cli][lora]") {
+    REQUIRE_GPU_OR_SKIP();
+    const std::string init = GENERATE(as<std::string>(), "standard", "ga");
+    INFO("--lora-init " << init);
+    TempDir base, gpu_dir, cpu_dir;
+    CommandResult b = train(" --device cpu" + TINY + " --out-dir " + base.path);
+    INFO(b.output);
+    REQUIRE(b.exit_code == 0);
+    const std::string flags = " --from " + base.file("checkpoint.safetensors") +
+                              " --data-seed 2 --steps 6 --lr 1e-2 --lora-rank 4 --lora-alpha 8 --lora-plus-ratio 4"
+                              " --lora-init " + init + " --batch-size 2 --seq-len 16 --val-every 3 --val-batches 1"
+                              " --measure-every 2 --measure-tokens 8 --sample-length 8 --synth-train-tokens 8192"
+                              " --synth-val-tokens 2048 --quiet";
+    CommandResult g = run_command(lrt_binary() + " finetune --device cuda" + flags + " --out-dir " + gpu_dir.path);
+    INFO(g.output);
+    REQUIRE(g.exit_code == 0);
+    REQUIRE_FALSE(g.crashed);
+    CommandResult c = run_command(lrt_binary() + " finetune --device cpu" + flags + " --out-dir " + cpu_dir.path);
+    INFO(c.output);
+    REQUIRE(c.exit_code == 0);
+    CHECK(text_of(gpu_dir.file("run_info.txt")).find("device: cuda") != std::string::npos);
+
+    const std::vector<double> lg = train_losses(gpu_dir.file("log.csv")), lc = train_losses(cpu_dir.file("log.csv"));
+    REQUIRE(lg.size() == 6);
+    REQUIRE(lc.size() == 6);
+    CHECK(gpu_test::scalar_close(lg[0], lc[0], 1e-5));
+    for (size_t i = 0; i < lg.size(); i++) {
+        INFO("step " << i << ": cuda " << lg[i] << ", cpu " << lc[i]);
+        CHECK(gpu_test::scalar_close(lg[i], lc[i], 1e-4));
+    }
+    // measure.csv: the adapters only (the frozen matrices do not move), the
+    // same rows on both devices, the values within 1e-3 as in the train test
+    const std::vector<std::string> mg = lines_of(gpu_dir.file("measure.csv")), mc = lines_of(cpu_dir.file("measure.csv"));
+    REQUIRE(mg.size() == mc.size());
+    REQUIRE(mg.size() == 1 + 3 * 2 * 4);  // steps 0, 2, 4; A and B beside each of the block's 4 matrices
+    for (size_t row = 1; row < mg.size(); row++) {
+        const std::vector<std::string> x = split(mg[row], ','), y = split(mc[row], ',');
+        INFO("measure.csv row " << row << "\ncuda: " << mg[row] << "\ncpu:  " << mc[row]);
+        REQUIRE(x.size() == y.size());
+        CHECK(x[1].find(".lora_") != std::string::npos);
+        for (size_t col = 0; col < 7; col++) CHECK(x[col] == y[col]);
+        for (size_t col = 7; col < x.size(); col++) {
+            if (x[col].empty() || y[col].empty()) {
+                CHECK(x[col] == y[col]);
+                continue;
+            }
+            const double u = std::stod(x[col]), v = std::stod(y[col]);
+            if (std::isnan(v)) CHECK(std::isnan(u));
+            else CHECK(gpu_test::scalar_close(u, v, 1e-3));
+        }
+    }
+    // Every tensor of the base is frozen: the GPU run's checkpoint holds it
+    // bit for bit (LoRA-GA shifts each adapted W0 once, on the host, the
+    // same on both devices, so there the CPU run's copy is the reference),
+    // and the adapters moved.
+    const SafeTensors from = load_safetensors(base.file("checkpoint.safetensors"));
+    const SafeTensors x = load_safetensors(gpu_dir.file("checkpoint.safetensors"));
+    const SafeTensors y = load_safetensors(cpu_dir.file("checkpoint.safetensors"));
+    int frozen = 0, adapters = 0;
+    for (const StTensor& t : x.tensors) {
+        INFO(t.name);
+        if (t.name.compare(0, 10, "optimizer.") == 0) continue;
+        if (t.name.find(".lora_") != std::string::npos) {
+            adapters++;
+            // test_gpu_model.cpp's TRAJECTORY_PARAMS, relative to the tensor's largest entry
+            gpu_test::check_close(t.name, floats_of(t), floats_of(y.get(t.name)), 2e-3);
+            continue;
+        }
+        frozen++;
+        CHECK(t.bytes == (init == "ga" ? y : from).get(t.name).bytes);
+        CHECK(x.find("optimizer.m." + t.name) == nullptr);  // no optimizer state for a frozen tensor
+    }
+    CHECK(adapters == 2 * 4);
+    CHECK(frozen > 0);
 }
 
 // The issue's sweep check in miniature: a learning-rate sweep with every run

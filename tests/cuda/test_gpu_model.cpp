@@ -1,8 +1,10 @@
 // The whole GPT on the GPU (cuda/model/gpt_gpu.h) against the CPU model it twins
 // (src/model/model.h): one training step's loss, logits and every tensor's
 // gradient; 20 steps of training side by side; bit-for-bit repeats in
-// deterministic mode; the per-matrix measurements; and the committed
-// reference states of data/reference/, which were computed in float64.
+// deterministic mode; the per-matrix measurements; the committed
+// reference states of data/reference/, which were computed in float64 (the
+// LoRA ones too); and the same with LoRA adapters (docs/lora.md), whose
+// frozen tensors get no gradient and keep their bits.
 //
 // Models are small but not tidy: width 48 in 3 heads of 16 (not a multiple of
 // 32), 2 blocks, vocabulary 67, sequences of 13 tokens in a context of 24 (so
@@ -30,6 +32,7 @@
 #include "study/reference.h"
 #include "io/safetensors.h"
 #include "optim/schedule.h"
+#include "train/train.h"
 
 using gpu_test::check_bitwise;
 using gpu_test::check_close;
@@ -427,15 +430,19 @@ TEST_CASE("gpu model at the committed reference states' initial parameters: thei
     REQUIRE_GPU_OR_SKIP();
     const std::vector<std::string> files = committed_references();
     REQUIRE(files.size() >= 6);
+    int adapter_files = 0;
     for (const std::string& path : files) {
         INFO(path);
         const SafeTensors st = load_safetensors(path);
-        if (st.find_meta("lora")) continue;  // adapters: the CUDA path has none yet (docs/lora.md)
-        // the model the file was made for, as src/study/reference.cpp builds it
+        // the model the file was made for, as src/study/reference.cpp builds it (with adapters, when its flags
+        // give --lora-rank: every other tensor is then frozen)
         std::string canonical;
         const ReferenceConfig c = reference_config_from_json(st.meta("flags"), &canonical);
         GPT<float> host;
-        gpt_build_parameterized(host, model_sizes(c.model, c.seq_len), with_head_dim_base(c.param, c.model), c.optim);
+        gpt_build_parameterized(host, with_adapters(model_sizes(c.model, c.seq_len), c.lora),
+                                with_head_dim_base(c.param, c.model), c.optim);
+        REQUIRE(host.config.has_adapters() == (st.find_meta("lora") != nullptr));
+        adapter_files += host.config.has_adapters();
         GpuModel g(host);  // parameters still zero: the file's come next
         std::vector<float> init(host.table.total);
         for (const TensorInfo& t : host.table.tensors) {
@@ -456,8 +463,156 @@ TEST_CASE("gpu model at the committed reference states' initial parameters: thei
         check_close("logits", logits, as_floats(st.get("logits")), LOGITS);
         const std::vector<float> grads = download_grads(g, host.table.total);
         for (const TensorInfo& t : host.table.tensors) {
+            if (t.frozen) {  // the file has no gradient for it, and the GPU formed none
+                REQUIRE(st.find("grad." + t.name) == nullptr);
+                check_bitwise("gradient of frozen " + t.name, grads.data() + t.offset,
+                              std::vector<float>(t.numel, 0.0f).data(), t.numel);
+                continue;
+            }
             const std::vector<float> ref = as_floats(st.get("grad." + t.name));
             check_close("gradient of " + t.name, grads.data() + t.offset, ref.data(), t.numel, GRADS);
         }
     }
+    CHECK(adapter_files >= 2);  // w16_lora-mup and w32_lora-sp were checked, not skipped
+}
+
+// ------------------------------------------------------------ LoRA adapters
+
+namespace {
+
+// The small model with rank-4 adapters (alpha 8, scale 2) on every hidden
+// matrix under µP at m = 3 with LoRA+'s ratio 4, trained by `optim`. B is
+// drawn from N(0, 0.02^2) instead of 0 (as lrt reference does), so that A's
+// gradient is not 0 and the comparison covers both adapters from step 1.
+Parameterization build_lora(GPT<float>& model, const OptimizerConfig& optim) {
+    ModelConfig sizes = small_sizes();
+    sizes.lora_rank = 4;
+    sizes.lora_alpha = 8;
+    sizes.lora_targets = LORA_ALL_TARGETS;
+    ParamConfig param = param_preset("mup", 16);
+    param.lora_plus_ratio = 4;
+    const Parameterization p = gpt_build_parameterized(model, sizes, param, optim);
+    for (TensorInfo& t : model.table.tensors)
+        if (t.role == TensorRole::AdapterB) t.init_std = 0.02;
+    gpt_init(model, 7);
+    return p;
+}
+
+// AdamW; Muon for the matrices (so the adapters); SGD with spectral decay.
+// beta2 is not the default: a frozen tensor's row keeps the default betas
+// (parameterization.cpp), which one AdamW launch could not share with the
+// adapters', so the step must leave it out.
+std::vector<std::pair<std::string, OptimizerConfig>> lora_optimizers() {
+    OptimizerConfig adamw = test_optimizer();
+    adamw.beta2 = 0.99;
+    OptimizerConfig muon = adamw, sgd = adamw;
+    muon.hidden = OptimizerKind::Muon;
+    sgd.hidden = OptimizerKind::SGD;
+    sgd.lr = 0.1;
+    sgd.wd_norm = DecayNorm::Spectral;
+    return {{"adamw", adamw}, {"muon", muon}, {"sgd, spectral decay", sgd}};
+}
+
+}  // namespace
+
+TEST_CASE("gpu model with LoRA adapters: a step's loss, logits and gradients agree with the CPU; frozen tensors get "
+          "no gradient", "[cuda][lora]") {
+    REQUIRE_GPU_OR_SKIP();
+    GPT<float> host;
+    build_lora(host, test_optimizer());
+    GpuModel g(host);
+    const Batch b(host.config.vocab_size, 8);
+    const double loss_cpu = gpt_forward(host, b.inputs.data(), b.targets.data(), b.B, b.T);
+    gpt_zero_grad(host);
+    gpt_backward(host);
+    const double loss_gpu = gpu_gpt_forward(g, b.inputs.data(), b.targets.data(), b.B, b.T);
+    gpu_gpt_zero_grad(g);
+    gpu_gpt_backward(g);
+    check_scalar("loss", loss_gpu, loss_cpu, LOSS);
+    std::vector<float> logits(host.logits.size());
+    gpu_gpt_download_logits(g, logits.data());
+    check_close("logits", logits, host.logits, LOGITS);
+    const std::vector<float> grads = download_grads(g, host.table.total);
+    int adapters = 0;
+    for (const TensorInfo& t : host.table.tensors) {
+        const float* got = grads.data() + t.offset;
+        if (t.frozen) {  // never written: exactly the zeros zero_grad left
+            check_bitwise("gradient of frozen " + t.name, got, std::vector<float>(t.numel, 0.0f).data(), t.numel);
+            continue;
+        }
+        REQUIRE(is_adapter(t.role));
+        // a gradient of zeros would agree with a missing one
+        REQUIRE(std::any_of(host.grads.begin() + t.offset, host.grads.begin() + t.offset + t.numel,
+                            [](float x) { return x != 0.0f; }));
+        check_close("gradient of " + t.name, got, host.grads.data() + t.offset, t.numel, GRADS);
+        adapters++;
+    }
+    CHECK(adapters == 2 * 4 * host.config.depth);  // A and B beside 4 matrices per block
+}
+
+TEST_CASE("gpu model with LoRA adapters: 20 fine-tuning steps follow the CPU's trajectory, frozen tensors keep "
+          "their bits (adamw, muon, sgd with spectral decay)", "[cuda][lora]") {
+    REQUIRE_GPU_OR_SKIP();
+    for (const auto& named : lora_optimizers()) {
+        INFO(named.first);
+        GPT<float> host;
+        const Parameterization p = build_lora(host, named.second);
+        Optimizer o(p, host.table);
+        o.adam = named.second;
+        GpuModel g(host);
+        const Trajectory cpu = train_cpu(host, o, TRAIN_STEPS);
+        const Trajectory gpu = train_gpu(g, host, o, TRAIN_STEPS);
+        REQUIRE(cpu.losses.back() < cpu.losses.front() - 0.05);  // the adapters learned
+        for (int step = 0; step < TRAIN_STEPS; step++) {
+            INFO("step " << step);
+            check_scalar("loss", gpu.losses[step], cpu.losses[step], TRAJECTORY_LOSS);
+            check_scalar("gradient norm", gpu.norms[step], cpu.norms[step], TRAJECTORY_LOSS);
+        }
+        const State s = download_state(g, host.table.total);
+        for (const TensorInfo& t : host.table.tensors) {
+            if (t.frozen) {
+                check_bitwise("frozen " + t.name, s.params.data() + t.offset, host.params.data() + t.offset, t.numel);
+                const std::vector<float> zeros(t.numel, 0.0f);
+                check_bitwise("first moment of frozen " + t.name, s.m.data() + t.offset, zeros.data(), t.numel);
+                check_bitwise("second moment of frozen " + t.name, s.v.data() + t.offset, zeros.data(), t.numel);
+                continue;
+            }
+            check_close("final " + t.name, gpu.params.data() + t.offset, cpu.params.data() + t.offset, t.numel,
+                        TRAJECTORY_PARAMS);
+        }
+    }
+}
+
+TEST_CASE("gpu_gpt_measure agrees with measure_matrix on the CPU for every adapter after a step", "[cuda][lora]") {
+    REQUIRE_GPU_OR_SKIP();
+    GPT<float> host;
+    const Parameterization p = build_lora(host, test_optimizer());
+    const Optimizer o(p, host.table);
+    GpuModel g(host);
+    const Batch b(host.config.vocab_size, 9);
+    gpu_gpt_forward(g, b.inputs.data(), b.targets.data(), b.B, b.T);
+    gpu_gpt_zero_grad(g);
+    gpu_gpt_backward(g);
+    gpu_gpt_clip_grad_norm(g, o.adam.grad_clip);
+    gpu_gpt_snapshot_params(g);
+    const double s_t = schedule_factor(o.schedule, 0);
+    gpu_gpt_optimizer_step(g, s_t, 1, o.lr_extra.data());
+    const std::vector<float> after = download_state(g, host.table.total).params;
+    gpt_forward(host, b.inputs.data(), b.targets.data(), b.B, b.T);
+    const std::vector<int> rows = sample_rows(b.B * b.T, 16);
+    int measured = 0;
+    for (size_t i = 0; i < host.table.tensors.size(); i++) {
+        const TensorInfo& t = host.table.tensors[i];
+        if (!is_adapter(t.role)) continue;
+        const double lr = tensor_lr(t, s_t) * o.lr_extra[i], decay = decay_per_step(t, s_t);
+        std::vector<float> x(rows.size() * (size_t)t.fan_in);
+        gather_rows(gpt_matrix_input(host, t), t.fan_in, rows, x.data());
+        const MatrixStats cpu = measure_matrix(host.params.data() + t.offset, after.data() + t.offset, t.fan_out,
+                                               t.fan_in, x.data(), (int)rows.size(), lr, decay, o.adam.beta1);
+        const MatrixStats gpu = gpu_gpt_measure(g, t, rows, lr, decay, o.adam.beta1);
+        gpu_test::check_stats(t.name, gpu, cpu, MEASURE);
+        CHECK(cpu.rrc > 0);  // the step moved it
+        measured++;
+    }
+    CHECK(measured == 2 * 4 * host.config.depth);
 }

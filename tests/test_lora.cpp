@@ -241,6 +241,17 @@ TEST_CASE("LoRA+: B's LR multiplier is the ratio times A's, in every preset", "[
                 CHECK(decay_per_step(t, 1.0) == 0);
             }
         CHECK_THAT(describe_tensor_table(model.table), Contains("frozen") && Contains("trainable parameters: "));
+        // --lora-lr-anchor b: B at --lr, A at lr / 16; the same ratio
+        pc.lora_lr_anchor = LoraAnchor::B;
+        GPT<float> anchored;
+        gpt_build_parameterized(anchored, sizes, pc, o);
+        for (const auto& a : anchored.table.tensors) {
+            if (a.role != TensorRole::AdapterA) continue;
+            const TensorInfo& b = anchored.table.get(a.name.substr(0, a.name.size() - 1) + "B");
+            CHECK(a.lr_multiplier == 1.0 / 16);
+            CHECK(b.lr_multiplier == 1.0);
+            CHECK(tensor_lr(b, 0.5) == Approx(16 * tensor_lr(a, 0.5)).epsilon(1e-15));
+        }
     }
 }
 
@@ -394,6 +405,9 @@ TEST_CASE("lrt finetune without adapters trains every tensor from the checkpoint
     CHECK_THROWS_WITH(
         finetune({{"from", base.checkpoint_path}, {"lora-targets", "mlp.c_fc"}, {"steps", "3"}, {"out-dir", bad.path}}),
         Contains("needs --lora-rank"));
+    CHECK_THROWS_WITH(
+        finetune({{"from", base.checkpoint_path}, {"lora-lr-anchor", "b"}, {"steps", "3"}, {"out-dir", bad.path}}),
+        Contains("needs --lora-rank"));
     // the data flags are the fine-tune's own: a base trained on the default
     // language fine-tunes on another lexicon (new words, same grammar)
     TempDir relexed;
@@ -414,7 +428,7 @@ TEST_CASE("lrt finetune --help names its flags", "[lora][cli]") {
     const CommandResult r = run_command(lrt_binary() + " finetune --help");
     CHECK(r.exit_code == 0);
     for (const char* flag : {"--from", "--lora-rank", "--lora-alpha", "--lora-targets", "--lora-plus-ratio", "--lora-init",
-                             "--merge"})
+                             "--lora-lr-anchor", "--merge"})
         CHECK_THAT(r.output, Contains(flag));
 }
 

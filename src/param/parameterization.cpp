@@ -241,7 +241,11 @@ void apply_parameterization(TensorTable& table, const ModelConfig& c, const Para
             case TensorRole::AdapterB:
                 rule = &adapter_rule;
                 base_std = t.role == TensorRole::AdapterA ? 1.0 / std::sqrt((double)t.fan_in) : 0.0;
-                lr_mult = t.role == TensorRole::AdapterB ? pc.lora_plus_ratio : 1.0;
+                // B's LR over A's is the ratio whichever of the two --lr sets
+                if (pc.lora_lr_anchor == LoraAnchor::A)
+                    lr_mult = t.role == TensorRole::AdapterB ? pc.lora_plus_ratio : 1.0;
+                else
+                    lr_mult = t.role == TensorRole::AdapterB ? 1.0 : 1.0 / pc.lora_plus_ratio;
                 decayed = true;
                 break;
         }

@@ -75,6 +75,7 @@ enum class Preset { SP, SPGPT2, MuP, MuPTable3, CompleteP };
 enum class InitFamily { Preset, FanIn, GPT2 };    // Preset: the preset's own (only in ParamConfig)
 enum class AttentionRule { Preset, Sqrt, MuP };   // 1/sqrt(d_head) | sqrt(d_head_base)/d_head
 enum class WeightDecayMode { Coupled, Independent, WidthScaled, None };
+enum class LoraAnchor { A, B };
 enum class DecaySet { Matrices, MatricesEmbeddings, All };
 const char* preset_name(Preset preset);  // "sp", "sp-gpt2", "mup", "mup-table3", "completep"
 Preset parse_preset(const std::string& name);  // fails naming the choices
@@ -107,6 +108,12 @@ struct ParamConfig {
     // LoRA+'s ratio lambda: the LR multiplier of every adapter B over its A's
     // (--lora-plus-ratio; a flag of `lrt finetune`, not of declare_param_flags)
     double lora_plus_ratio = 1;
+    // Which adapter trains at the matrices' --lr (--lora-lr-anchor): A, with B
+    // at lambda x lr (LoRA+'s own convention), or B, with A at lr / lambda.
+    // The same pair of LRs either way; with B as the anchor a sweep of --lr
+    // follows B's LR, whose optimum moves little as lambda changes, so one
+    // LR grid serves every lambda.
+    LoraAnchor lora_lr_anchor = LoraAnchor::A;
     WeightDecayMode wd_mode = WeightDecayMode::Coupled;
     DecaySet wd_set = DecaySet::Matrices;
 };

@@ -168,6 +168,7 @@ SafeTensors make_reference(const ReferenceConfig& c, const std::string& flags_js
         lora.set("scale", JsonValue::make_number(sizes.lora_scale()));
         lora.set("targets", JsonValue::make_string(lora_targets_text(sizes.lora_targets)));
         lora.set("plus_ratio", JsonValue::make_number(pc.lora_plus_ratio));
+        lora.set("lr_anchor", JsonValue::make_string(pc.lora_lr_anchor == LoraAnchor::A ? "a" : "b"));
         lora.set("forward", JsonValue::make_string("y = x W0^T + b + scale (x A^T) B^T; A (r, fan_in), B (fan_out, r)"));
         lora.set("a_init", JsonValue::make_string("N(0, 1/fan_in), as lrt finetune"));
         lora.set("b_init_std", JsonValue::make_number(c.lora_b_init_std));

@@ -33,7 +33,7 @@ void take_model_flags_from_checkpoint(FlagSet& flags, const TrainConfig& cfg) {
 TrainResult run_finetune(TrainConfig& cfg, FlagSet& flags) {
     // without adapters these would be silently ignored
     if (cfg.resume.empty() && cfg.finetune.lora_rank == 0)
-        for (const char* name : {"lora-alpha", "lora-targets", "lora-plus-ratio", "lora-init"})
+        for (const char* name : {"lora-alpha", "lora-targets", "lora-plus-ratio", "lora-lr-anchor", "lora-init"})
             if (flags.was_set(name))
                 fail(std::string("--") + name + " needs --lora-rank r > 0 (with rank 0 every tensor trains: full fine-tuning)");
     // the initialization happened when the run began; its adjusted W0 is in the checkpoint

@@ -144,6 +144,10 @@ void declare_lora_flags(FlagSet& f, FinetuneConfig& ft, ParamConfig& param) {
           "mlp.c_proj, or all");
     f.add("lora-plus-ratio", &param.lora_plus_ratio,
           "LoRA+: B's learning rate over A's (B's LR multiplier; A's is 1)", positive());
+    f.add("lora-lr-anchor", &param.lora_lr_anchor,
+          "which adapter trains at --lr: a (B at lambda x lr) or b (A at lr / lambda; a sweep of --lr then follows "
+          "B's LR)",
+          {{"a", LoraAnchor::A}, {"b", LoraAnchor::B}});
 }
 
 void declare_run_flags(FlagSet& f, TrainConfig& c, bool finetune) {

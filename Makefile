@@ -98,7 +98,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.cpp=build/%)
 
 PROGRAM := lrt
 
-.PHONY: all test bench clean catch2 cuda info reference reproduce-quick reproduce reproduce-batch sanitize docs
+.PHONY: all test bench clean catch2 cuda info reference reproduce-quick reproduce reproduce-batch reproduce-lora sanitize docs
 all: $(PROGRAM) cuda
 
 $(PROGRAM): build/src/main.o build/liblrt.a
@@ -232,13 +232,17 @@ endif
 # The experiments (EXPERIMENTS.md): reproduce-quick, the paper's figures on
 # the built-in corpus (~17 min on 2 cores); reproduce, the horizon experiment
 # (experiments/horizon.sh, 2h26m as run, resumable); reproduce-batch, batch
-# size, Adam's eps and the noise scale (experiments/batch.sh, resumable).
+# size, Adam's eps and the noise scale (experiments/batch.sh, resumable);
+# reproduce-lora, LoRA+'s ratio across widths and LoRA-GA (experiments/lora.sh,
+# resumable).
 reproduce-quick: $(PROGRAM)
 	sh experiments/reproduce.sh quick
 reproduce: $(PROGRAM)
 	sh experiments/horizon.sh
 reproduce-batch: $(PROGRAM)
 	sh experiments/batch.sh
+reproduce-lora: $(PROGRAM)
+	sh experiments/lora.sh
 
 # The committed reference states in data/reference/ (see docs/reference-states.md).
 reference: $(PROGRAM)

@@ -1,12 +1,14 @@
 // In-process `lrt train` and `lrt finetune` for the fine-tuning tests
 // (test_lora.cpp, test_lora_ga.cpp): a small base model on the built-in
-// corpus, and fine-tuning runs on the same corpus with another data seed.
+// corpus, and fine-tuning runs on the same corpus with another data seed
+// (and that data, loaded apart from a run).
 #pragma once
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "train/finetune.h"
+#include "train/run_data.h"
 #include "train/train.h"
 
 using Settings = std::vector<std::pair<std::string, std::string>>;
@@ -24,15 +26,30 @@ inline TrainResult pretrain(const std::string& out_dir) {
     return run_training(c, f);
 }
 
-// `lrt finetune` with the data flags above (data seed 7), then `settings`.
-inline TrainResult finetune(const Settings& settings) {
-    TrainConfig c;
-    FlagSet f("finetune", "");
-    declare_run_flags(f, c, true);
+// The fine-tuning runs' flags: the data flags above (data seed 7), then `settings`.
+inline void set_finetune_flags(FlagSet& f, const Settings& settings) {
     for (auto& kv : Settings{{"batch-size", "4"}, {"seq-len", "32"}, {"synth-train-tokens", "100000"},
                              {"synth-val-tokens", "8192"}, {"val-batches", "2"}, {"sample-length", "0"},
                              {"data-seed", "7"}, {"quiet", "true"}})
         f.set(kv.first, kv.second);
     for (auto& kv : settings) f.set(kv.first, kv.second);
+}
+
+// `lrt finetune` with set_finetune_flags(settings).
+inline TrainResult finetune(const Settings& settings) {
+    TrainConfig c;
+    FlagSet f("finetune", "");
+    declare_run_flags(f, c, true);
+    set_finetune_flags(f, settings);
     return run_finetune(c, f);
+}
+
+// The data such a run trains on (the built-in corpus, 256 tokens), loaded
+// apart from the run: its train_loader draws the run's batches from step 0.
+inline void load_finetune_data(RunData& data, const Settings& settings) {
+    TrainConfig c;
+    FlagSet f("finetune", "");
+    declare_run_flags(f, c, true);
+    set_finetune_flags(f, settings);
+    load_run_data(data, c, 256);
 }

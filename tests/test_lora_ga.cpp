@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "model/lora_ga.h"
@@ -14,6 +15,7 @@
 #include "test_helpers.h"
 #include "train/checkpoint.h"
 #include "train/finetune.h"
+#include "train/memory_estimate.h"
 #include "train/train.h"
 #include "util/rng.h"
 
@@ -242,6 +244,94 @@ TEST_CASE("LoRA-GA init: the logits at step 0 are the plain model's; A and B are
     CHECK(checked == 2 * 4);
 }
 
+namespace {
+
+// |x - y| at its largest, and |x| at its largest
+double max_diff(const std::vector<float>& x, const std::vector<float>& y) {
+    double d = 0;
+    for (size_t i = 0; i < x.size(); i++) d = std::max(d, (double)std::fabs(x[i] - y[i]));
+    return d;
+}
+double max_abs(const std::vector<float>& x) { return max_diff(x, std::vector<float>(x.size(), 0.0f)); }
+
+// The plain model's mean gradient over rows [0, B) of in/tgt, in one pass.
+void one_pass_gradient(GPT<float>& plain, const GPT<float>& adapted, const int* in, const int* tgt, int B, int T) {
+    gpt_build(plain, adapted.config.without_adapters());
+    std::copy(adapted.params.begin(), adapted.params.begin() + plain.table.total, plain.params.begin());
+    gpt_forward(plain, in, tgt, B, T);
+    gpt_zero_grad(plain);
+    gpt_backward(plain);
+}
+
+// Every float buffer the forward and backward passes and the parameters
+// hold, in bytes (tests/test_run_safety.cpp's census).
+double allocated_bytes(const GPT<float>& m) {
+    double floats = 0;
+    for (auto* v : {&m.params, &m.grads, &m.encoded, &m.lnf, &m.lnf_mean, &m.lnf_rstd, &m.logits, &m.probs, &m.losses,
+                    &m.d_logits, &m.d_lnf, &m.d_stream, &m.d_branch, &m.d_ln, &m.d_attn_out, &m.d_qkv, &m.d_fc})
+        floats += (double)v->capacity();
+    for (const auto& a : m.acts)
+        for (auto* v : {&a.ln1, &a.ln1_mean, &a.ln1_rstd, &a.qkv, &a.att, &a.attn_out, &a.attn_proj, &a.residual_mid,
+                        &a.ln2, &a.ln2_mean, &a.ln2_rstd, &a.fc, &a.fc_gelu, &a.fc_proj, &a.residual_out})
+            floats += (double)v->capacity();
+    return 4 * floats + sizeof(int) * ((double)m.inputs.capacity() + m.targets.capacity());
+}
+
+}  // namespace
+
+TEST_CASE("LoRA-GA's gradient: one pass bit for bit at --grad-accum 1, the same mean over 2 or 4 micro-batches",
+          "[lora][lora-ga][grad-accum]") {
+    GPT<float> adapted;
+    gpt_build(adapted, ga_sizes());
+    gpt_init(adapted, 5);
+    const int B = 4, T = 16;
+    const std::vector<int> in = token_batch(B * T, 64, 6), tgt = token_batch(B * T, 64, 7);
+    GPT<float> whole, k1;
+    one_pass_gradient(whole, adapted, in.data(), tgt.data(), B, T);
+    lora_ga_gradient(k1, adapted, in.data(), tgt.data(), B, T, 1);
+    REQUIRE(k1.grads == whole.grads);  // what the init computed before it took --grad-accum
+    const double scale = max_abs(whole.grads);
+    REQUIRE(scale > 0);
+    for (int K : {2, 4}) {
+        INFO("--grad-accum " << K);
+        GPT<float> split;
+        lora_ga_gradient(split, adapted, in.data(), tgt.data(), B, T, K);
+        CHECK(max_diff(split.grads, whole.grads) < 1e-5 * scale);
+        // the mean over all micro-batches, not one: the first alone is far off
+        GPT<float> first;
+        one_pass_gradient(first, adapted, in.data(), tgt.data(), B / K, T);
+        CHECK(max_diff(first.grads, whole.grads) > 1e-2 * scale);
+        // one micro-batch's activations, as training holds
+        CHECK(split.logits.size() == whole.logits.size() / K);
+    }
+    CHECK_THROWS_WITH(lora_ga_gradient(k1, adapted, in.data(), tgt.data(), B, T, 3), Contains("divide the batch size 4"));
+}
+
+TEST_CASE("memory: the LoRA-GA estimate is what its gradient pass allocates", "[lora-ga][memory][safety]") {
+    GPT<float> adapted;
+    gpt_build(adapted, ga_sizes());
+    gpt_init(adapted, 5);
+    const int B = 4, T = 16;
+    const std::vector<int> in = token_batch(B * T, 64, 6), tgt = token_batch(B * T, 64, 7);
+    for (int K : {1, 2}) {
+        INFO("--grad-accum " << K);
+        GPT<float> plain;
+        lora_ga_gradient(plain, adapted, in.data(), tgt.data(), B, T, K);
+        // the running sum of the micro-batches' gradients: one more gradient-sized buffer
+        const double actual = allocated_bytes(plain) + (K > 1 ? 4.0 * plain.grads.size() : 0);
+        CHECK(estimate_lora_ga_memory(plain.config, plain.table.total, B, K, T) == actual);
+    }
+    // counted at the run's peak: the pass is over before the run's
+    // activations and checkpoint writes exist, so the larger of the two
+    MemoryEstimate e = estimate_train_memory(ga_sizes(), 1000, B, 1, T, false, 0, false);
+    const double without = e.total();
+    e.lora_ga = 1;
+    CHECK(e.total() == without);
+    e.lora_ga = e.activations + e.checkpointing + 1000;
+    CHECK(e.total() == without + 1000);
+    CHECK_THAT(e.describe(), Contains("LoRA-GA's gradient pass"));
+}
+
 // ---- lrt finetune --lora-init ga, in process (finetune_helpers.h) ----
 
 TEST_CASE("lrt finetune --lora-init ga: same first loss, W0 shifted in the checkpoint, resume bit for bit",
@@ -290,4 +380,108 @@ TEST_CASE("lrt finetune --lora-init ga: same first loss, W0 shifted in the check
                       Contains("a resumed run keeps the adapters"));
     CHECK_THROWS_WITH(finetune({{"from", base_dir.path}, {"lora-init", "ga"}, {"steps", "2"}, {"out-dir", bad.path}}),
                       Contains("--lora-init needs --lora-rank"));
+}
+
+namespace {
+
+// Names of the matrices a checkpoint has adapters beside.
+std::vector<std::string> adapted_matrices(const Checkpoint& c) {
+    std::vector<std::string> out;
+    for (const StTensor& t : c.file.tensors)
+        if (t.name.rfind("transformer.", 0) == 0 && t.name.compare(t.name.size() - 7, 7, ".lora_A") == 0)
+            out.push_back(t.name.substr(0, t.name.size() - 7) + ".weight");
+    return out;
+}
+
+std::vector<float> floats(const StTensor& t) {
+    REQUIRE(t.dtype == Dtype::F32);
+    std::vector<float> out(t.numel());
+    std::memcpy(out.data(), t.bytes.data(), 4 * out.size());
+    return out;
+}
+
+// A fine-tuning run's LoRA-GA init redone apart from it: the base's tensors,
+// batch `index` (0: the one step 0 trains on) of an independent copy of the
+// run's data and loader, --grad-accum K. Into `m`, built from the run's config.
+void redo_ga(GPT<float>& m, const Checkpoint& base, const Checkpoint& run, const Settings& settings, int index, int K) {
+    gpt_build(m, run.config);
+    restore_base_parameters(base, m);
+    RunData data;
+    load_finetune_data(data, settings);
+    std::vector<int> in(4 * 32), tgt(in.size());  // finetune_helpers.h's batch
+    for (int i = 0; i <= index; i++) data.train_loader.next_batch(in.data(), tgt.data());
+    lora_ga_init(m, in.data(), tgt.data(), 4, 32, K);
+}
+
+// The run's W0 - s B A (frozen: any checkpoint of the run holds the init's)
+// against m's, |difference| at its largest, and |s B A| at its largest.
+std::pair<double, double> ga_difference(const Checkpoint& base, const Checkpoint& run, const GPT<float>& m) {
+    double diff = 0, shift = 0;
+    const std::vector<std::string> names = adapted_matrices(run);
+    REQUIRE(names.size() == 2 * 4);
+    for (const std::string& name : names) {
+        const std::vector<float> w = floats(run.file.get(name)), w0 = floats(base.file.get(name));
+        const TensorInfo& t = m.table.get(name);
+        diff = std::max(diff, max_diff(w, std::vector<float>(m.param(t.offset), m.param(t.offset) + t.numel)));
+        shift = std::max(shift, max_diff(w, w0));
+    }
+    return {diff, shift};
+}
+
+}  // namespace
+
+TEST_CASE("lrt finetune --lora-init ga: the adapters come from the batch step 0 trains on", "[lora][lora-ga][train]") {
+    TempDir base_dir, run_dir;
+    REQUIRE(pretrain(base_dir.path).status == "done");
+    const Settings settings = {{"from", base_dir.path}, {"lora-rank", "4"}, {"lora-alpha", "8"}, {"steps", "2"},
+                               {"warmup-steps", "0"}, {"lr", "0.01"}, {"lora-init", "ga"}, {"out-dir", run_dir.path}};
+    REQUIRE(finetune(settings).status == "done");
+    const Checkpoint base = load_checkpoint(base_dir.path + "/checkpoint.safetensors"),
+                     run = load_checkpoint(run_dir.path + "/checkpoint.safetensors");
+    // the first batch of an independent loader: the same W0 - s B A, bit for bit
+    GPT<float> first, second;
+    redo_ga(first, base, run, settings, 0, 1);
+    const std::pair<double, double> same = ga_difference(base, run, first);
+    INFO("first batch: max |difference| " << same.first << ", max |s B A| " << same.second);
+    CHECK(same.second > 0);
+    CHECK(same.first == 0);
+    // the second batch (what a loader advanced once would give) is far off
+    redo_ga(second, base, run, settings, 1, 1);
+    const std::pair<double, double> other = ga_difference(base, run, second);
+    INFO("second batch: max |difference| " << other.first);
+    CHECK(other.first > 0.1 * other.second);
+}
+
+TEST_CASE("lrt finetune --lora-init ga --grad-accum 2: the adapters of --grad-accum 1 to float rounding",
+          "[lora][lora-ga][grad-accum][train]") {
+    TempDir base_dir, one_dir, two_dir;
+    REQUIRE(pretrain(base_dir.path).status == "done");
+    const Settings settings = {{"from", base_dir.path}, {"lora-rank", "4"}, {"lora-alpha", "8"}, {"steps", "2"},
+                               {"warmup-steps", "0"}, {"lr", "0.01"}, {"lora-init", "ga"}};
+    Settings one = settings, two = settings;
+    one.push_back({"out-dir", one_dir.path});
+    two.push_back({"out-dir", two_dir.path});
+    two.push_back({"grad-accum", "2"});
+    REQUIRE(finetune(one).status == "done");
+    REQUIRE(finetune(two).status == "done");
+    const Checkpoint base = load_checkpoint(base_dir.path + "/checkpoint.safetensors"),
+                     k1 = load_checkpoint(one_dir.path + "/checkpoint.safetensors"),
+                     k2 = load_checkpoint(two_dir.path + "/checkpoint.safetensors");
+    // the run's init took --grad-accum: redone in 2 micro-batches, bit for bit
+    GPT<float> redone;
+    redo_ga(redone, base, k2, two, 0, 2);
+    CHECK(ga_difference(base, k2, redone).first == 0);
+    // and s B A (the product: each singular vector is fixed only up to sign)
+    // is --grad-accum 1's to float rounding, as the mean gradient is (2e-5
+    // of the largest entry measured, the gradient's rounding amplified by
+    // the singular gaps; the first micro-batch alone gives 1.4)
+    double diff = 0, shift = 0;
+    for (const std::string& name : adapted_matrices(k1)) {
+        const std::vector<float> w1 = floats(k1.file.get(name)), w2 = floats(k2.file.get(name));
+        diff = std::max(diff, max_diff(w1, w2));
+        shift = std::max(shift, max_diff(w1, floats(base.file.get(name))));
+    }
+    INFO("max |W0' difference| " << diff << ", max |s B A| " << shift);
+    CHECK(shift > 0);
+    CHECK(diff < 1e-3 * shift);
 }

@@ -6,20 +6,10 @@
 
 #include "model/lora.h"
 #include "model/svd.h"
+#include "optim/grad_accum.h"
 #include "util/util.h"
 
 namespace {
-
-// The plain model (no adapters, nothing frozen) with `adapted`'s matrices,
-// so that every hidden matrix gets its full gradient.
-void plain_gradient(GPT<float>& plain, const GPT<float>& adapted, const int* inputs, const int* targets, int B, int Tn) {
-    gpt_build(plain, adapted.config.without_adapters());
-    // the plain tensors are the first part of the adapted buffer (tensor_table.h)
-    std::copy(adapted.params.begin(), adapted.params.begin() + plain.table.total, plain.params.begin());
-    gpt_forward(plain, inputs, targets, B, Tn);
-    gpt_zero_grad(plain);
-    gpt_backward(plain);
-}
 
 // A, B and the shifted W0 of one adapted matrix from its gradient G.
 void init_one(float* W, float* A, float* Bm, const float* G, int fan_out, int fan_in, int r, double s, double gamma) {
@@ -37,7 +27,30 @@ void init_one(float* W, float* A, float* Bm, const float* G, int fan_out, int fa
 
 }  // namespace
 
-void lora_ga_init(GPT<float>& model, const int* inputs, const int* targets, int B, int Tn, double gamma) {
+void lora_ga_gradient(GPT<float>& plain, const GPT<float>& adapted, const int* inputs, const int* targets, int B,
+                      int Tn, int grad_accum) {
+    const int K = grad_accum;
+    if (K < 1 || B % K != 0)
+        fail("--grad-accum " + std::to_string(K) + " must be at least 1 and divide the batch size " + std::to_string(B));
+    gpt_build(plain, adapted.config.without_adapters());
+    // the plain tensors are the first part of the adapted buffer (tensor_table.h)
+    std::copy(adapted.params.begin(), adapted.params.begin() + plain.table.total, plain.params.begin());
+    const int b = B / K;
+    const size_t micro = (size_t)b * Tn;
+    std::vector<float> sum;  // the running sum, as CpuBackend keeps it (only when K > 1)
+    for (int k = 0; k < K; k++) {
+        gpt_forward(plain, inputs + k * micro, targets + k * micro, b, Tn);
+        gpt_zero_grad(plain);
+        gpt_backward(plain);
+        if (K == 1) return;  // the pass's own gradient, bit for bit a step's
+        sum.resize(plain.grads.size());
+        accumulate_grads(sum.data(), plain.grads.data(), sum.size(), k == 0);
+    }
+    mean_of_accumulated(plain.grads.data(), sum.data(), sum.size(), K);
+}
+
+void lora_ga_init(GPT<float>& model, const int* inputs, const int* targets, int B, int Tn, int grad_accum,
+                  double gamma) {
     const ModelConfig& mc = model.config;
     if (!mc.has_adapters()) fail("lora_ga_init: the model has no adapters");
     // every target checked before any is touched, and before the gradient's cost
@@ -52,7 +65,7 @@ void lora_ga_init(GPT<float>& model, const int* inputs, const int* targets, int 
                      std::to_string(mc.lora_rank) + "); take a smaller --lora-rank");
         }
     GPT<float> plain;
-    plain_gradient(plain, model, inputs, targets, B, Tn);
+    lora_ga_gradient(plain, model, inputs, targets, B, Tn, grad_accum);
     for (int l = 0; l < mc.depth; l++)
         for (int k = 0; k < LORA_TARGET_COUNT; k++) {
             if (!mc.adapts((LoraTarget)k)) continue;

@@ -17,9 +17,19 @@
 // The default gamma of the stable-output scale (the paper's and PEFT's).
 constexpr double LORA_GA_GAMMA = 16.0;
 
+// The gradient LoRA-GA reads: `plain` is built as the plain model (no
+// adapters, nothing frozen) with `adapted`'s matrices, and left holding in
+// its grads the mean gradient over the batch inputs/targets (B, Tn). The
+// batch runs as grad_accum micro-batches of B/grad_accum rows, summed and
+// divided the way a training step's gradient accumulation does
+// (train/step.cpp, optim/grad_accum.h), so that the pass holds one
+// micro-batch's activations, as training does; with grad_accum 1 it is one
+// forward and backward pass.
+void lora_ga_gradient(GPT<float>& plain, const GPT<float>& adapted, const int* inputs, const int* targets, int B,
+                      int Tn, int grad_accum);
+
 // Overwrites every adapter of `model` (which has adapters) and the matrices
-// they sit beside, from the gradient of the plain model (the adapters left
-// out) on inputs/targets (B, Tn). One forward and backward pass of the plain
-// model, then one truncated SVD per adapted matrix.
-void lora_ga_init(GPT<float>& model, const int* inputs, const int* targets, int B, int Tn,
+// they sit beside, from lora_ga_gradient on inputs/targets (B, Tn), then one
+// truncated SVD per adapted matrix.
+void lora_ga_init(GPT<float>& model, const int* inputs, const int* targets, int B, int Tn, int grad_accum = 1,
                   double gamma = LORA_GA_GAMMA);

@@ -19,16 +19,31 @@ std::string format_bytes(double bytes) {
 std::string MemoryEstimate::describe() const {
     return "about " + format_bytes(total()) + " (parameters and gradients " + format_bytes(parameters) +
            ", optimizer state " + format_bytes(optimizer) + ", activations " + format_bytes(activations) + ", data " +
-           format_bytes(data) + ", checkpoint writing " + format_bytes(checkpointing) + ")";
+           format_bytes(data) + ", checkpoint writing " + format_bytes(checkpointing) +
+           (lora_ga > 0 ? ", LoRA-GA's gradient pass " + format_bytes(lora_ga) + " before the run" : "") + ")";
+}
+
+// What model.cpp's forward and backward passes allocate for a batch of
+// `micro` sequences of seq_len tokens, in bytes.
+static double cpu_activations(const ModelConfig& c, double micro, int seq_len) {
+    const double N = micro * seq_len, C = c.width, H = (double)c.mlp_width(), NH = c.num_heads(), V = c.vocab_size,
+                 L = c.depth, B = micro, T = seq_len;
+    // in floats: per block ln1, ln2 (N C + 2N each), qkv 3NC, att B NH T^2,
+    // attn_out, attn_proj, residual_mid, fc_proj, residual_out (N C each),
+    // fc and fc_gelu (N H each)
+    const double per_block = 10 * N * C + 4 * N + 2 * N * H + B * NH * T * T;
+    // embedding output and ln_f; logits, probs and their gradient (N V);
+    // the backward pass's scratch: 5 N C, d_qkv 3 N C, d_fc N H
+    const double global = 2 * N * C + 2 * N + 3 * N * V + N + 8 * N * C + N * H;
+    return 4 * (L * per_block + global) + 2 * 4 * N;  // + the (B,T) int inputs and targets
 }
 
 MemoryEstimate estimate_train_memory(const ModelConfig& c, size_t num_params, int batch, int grad_accum, int seq_len,
                                      bool measuring, size_t data_tokens, bool on_gpu) {
     // sizes as doubles: a hostile configuration must not overflow the sums;
-    // B and N are a micro-batch's (the whole batch when grad_accum is 1)
+    // the activations are a micro-batch's (the whole batch when grad_accum is 1)
     const double micro = (double)batch / std::max(1, grad_accum);
-    const double P = (double)num_params, N = micro * seq_len, C = c.width, H = (double)c.mlp_width(),
-                 NH = c.num_heads(), V = c.vocab_size, L = c.depth, B = micro, T = seq_len;
+    const double P = (double)num_params;
     MemoryEstimate e;
     e.parameters = 2 * 4 * P;                  // params, grads (the host keeps both on either device)
     if (grad_accum > 1 && !on_gpu) e.parameters += 4 * P;  // the gradient accumulator
@@ -37,17 +52,14 @@ MemoryEstimate estimate_train_memory(const ModelConfig& c, size_t num_params, in
     // save_checkpoint copies parameters and moments into a SafeTensors
     // (12 bytes a parameter), then serializes that into one buffer (12 more)
     e.checkpointing = 2 * 12 * P;
-    if (!on_gpu) {
-        // model.cpp's activations, in floats: per block ln1, ln2 (N C + 2N
-        // each), qkv 3NC, att B NH T^2, attn_out, attn_proj, residual_mid,
-        // fc_proj, residual_out (N C each), fc and fc_gelu (N H each)
-        double per_block = 10 * N * C + 4 * N + 2 * N * H + B * NH * T * T;
-        // embedding output and ln_f; logits, probs and their gradient (N V);
-        // the backward pass's scratch: 5 N C, d_qkv 3 N C, d_fc N H
-        double global = 2 * N * C + 2 * N + 3 * N * V + N + 8 * N * C + N * H;
-        e.activations = 4 * (L * per_block + global) + 2 * 4 * N;  // + the (B,T) int inputs and targets
-    }
+    if (!on_gpu) e.activations = cpu_activations(c, micro, seq_len);
     return e;
+}
+
+double estimate_lora_ga_memory(const ModelConfig& plain, size_t plain_params, int batch, int grad_accum, int seq_len) {
+    const double P = (double)plain_params;
+    return 2 * 4 * P + (grad_accum > 1 ? 4 * P : 0) +
+           cpu_activations(plain, (double)batch / std::max(1, grad_accum), seq_len);
 }
 
 static bool read_u64_file(const std::string& path, uint64_t* value) {

@@ -4,6 +4,7 @@
 // both numbers, instead of failing after allocating gigabytes, or being killed
 // without a message by the kernel under a cgroup limit.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -17,7 +18,11 @@ struct MemoryEstimate {
     double activations = 0;  // what the forward pass saves and the backward pass's scratch (CPU runs)
     double data = 0;         // the token arrays in memory
     double checkpointing = 0;  // writing a checkpoint: a copy of the state, then the file's bytes
-    double total() const { return parameters + optimizer + activations + data + checkpointing; }
+    double lora_ga = 0;        // --lora-init ga's gradient pass (estimate_lora_ga_memory)
+    // The LoRA-GA pass ends (its model freed) before the run's first forward
+    // pass allocates activations or a checkpoint is written, so the peak is
+    // the larger of the two, beside what both hold.
+    double total() const { return parameters + optimizer + data + std::max(activations + checkpointing, lora_ga); }
     std::string describe() const;  // "about 1.2 GiB (parameters 10 MiB, ...)"
 };
 
@@ -28,6 +33,12 @@ struct MemoryEstimate {
 // the parameters, moments and data.
 MemoryEstimate estimate_train_memory(const ModelConfig& config, size_t num_params, int batch, int grad_accum,
                                      int seq_len, bool measuring, size_t data_tokens, bool on_gpu);
+
+// --lora-init ga (model/lora_ga.h): a second, plain model (`plain`,
+// `plain_params` the size of its tensor table) with its gradients, the
+// gradient sum when grad_accum > 1, and the activations of one micro-batch of
+// batch/grad_accum sequences; on the host, whatever the run's device.
+double estimate_lora_ga_memory(const ModelConfig& plain, size_t plain_params, int batch, int grad_accum, int seq_len);
 
 // Bytes this process can still allocate: the smaller of the kernel's
 // MemAvailable and the room left under the memory limit of every cgroup

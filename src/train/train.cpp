@@ -459,8 +459,14 @@ static void check_memory(const TrainRun& run) {
         data_tokens = 0;
         for (const std::string& f : {cfg.train_data, cfg.val_data}) data_tokens += (size_t)(file_size(f) / 2);
     }
-    check_memory_fits(estimate_train_memory(planned, build_tensor_table(planned).total, cfg.batch_size, cfg.grad_accum, cfg.seq_len,
-                                            cfg.measure_every > 0, data_tokens, cfg.device == Device::CUDA));
+    MemoryEstimate e = estimate_train_memory(planned, build_tensor_table(planned).total, cfg.batch_size, cfg.grad_accum,
+                                             cfg.seq_len, cfg.measure_every > 0, data_tokens, cfg.device == Device::CUDA);
+    if (!run.resuming && cfg.finetune.lora_init == LoraInit::Ga) {
+        const ModelConfig plain = planned.without_adapters();
+        e.lora_ga = estimate_lora_ga_memory(plain, build_tensor_table(plain).total, cfg.batch_size, cfg.grad_accum,
+                                            cfg.seq_len);
+    }
+    check_memory_fits(e);
 }
 
 template <typename T>
@@ -497,15 +503,16 @@ static void build_model(TrainRun& run, const FlagSet& cmdline) {
 }
 
 // LoRA-GA on the batch step 0 will train on: a copy of the loader draws it,
-// so the run's own data order is untouched. The whole batch in one pass (the
-// mean gradient over it is the step's, --grad-accum or not).
+// so the run's own data order is untouched. It runs as step 0 will, in
+// --grad-accum micro-batches, so that it needs no more activation memory than
+// training (the mean gradient is the whole batch's either way).
 static void ga_init(TrainRun& run) {
     const TrainConfig& cfg = run.cfg;
     DataLoader first = run.data.train_loader;
     std::vector<int> in((size_t)cfg.batch_size * cfg.seq_len), tgt(in.size());
     first.next_batch(in.data(), tgt.data());
     const double t0 = wall_seconds();
-    lora_ga_init(run.model, in.data(), tgt.data(), cfg.batch_size, cfg.seq_len);
+    lora_ga_init(run.model, in.data(), tgt.data(), cfg.batch_size, cfg.seq_len, cfg.grad_accum);
     if (!cfg.quiet)
         std::printf("LoRA-GA init: adapters from the gradient of the first batch (%.2f s)\n", wall_seconds() - t0);
 }

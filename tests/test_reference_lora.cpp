@@ -1,7 +1,8 @@
 // Reference states with LoRA adapters (docs/reference-states.md, LoRA
 // files): checked against computations that do not use the adapter code, so
 // a wrong scale, a wrong B init or a wrong LoRA+ ratio would show. (The
-// committed LoRA files regenerate bit for bit in test_reference.cpp.)
+// committed LoRA files regenerate bit for bit in test_reference.cpp.) And
+// lrt compare on a LoRA file: it passes and, one adapter element moved, fails.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -126,18 +127,38 @@ TEST_CASE("a LoRA reference state: AdamW's first step moves B by the LoRA+ ratio
     REQUIRE(adapters == 8);
 }
 
-TEST_CASE("lrt reference with adapters: refuses adapter flags without a rank; a LoRA file passes lrt compare against "
-          "itself",
+TEST_CASE("lrt reference with adapters: refuses adapter flags without a rank; lrt compare passes a LoRA file and "
+          "fails it with one adapter element moved",
           "[reference][lora][cli][compare]") {
     const std::string lrt = lrt_binary();
     CommandResult no_rank = run_command(lrt + " reference --lora-plus-ratio 4 --out /dev/null");
     REQUIRE(no_rank.exit_code == 1);
     REQUIRE(no_rank.output.find("--lora-plus-ratio needs --lora-rank") != std::string::npos);
+    // (that the committed file is what the code computes: test_reference.cpp
+    // regenerates every file in data/reference, the LoRA ones included; here,
+    // that lrt compare reads a LoRA file's adapter tensors)
     const std::string file = "data/reference/w16_lora-mup.safetensors";
-    const SafeTensors st = load_safetensors(file);
+    SafeTensors st = load_safetensors(file);
     REQUIRE(st.find_meta("lora") != nullptr);
     CommandResult same = run_command(lrt + " compare " + file + " " + file);
     INFO(same.output);
     REQUIRE(same.exit_code == 0);
     REQUIRE(same.output.find("0 failed, 0 missing") != std::string::npos);
+    // one element of the first adapter's trained B, moved by 1%: far outside the default tolerance
+    const std::string name = "final.transformer.h.0.attn.c_attn.lora_B";
+    for (StTensor& t : st.tensors) {
+        if (t.name != name) continue;
+        REQUIRE(t.dtype == Dtype::F32);  // the committed file is f32
+        float x;
+        std::memcpy(&x, t.bytes.data(), 4);
+        x = x * 1.01f + 1e-3f;
+        std::memcpy(t.bytes.data(), &x, 4);
+    }
+    TempDir dir;
+    save_safetensors(dir.file("moved.safetensors"), st);
+    CommandResult moved = run_command(lrt + " compare " + file + " " + dir.file("moved.safetensors"));
+    INFO(moved.output);
+    CHECK(moved.exit_code == 1);
+    CHECK(moved.output.find("FAIL  " + name) != std::string::npos);
+    CHECK(moved.output.find(" 1 failed, 0 missing") != std::string::npos);
 }

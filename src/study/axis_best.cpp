@@ -63,6 +63,20 @@ static void seed_bests(AxisBest& g, const std::vector<SeedOptimum>& seeds) {
     }
 }
 
+// Numeric values in ascending order, so that a value's neighbours are the
+// next smaller and larger ones whatever order --axis listed them in (values
+// that are not all numbers keep the plan's order).
+static void sort_by_value(AxisBest& g) {
+    if (!std::all_of(g.x.begin(), g.x.end(), [](double v) { return std::isfinite(v); })) return;
+    std::vector<size_t> order(g.x.size());
+    for (size_t i = 0; i < order.size(); i++) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return g.x[a] < g.x[b]; });
+    std::vector<const AxisOptimum*> points;
+    std::vector<double> x;
+    for (size_t i : order) points.push_back(g.points[i]), x.push_back(g.x[i]);
+    g.points = points, g.x = x;
+}
+
 std::vector<AxisBest> find_axis_best(const std::vector<AxisOptimum>& optima, const std::vector<RunResult>& results) {
     std::vector<AxisBest> out;
     for (const AxisOptimum& a : optima) {  // sweep_axis.h: a group's values are adjacent
@@ -77,6 +91,7 @@ std::vector<AxisBest> find_axis_best(const std::vector<AxisOptimum>& optima, con
     }
     const std::vector<SeedOptimum> seeds = find_seed_optima(results);
     for (AxisBest& g : out) {
+        sort_by_value(g);
         std::vector<double> loss;
         for (const AxisOptimum* a : g.points) loss.push_back(a->loss);
         g.seed_loss_lo.assign(g.points.size(), NAN);

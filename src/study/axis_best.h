@@ -34,7 +34,7 @@ struct AxisBest {
     std::string base, flag;
     int64_t steps = 0;
     int width = 0;
-    std::vector<const AxisOptimum*> points;  // the values in the plan's order
+    std::vector<const AxisOptimum*> points;  // the values, ascending when all are numbers (else the plan's order)
     std::vector<double> x;                   // the values as numbers (NaN where not one)
     // per value: the lowest and highest of the seeds' optimum losses (NaN where none)
     std::vector<double> seed_loss_lo, seed_loss_hi;

@@ -17,11 +17,11 @@ namespace {
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // A LoRA+-like sweep: the loss is a parabola in log2(lr) (optimum at
-// -6 - log2(lambda) / 2) plus one in log2(lambda), whose best value is
+// -6 - 0.4 log2(lambda)) plus one in log2(lambda), whose best value is
 // 2^(log2(width / 16) + offset): the best ratio doubles with the width, and
 // seed 1's sits a quarter octave below seed 2's.
 double synthetic_loss(double lr, double lambda, int width, int seed) {
-    const double e = std::log2(lr) - (-6 - 0.5 * std::log2(lambda));
+    const double e = std::log2(lr) - (-6 - 0.4 * std::log2(lambda));
     const double l = std::log2(lambda) - (std::log2(width / 16.0) + (seed == 1 ? 1.75 : 2.25));
     return 2 + 0.1 * e * e + 0.05 * l * l;
 }
@@ -62,6 +62,9 @@ TEST_CASE("the best value along an axis: lowest loss, refined by a parabola in l
     CHECK(best_along_axis({NAN, NAN, NAN}, {2, 1, 3}, &best, &edge) == 1);
     CHECK(std::isnan(best));
     CHECK(best_along_axis(x, {NAN, NAN, NAN, NAN, NAN}, &best, &edge) == -1);
+    // neighbours out of order (a mixed axis keeps the plan's order): no refinement
+    CHECK(best_along_axis({16, 1, 4}, {2, 1, 3}, &best, &edge) == 1);
+    CHECK(best == 1);
 }
 
 TEST_CASE("the best ratio per width and seed, and its slope against the width", "[axis_best]") {
@@ -94,7 +97,22 @@ TEST_CASE("the best ratio per width and seed, and its slope against the width", 
     CsvTable best = read_csv(dir.file("axis_best.csv"));
     REQUIRE(best.rows.size() == 3);
     CHECK(best.text(best.rows[1], best.col("best_value")) == "8");  // width 32: 2^3
+    CHECK(best.text(best.rows[1], best.col("lr_edge_values")).empty());
     CHECK(contains(text_of(dir.file("loss_vs_lora-plus-ratio.svg")), "width 64"));
+}
+
+TEST_CASE("values whose LR optimum is at the LR grid's edge are listed: their loss is a bound", "[axis_best]") {
+    // the LR grid stops at 2^-8: lambda = 16's best grid LR is 2^-8 (optimum 2^-7.6),
+    // 32's optimum is 2^-8 and 64's 2^-8.4; lambda = 8's (2^-7.2) is inside
+    std::vector<RunResult> rs;
+    for (const RunResult& r : synthetic_ratio_sweep())
+        if (r.entry.lr >= std::exp2(-8) * 0.999) rs.push_back(r);
+    const std::vector<AxisOptimum> optima = axis_optima(rs);
+    TempDir dir;
+    report_axis_best(dir.path, optima, rs, false);
+    CsvTable best = read_csv(dir.file("axis_best.csv"));
+    REQUIRE(best.rows.size() == 3);
+    for (const CsvRow& row : best.rows) CHECK(best.text(row, best.col("lr_edge_values")) == "16;32;64");
 }
 
 TEST_CASE("a fine-tuning sweep plans lrt finetune from each width's and seed's base", "[axis_best][sweep]") {

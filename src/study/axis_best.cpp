@@ -24,7 +24,8 @@ int best_along_axis(const std::vector<double>& x, const std::vector<double>& los
     const size_t b = (size_t)best;
     *refined = x[b];
     *edge = b == 0 || b + 1 == loss.size();
-    if (*edge || !(x[b - 1] > 0 && x[b] > 0 && x[b + 1] > 0)) return best;
+    // refine only between ascending positive neighbours (a mixed axis keeps the plan's order)
+    if (*edge || !(x[b - 1] > 0 && x[b - 1] < x[b] && x[b] < x[b + 1])) return best;
     const double px[3] = {std::log2(x[b - 1]), std::log2(x[b]), std::log2(x[b + 1])};
     const double py[3] = {loss[b - 1], loss[b], loss[b + 1]};
     double vx = 0, vy = 0;
@@ -116,16 +117,27 @@ static double geo_mean(const std::vector<double>& v) {
     return std::exp2(s / (double)v.size());
 }
 
+// The values whose LR optimum (averaged or any seed's) is at the LR grid's
+// edge, ';'-separated: their tuned loss is only an upper bound, which biases
+// the best value away from them.
+static std::string lr_edge_values(const AxisBest& g) {
+    std::string out;
+    for (const AxisOptimum* a : g.points)
+        if (a->at_edge) out += (out.empty() ? "" : ";") + a->value;
+    return out;
+}
+
 static void write_best_csv(const std::string& path, const std::vector<AxisBest>& groups) {
     std::string csv = "config,flag,steps,width,best_value,best,best_loss,at_edge,n_seeds,seed_best_min,seed_best_max,"
-                      "seed_best_mean\n";
+                      "seed_best_mean,lr_edge_values\n";
     for (const AxisBest& g : groups) {
         const auto mm = std::minmax_element(g.seed_best.begin(), g.seed_best.end());
         const bool any = !g.seed_best.empty();
-        csv += strprintf("%s,%s,%lld,%d,%s,%s,%s,%d,%zu,%s,%s,%s\n", g.base.c_str(), g.flag.c_str(), (long long)g.steps,
-                         g.width, g.best_value.c_str(), g6(g.best).c_str(), g6(g.best_loss).c_str(), (int)g.at_edge,
-                         g.seed_best.size(), any ? g6(*mm.first).c_str() : "nan", any ? g6(*mm.second).c_str() : "nan",
-                         g6(geo_mean(g.seed_best)).c_str());
+        csv += strprintf("%s,%s,%lld,%d,%s,%s,%s,%d,%zu,%s,%s,%s,%s\n", g.base.c_str(), g.flag.c_str(),
+                         (long long)g.steps, g.width, g.best_value.c_str(), g6(g.best).c_str(), g6(g.best_loss).c_str(),
+                         (int)g.at_edge, g.seed_best.size(), any ? g6(*mm.first).c_str() : "nan",
+                         any ? g6(*mm.second).c_str() : "nan", g6(geo_mean(g.seed_best)).c_str(),
+                         lr_edge_values(g).c_str());
     }
     write_file_atomic(path, csv);
 }
@@ -211,8 +223,10 @@ static void print_best_tables(const std::vector<AxisBest>& groups, const std::ve
                             *std::max_element(g.seed_best.begin(), g.seed_best.end()))
                 : "";
         const std::string best = std::isfinite(g.best) ? strprintf("%.4g", g.best) : g.best_value;
-        std::printf("%-24s %-20s %7lld %6d %10s %10.4f %24s  %s\n", g.base.c_str(), g.flag.c_str(), (long long)g.steps,
-                    g.width, best.c_str(), g.best_loss, range.c_str(), g.at_edge ? "edge: a bound" : "");
+        const std::string lr_edge = lr_edge_values(g);
+        std::printf("%-24s %-20s %7lld %6d %10s %10.4f %24s  %s%s\n", g.base.c_str(), g.flag.c_str(),
+                    (long long)g.steps, g.width, best.c_str(), g.best_loss, range.c_str(),
+                    g.at_edge ? "edge: a bound " : "", lr_edge.empty() ? "" : ("LR at its grid's edge at " + lr_edge).c_str());
     }
     bool any_trend = false;
     for (const BestTrend& t : trends) any_trend = any_trend || std::isfinite(t.slope.slope);

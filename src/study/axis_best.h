@@ -13,10 +13,15 @@
 // by the vertex of the parabola through the three points in log2(value)
 // (sweep_report.h's parabola_vertex, the rule the LR optimum uses); a best
 // value at the first or last value is only a bound (at_edge). Per seed the
-// same on that seed's losses, so the seeds give an interval.
+// same on that seed's losses, so the seeds give an interval. A value whose
+// curves all diverged has no LR optimum and is left out (its neighbours
+// become adjacent); one whose LR optimum is at the LR grid's edge has a
+// tuned loss that is only an upper bound, listed in lr_edge_values.
 //
 // Across widths (numeric values, two widths or more): the slope of
-// log2(best value) against log2(width), with the seed interval of
+// log2(best value) against log2(width), fitted to the geometric mean of the
+// seeds' best values at each width (not to the seed-averaged curve's
+// `best`), with the seed interval of
 // batch_fit.h's batch_slope (one seed per width per resample; 2.5-97.5%).
 // LoRA+'s width argument predicts a positive slope for its ratio.
 //
@@ -44,10 +49,11 @@ struct AxisBest {
     std::vector<double> seed_best;           // each seed's best (numeric axes)
 };
 
-// The best value along the axis for a curve of losses at positive values x
-// (any length): the index of the lowest finite loss (-1 when none), and in
-// *refined the parabola vertex in log2 x when it has a neighbour each side
-// (else x itself); *edge when it is the first or last.
+// The best value along the axis for a curve of losses at values x (any
+// length): the index of the lowest finite loss (-1 when none), and in
+// *refined the parabola vertex in log2 x when it has a finite neighbour each
+// side and the three are positive and ascending (else x itself); *edge when
+// it is the first or last.
 int best_along_axis(const std::vector<double>& x, const std::vector<double>& loss, double* refined, bool* edge);
 
 // One per (base, horizon, width) of the optima (sweep_axis.h's order).

@@ -84,10 +84,22 @@ eval "$RUN sweep $FULL --quiet"
 # LoRA-GA against the standard init at the same ratio, each at its own best
 # LR (the seed-averaged curve's best grid LR, optimum.csv), seed by seed
 # (seed s fine-tunes base s in both): the target is the standard run's final
-# loss (the mean training loss over its last 15 steps: every batch is new
-# text, so the training loss is a fair estimate); reported is the first step
-# at which each run's 15-step running mean is at or below it.
-steps_to_target() {  # optimum.csv of std, of ga; writes ga_vs_standard.csv
+# loss, the mean training loss over its last 15 steps (every batch is new
+# text, so the training loss is a fair estimate of the expected loss); a
+# run's steps to target is the last step of the first 15-step window whose
+# mean is at or below it (the standard run's own is at most its last step).
+# window_means prints "step mean" per window; rows without a training loss
+# (the final validation row) are skipped; %.17g keeps the doubles exact;
+# n starts at 0 explicitly (awk's unset n would be the key "", not 0).
+window_means() {
+    awk -F, 'BEGIN {n = 0} NR > 1 && $4 != "" {s[n] = $1; l[n] = $4 + 0; n++;
+        if (n >= 15) {m = 0; for (i = n - 15; i < n; i++) m += l[i]; printf "%s %.17g\n", s[n - 1], m / 15}}' "$1"
+}
+first_at_target() {  # log.csv, target: "first step,final window mean" ("never" if not reached)
+    window_means "$1" | awk -v t="$2" '$2 + 0 <= t + 0 && f == "" {f = $1} {last = $2}
+        END {printf "%s,%.6f", (f == "" ? "never" : f), last}'
+}
+steps_to_target() {  # writes ga_vs_standard.csv
     echo "ratio,width,seed,std_lr,ga_lr,target,std_steps,ga_steps,ga_final" > "$OUT/ga_vs_standard.csv.tmp"
     for ratio in 1 16; do
         for w in 64 128 256 512; do
@@ -96,14 +108,11 @@ steps_to_target() {  # optimum.csv of std, of ga; writes ga_vs_standard.csv
             for s in 1 2 3; do
                 std="$OUT/lora-plus/runs/std+lora-plus-ratio=${ratio}_w${w}_lr${slr}_s$s/log.csv"
                 ga="$OUT/ga/runs/ga+lora-plus-ratio=${ratio}_w${w}_lr${glr}_s$s/log.csv"
-                target=$(awk -F, 'NR > 1 {l[n++] = $4} END {for (i = n - 15; i < n; i++) t += l[i]; printf "%.6f", t / 15}' "$std")
-                first() {  # first step whose 15-step running mean <= target, and the final mean
-                    awk -F, -v t="$target" 'NR > 1 {l[n] = $4; m += $4; if (n >= 15) m -= l[n - 15]; n++;
-                        if (n >= 15 && f == "" && m / 15 <= t) f = n - 1}
-                        END {printf "%s,%.6f", (f == "" ? "never" : f), m / 15}' "$1"
-                }
-                sr=$(first "$std"); gr=$(first "$ga")
-                echo "$ratio,$w,$s,$slr,$glr,$target,${sr%,*},$gr" >> "$OUT/ga_vs_standard.csv.tmp"
+                target=$(window_means "$std" | tail -1 | cut -d' ' -f2)
+                sr=$(first_at_target "$std" "$target")
+                gr=$(first_at_target "$ga" "$target")
+                printf '%s,%s,%s,%s,%s,%.6f,%s,%s\n' $ratio $w $s $slr $glr $target "${sr%,*}" "$gr" \
+                    >> "$OUT/ga_vs_standard.csv.tmp"
             done
         done
     done

@@ -94,6 +94,53 @@ std::vector<float> floats_of(const StTensor& t) {
     return out;
 }
 
+// A GPU run's training losses against the CPU run's of the same flags (both
+// `steps` long): same initial parameters and batches, so the first loss
+// agrees to float rounding and the rest as training trajectories do
+// (test_gpu_model.cpp's LOSS, 1e-5, and TRAJECTORY_LOSS, 1e-4, which say
+// why). Shared by the train and the finetune test.
+void check_losses_follow(const std::string& gpu_log, const std::string& cpu_log, size_t steps) {
+    const std::vector<double> lg = train_losses(gpu_log), lc = train_losses(cpu_log);
+    REQUIRE(lg.size() == steps);
+    REQUIRE(lc.size() == steps);
+    CHECK(gpu_test::scalar_close(lg[0], lc[0], 1e-5));
+    for (size_t i = 0; i < lg.size(); i++) {
+        INFO("step " << i << ": cuda " << lg[i] << ", cpu " << lc[i]);
+        CHECK(gpu_test::scalar_close(lg[i], lc[i], 1e-4));
+    }
+}
+
+// A GPU run's measure.csv against the CPU run's, row by row: the same header,
+// steps and tensors, the LR, multiplier and decay columns identical (the
+// host computes them the same way on both devices), every measured value
+// within 1e-3 relative. (On the CPU emulation of tests/emu the worst is
+// 1.7e-7: the two runs have drifted apart by rounding only; a wrong
+// snapshot or LR changes these by 1e-2 and more.) Returns the GPU run's
+// lines, header first, for a test's own checks of which rows there are.
+std::vector<std::string> check_measurements_agree(const std::string& gpu_csv, const std::string& cpu_csv) {
+    const std::vector<std::string> mg = lines_of(gpu_csv), mc = lines_of(cpu_csv);
+    REQUIRE(mg.size() == mc.size());
+    REQUIRE(!mg.empty());
+    CHECK(mg[0] == mc[0]);
+    for (size_t row = 1; row < mg.size(); row++) {
+        const std::vector<std::string> g = split(mg[row], ','), c = split(mc[row], ',');
+        INFO("measure.csv row " << row << "\ncuda: " << mg[row] << "\ncpu:  " << mc[row]);
+        REQUIRE(g.size() == c.size());
+        for (size_t col = 0; col < 7; col++) CHECK(g[col] == c[col]);  // step,tensor,role,layer,lr,lr_multiplier,decay
+        for (size_t col = 7; col < g.size(); col++) {
+            // the noise-scale columns are empty without --grad-accum, on both
+            if (g[col].empty() || c[col].empty()) {
+                CHECK(g[col] == c[col]);
+                continue;
+            }
+            const double x = std::stod(g[col]), y = std::stod(c[col]);
+            if (std::isnan(y)) CHECK(std::isnan(x));
+            else CHECK(gpu_test::scalar_close(x, y, 1e-3));
+        }
+    }
+    return mg;
+}
+
 }  // namespace
 
 TEST_CASE("lrt train --device cuda: a tiny run writes every output file and follows the CPU run", "[cuda][cli]") {
@@ -118,47 +165,13 @@ TEST_CASE("lrt train --device cuda: a tiny run writes every output file and foll
     CHECK(ckpt.state.step == 6);
     CHECK(text_of(gpu_dir.file("run_info.txt")).find("device: cuda") != std::string::npos);
 
-    // The CPU run of the same flags: same initial parameters and batches, so
-    // the first loss agrees to float rounding and the next five as training
-    // trajectories do (test_gpu_model.cpp's LOSS, 1e-5, and TRAJECTORY_LOSS,
-    // 1e-4, which say why).
+    // The CPU run of the same flags: the losses follow it, and the
+    // measurements agree row by row.
     CommandResult c = train(" --device cpu" + TINY + " --out-dir " + cpu_dir.path);
     INFO(c.output);
     REQUIRE(c.exit_code == 0);
-    const std::vector<double> lg = train_losses(gpu_dir.file("log.csv")), lc = train_losses(cpu_dir.file("log.csv"));
-    REQUIRE(lg.size() == 6);
-    REQUIRE(lc.size() == 6);
-    CHECK(gpu_test::scalar_close(lg[0], lc[0], 1e-5));
-    for (size_t i = 0; i < lg.size(); i++) {
-        INFO("step " << i << ": cuda " << lg[i] << ", cpu " << lc[i]);
-        CHECK(gpu_test::scalar_close(lg[i], lc[i], 1e-4));
-    }
-
-    // measure.csv, row by row: the same steps and tensors, the LR, multiplier
-    // and decay columns identical (the host computes them the same way on
-    // both devices), every measured value within 1e-3 relative. (On the CPU
-    // emulation of tests/emu the worst is 1.7e-7: the two runs have drifted
-    // apart by rounding only; a wrong snapshot or LR changes these by 1e-2
-    // and more.)
-    const std::vector<std::string> mg = lines_of(gpu_dir.file("measure.csv")), mc = lines_of(cpu_dir.file("measure.csv"));
-    REQUIRE(mg.size() == mc.size());
-    CHECK(mg[0] == mc[0]);
-    for (size_t row = 1; row < mg.size(); row++) {
-        const std::vector<std::string> g = split(mg[row], ','), c = split(mc[row], ',');
-        INFO("measure.csv row " << row << "\ncuda: " << mg[row] << "\ncpu:  " << mc[row]);
-        REQUIRE(g.size() == c.size());
-        for (size_t col = 0; col < 7; col++) CHECK(g[col] == c[col]);  // step,tensor,role,layer,lr,lr_multiplier,decay
-        for (size_t col = 7; col < g.size(); col++) {
-            // the noise-scale columns are empty without --grad-accum, on both
-            if (g[col].empty() || c[col].empty()) {
-                CHECK(g[col] == c[col]);
-                continue;
-            }
-            const double x = std::stod(g[col]), y = std::stod(c[col]);
-            if (std::isnan(y)) CHECK(std::isnan(x));
-            else CHECK(gpu_test::scalar_close(x, y, 1e-3));
-        }
-    }
+    check_losses_follow(gpu_dir.file("log.csv"), cpu_dir.file("log.csv"), 6);
+    check_measurements_agree(gpu_dir.file("measure.csv"), cpu_dir.file("measure.csv"));
 }
 
 TEST_CASE("lrt train --device cuda: a run stopped and resumed equals an uninterrupted one bit for bit", "[cuda][cli]") {
@@ -256,34 +269,15 @@ TEST_CASE("lrt finetune --device cuda with LoRA adapters follows the CPU run; fr
     REQUIRE(c.exit_code == 0);
     CHECK(text_of(gpu_dir.file("run_info.txt")).find("device: cuda") != std::string::npos);
 
-    const std::vector<double> lg = train_losses(gpu_dir.file("log.csv")), lc = train_losses(cpu_dir.file("log.csv"));
-    REQUIRE(lg.size() == 6);
-    REQUIRE(lc.size() == 6);
-    CHECK(gpu_test::scalar_close(lg[0], lc[0], 1e-5));
-    for (size_t i = 0; i < lg.size(); i++) {
-        INFO("step " << i << ": cuda " << lg[i] << ", cpu " << lc[i]);
-        CHECK(gpu_test::scalar_close(lg[i], lc[i], 1e-4));
-    }
+    check_losses_follow(gpu_dir.file("log.csv"), cpu_dir.file("log.csv"), 6);
     // measure.csv: the adapters only (the frozen matrices do not move), the
     // same rows on both devices, the values within 1e-3 as in the train test
-    const std::vector<std::string> mg = lines_of(gpu_dir.file("measure.csv")), mc = lines_of(cpu_dir.file("measure.csv"));
-    REQUIRE(mg.size() == mc.size());
+    const std::vector<std::string> mg =
+        check_measurements_agree(gpu_dir.file("measure.csv"), cpu_dir.file("measure.csv"));
     REQUIRE(mg.size() == 1 + 3 * 2 * 4);  // steps 0, 2, 4; A and B beside each of the block's 4 matrices
     for (size_t row = 1; row < mg.size(); row++) {
-        const std::vector<std::string> x = split(mg[row], ','), y = split(mc[row], ',');
-        INFO("measure.csv row " << row << "\ncuda: " << mg[row] << "\ncpu:  " << mc[row]);
-        REQUIRE(x.size() == y.size());
-        CHECK(x[1].find(".lora_") != std::string::npos);
-        for (size_t col = 0; col < 7; col++) CHECK(x[col] == y[col]);
-        for (size_t col = 7; col < x.size(); col++) {
-            if (x[col].empty() || y[col].empty()) {
-                CHECK(x[col] == y[col]);
-                continue;
-            }
-            const double u = std::stod(x[col]), v = std::stod(y[col]);
-            if (std::isnan(v)) CHECK(std::isnan(u));
-            else CHECK(gpu_test::scalar_close(u, v, 1e-3));
-        }
+        INFO("measure.csv row " << row << ": " << mg[row]);
+        CHECK(split(mg[row], ',')[1].find(".lora_") != std::string::npos);
     }
     // Every tensor of the base is frozen: the GPU run's checkpoint holds it
     // bit for bit (LoRA-GA shifts each adapted W0 once, on the host, the

@@ -355,15 +355,18 @@ TEST_CASE("gpu model: in deterministic mode two identical 5-step runs give the s
 
 // ---------------------------------------------------------- measurements
 
-TEST_CASE("gpu_gpt_measure agrees with measure_matrix on the CPU for every weight matrix after a step", "[cuda]") {
-    REQUIRE_GPU_OR_SKIP();
-    const Setup s = setups()[3];  // µP at m = 3: per-tensor LRs differ
-    GPT<float> host;
-    const Parameterization p = build(host, s);
-    const Optimizer o(p, host.table);
+namespace {
+
+// One training step on the GPU from host's parameters, taken as lrt train
+// takes it (snapshot, step, measure), then gpu_gpt_measure against the CPU's
+// measure_matrix for each tensor `selected` picks; returns how many it
+// measured, so a caller can check that none were skipped. Shared by the
+// full-model and the LoRA test, which differ only in the model and the
+// tensors measured.
+int step_and_compare_measurements(GPT<float>& host, const Optimizer& o,
+                                  const std::function<bool(const TensorInfo&)>& selected) {
     GpuModel g(host);
     const Batch b(host.config.vocab_size, 9);
-    // the step as lrt train takes it: snapshot, step, measure
     gpu_gpt_forward(g, b.inputs.data(), b.targets.data(), b.B, b.T);
     gpu_gpt_zero_grad(g);
     gpu_gpt_backward(g);
@@ -379,7 +382,7 @@ TEST_CASE("gpu_gpt_measure agrees with measure_matrix on the CPU for every weigh
     int measured = 0;
     for (size_t i = 0; i < host.table.tensors.size(); i++) {
         const TensorInfo& t = host.table.tensors[i];
-        if (t.role != TensorRole::HiddenMatrix && t.role != TensorRole::Readout) continue;
+        if (!selected(t)) continue;
         const double lr = tensor_lr(t, s_t) * o.lr_extra[i], decay = decay_per_step(t, s_t);
         std::vector<float> x(rows.size() * (size_t)t.fan_in);
         gather_rows(gpt_matrix_input(host, t), t.fan_in, rows, x.data());
@@ -390,6 +393,20 @@ TEST_CASE("gpu_gpt_measure agrees with measure_matrix on the CPU for every weigh
         CHECK(cpu.rrc > 0);  // the step moved W: not a comparison of zeros
         measured++;
     }
+    return measured;
+}
+
+}  // namespace
+
+TEST_CASE("gpu_gpt_measure agrees with measure_matrix on the CPU for every weight matrix after a step", "[cuda]") {
+    REQUIRE_GPU_OR_SKIP();
+    const Setup s = setups()[3];  // µP at m = 3: per-tensor LRs differ
+    GPT<float> host;
+    const Parameterization p = build(host, s);
+    const Optimizer o(p, host.table);
+    const int measured = step_and_compare_measurements(host, o, [](const TensorInfo& t) {
+        return t.role == TensorRole::HiddenMatrix || t.role == TensorRole::Readout;
+    });
     CHECK(measured == 4 * host.config.depth + 1);  // 4 matrices per block and the readout
 }
 
@@ -588,31 +605,7 @@ TEST_CASE("gpu_gpt_measure agrees with measure_matrix on the CPU for every adapt
     GPT<float> host;
     const Parameterization p = build_lora(host, test_optimizer());
     const Optimizer o(p, host.table);
-    GpuModel g(host);
-    const Batch b(host.config.vocab_size, 9);
-    gpu_gpt_forward(g, b.inputs.data(), b.targets.data(), b.B, b.T);
-    gpu_gpt_zero_grad(g);
-    gpu_gpt_backward(g);
-    gpu_gpt_clip_grad_norm(g, o.adam.grad_clip);
-    gpu_gpt_snapshot_params(g);
-    const double s_t = schedule_factor(o.schedule, 0);
-    gpu_gpt_optimizer_step(g, s_t, 1, o.lr_extra.data());
-    const std::vector<float> after = download_state(g, host.table.total).params;
-    gpt_forward(host, b.inputs.data(), b.targets.data(), b.B, b.T);
-    const std::vector<int> rows = sample_rows(b.B * b.T, 16);
-    int measured = 0;
-    for (size_t i = 0; i < host.table.tensors.size(); i++) {
-        const TensorInfo& t = host.table.tensors[i];
-        if (!is_adapter(t.role)) continue;
-        const double lr = tensor_lr(t, s_t) * o.lr_extra[i], decay = decay_per_step(t, s_t);
-        std::vector<float> x(rows.size() * (size_t)t.fan_in);
-        gather_rows(gpt_matrix_input(host, t), t.fan_in, rows, x.data());
-        const MatrixStats cpu = measure_matrix(host.params.data() + t.offset, after.data() + t.offset, t.fan_out,
-                                               t.fan_in, x.data(), (int)rows.size(), lr, decay, o.adam.beta1);
-        const MatrixStats gpu = gpu_gpt_measure(g, t, rows, lr, decay, o.adam.beta1);
-        gpu_test::check_stats(t.name, gpu, cpu, MEASURE);
-        CHECK(cpu.rrc > 0);  // the step moved it
-        measured++;
-    }
-    CHECK(measured == 2 * 4 * host.config.depth);
+    const int measured =
+        step_and_compare_measurements(host, o, [](const TensorInfo& t) { return is_adapter(t.role); });
+    CHECK(measured == 2 * 4 * host.config.depth);  // A and B beside 4 matrices per block
 }

@@ -321,19 +321,7 @@ TEST_CASE("lrt finetune with adapters: W0 stays, adapters are saved, resume is b
     CHECK_THAT(text_of(base_dir.file("run.json")), !Contains("frozen"));
 
     // interrupted after 5 steps and resumed: the same run
-    Settings part_settings = lora;
-    part_settings.push_back({"out-dir", part_dir.path});
-    part_settings.push_back({"stop-after", "5"});
-    const TrainResult first = finetune(part_settings);
-    REQUIRE(first.last_step == 5);
-    const TrainResult second = finetune({{"resume", part_dir.path}});
-    REQUIRE(second.first_step == 5);
-    std::vector<double> joined = first.train_losses;
-    joined.insert(joined.end(), second.train_losses.begin(), second.train_losses.end());
-    REQUIRE(joined == whole.train_losses);
-    const Checkpoint p = load_checkpoint(second.checkpoint_path);
-    REQUIRE(p.file.tensors.size() == w.file.tensors.size());
-    for (const auto& t : w.file.tensors) REQUIRE(t.bytes == p.file.get(t.name).bytes);
+    check_resume_matches(lora, part_dir.path, 5, whole, w);
 
     // merged: a plain checkpoint whose logits are the adapted model's to float rounding
     const std::string merged = whole_dir.file("merged.safetensors");

@@ -358,22 +358,7 @@ TEST_CASE("lrt finetune --lora-init ga: same first loss, W0 shifted in the check
     CHECK(w.file.get("transformer.h.0.attn.c_proj.weight").bytes != b.file.get("transformer.h.0.attn.c_proj.weight").bytes);
 
     // interrupted and resumed: the same run (the resume does not redo the init)
-    Settings part_settings = ga;
-    part_settings.push_back({"out-dir", part_dir.path});
-    part_settings.push_back({"stop-after", "3"});
-    const TrainResult first = finetune(part_settings);
-    REQUIRE(first.last_step == 3);
-    const TrainResult second = finetune({{"resume", part_dir.path}});
-    REQUIRE(second.first_step == 3);
-    std::vector<double> joined = first.train_losses;
-    joined.insert(joined.end(), second.train_losses.begin(), second.train_losses.end());
-    REQUIRE(joined == whole.train_losses);
-    const Checkpoint p = load_checkpoint(second.checkpoint_path);
-    REQUIRE(p.file.tensors.size() == w.file.tensors.size());
-    for (const auto& t : w.file.tensors) {
-        INFO(t.name);
-        REQUIRE(t.bytes == p.file.get(t.name).bytes);
-    }
+    check_resume_matches(ga, part_dir.path, 3, whole, w);
 
     // refused: on --resume (the init is in the checkpoint) and without a rank
     CHECK_THROWS_WITH(finetune({{"resume", part_dir.path}, {"lora-init", "ga"}}),

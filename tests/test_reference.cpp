@@ -15,23 +15,11 @@
 #include "param/parameterization.h"
 #include "study/reference.h"
 #include "io/safetensors.h"
+#include "io/dtype_convert.h"
 #include "test_helpers.h"
 #include "util/util.h"
 
 namespace {
-
-std::vector<double> as_doubles(const StTensor& t) {
-    std::vector<double> out(t.numel());
-    for (size_t i = 0; i < out.size(); i++) {
-        if (t.dtype == Dtype::F64) std::memcpy(&out[i], t.bytes.data() + 8 * i, 8);
-        else {
-            float f;
-            std::memcpy(&f, t.bytes.data() + 4 * i, 4);
-            out[i] = f;
-        }
-    }
-    return out;
-}
 
 ReferenceConfig small_config(const std::string& preset, const std::string& wd_mode, double wd) {
     std::string ignored;
@@ -79,12 +67,12 @@ TEST_CASE("a reference state agrees with AdamW written out by hand", "[reference
         GPT<double> model;
         gpt_build_parameterized(model, sizes, c.param);
         for (const auto& t : model.table.tensors) {
-            std::vector<double> init = as_doubles(st.get("init." + t.name));
+            std::vector<double> init = tensor_as_doubles(st.get("init." + t.name));
             REQUIRE(init.size() == t.numel);
             for (size_t i = 0; i < t.numel; i++) REQUIRE(init[i] == (double)f.params[t.offset + i]);
             std::copy(init.begin(), init.end(), model.params.begin() + t.offset);
         }
-        std::vector<double> in = as_doubles(st.get("inputs")), tg;
+        std::vector<double> in = tensor_as_doubles(st.get("inputs")), tg;
         REQUIRE(st.get("inputs").dtype == Dtype::I64);
         std::vector<int> inputs, targets;
         const StTensor& ti = st.get("inputs");
@@ -100,8 +88,8 @@ TEST_CASE("a reference state agrees with AdamW written out by hand", "[reference
             for (int t = 0; t + 1 < c.seq_len; t++) REQUIRE(targets[b * c.seq_len + t] == inputs[b * c.seq_len + t + 1]);
         const int B = c.batch_size, T = c.seq_len;
         double loss0 = gpt_forward(model, inputs.data(), targets.data(), B, T);
-        REQUIRE(as_doubles(st.get("loss"))[0] == loss0);
-        REQUIRE(as_doubles(st.get("logits")) == model.logits);
+        REQUIRE(tensor_as_doubles(st.get("loss"))[0] == loss0);
+        REQUIRE(tensor_as_doubles(st.get("logits")) == model.logits);
         // AdamW by hand: mup at m = 4 gives hidden matrices lr/4; matrices decay
         const double m_width = 4;
         std::vector<double> mom(model.table.total, 0), vel(model.table.total, 0);
@@ -117,7 +105,7 @@ TEST_CASE("a reference state agrees with AdamW written out by hand", "[reference
             }
             if (step == 1)
                 for (const auto& t : model.table.tensors) {
-                    std::vector<double> g = as_doubles(st.get("grad." + t.name));
+                    std::vector<double> g = tensor_as_doubles(st.get("grad." + t.name));
                     for (size_t i = 0; i < t.numel; i++) REQUIRE(g[i] == model.grads[t.offset + i]);
                 }
             for (const auto& t : model.table.tensors) {
@@ -134,12 +122,12 @@ TEST_CASE("a reference state agrees with AdamW written out by hand", "[reference
             }
         }
         losses.push_back(gpt_forward(model, inputs.data(), targets.data(), B, T));
-        std::vector<double> ref_losses = as_doubles(st.get("losses"));
+        std::vector<double> ref_losses = tensor_as_doubles(st.get("losses"));
         REQUIRE(ref_losses.size() == losses.size());
         for (size_t i = 0; i < losses.size(); i++) REQUIRE(ref_losses[i] == Approx(losses[i]).epsilon(1e-12));
         REQUIRE(ref_losses.back() < ref_losses.front() - 0.1);  // the steps did something
         for (const auto& t : model.table.tensors) {
-            std::vector<double> fin = as_doubles(st.get("final." + t.name));
+            std::vector<double> fin = tensor_as_doubles(st.get("final." + t.name));
             INFO(md << " " << t.name);
             for (size_t i = 0; i < t.numel; i++) {
                 INFO(std::scientific << fin[i] << " vs " << model.params[t.offset + i]);
@@ -173,7 +161,7 @@ TEST_CASE("f32 reference states are the f64 values rounded once", "[reference]")
             continue;
         }
         REQUIRE(b.tensors[i].dtype == Dtype::F32);
-        std::vector<double> x = as_doubles(a.tensors[i]), y = as_doubles(b.tensors[i]);
+        std::vector<double> x = tensor_as_doubles(a.tensors[i]), y = tensor_as_doubles(b.tensors[i]);
         for (size_t j = 0; j < x.size(); j++) REQUIRE(y[j] == (double)(float)x[j]);
     }
 }
@@ -280,7 +268,7 @@ TEST_CASE("Muon, SGD and spectral-decay reference states agree with the updates 
         GPT<double> model;
         gpt_build_parameterized(model, sizes, with_head_dim_base(c.param, c.model), c.optim);
         for (const auto& t : model.table.tensors) {
-            std::vector<double> init = as_doubles(st.get("init." + t.name));
+            std::vector<double> init = tensor_as_doubles(st.get("init." + t.name));
             std::copy(init.begin(), init.end(), model.params.begin() + t.offset);
         }
         std::vector<int> inputs, targets;
@@ -356,12 +344,12 @@ TEST_CASE("Muon, SGD and spectral-decay reference states agree with the updates 
             }
         }
         for (const auto& t : model.table.tensors) {
-            std::vector<double> fin = as_doubles(st.get("final." + t.name));
+            std::vector<double> fin = tensor_as_doubles(st.get("final." + t.name));
             INFO(t.name);
             for (size_t i = 0; i < t.numel; i++)
                 REQUIRE(fin[i] == Approx(model.params[t.offset + i]).epsilon(1e-9).margin(1e-12));
         }
-        std::vector<double> losses = as_doubles(st.get("losses"));
+        std::vector<double> losses = tensor_as_doubles(st.get("losses"));
         REQUIRE(losses.back() < losses.front() - 0.1);  // the steps did something
     }
 }

@@ -13,25 +13,20 @@
 #include "model/model.h"
 #include "param/parameterization.h"
 #include "study/reference.h"
+#include "io/dtype_convert.h"
 #include "test_helpers.h"
 
 namespace {
 
 std::vector<double> doubles(const StTensor& t) {
     REQUIRE(t.dtype == Dtype::F64);
-    std::vector<double> out(t.numel());
-    std::memcpy(out.data(), t.bytes.data(), 8 * out.size());
-    return out;
+    return tensor_as_doubles(t);
 }
 
+// token ids (I64), exact as doubles (io/dtype_convert.h)
 std::vector<int> ints(const StTensor& t) {
-    std::vector<int> out(t.numel());
-    for (size_t i = 0; i < out.size(); i++) {
-        int64_t x;
-        std::memcpy(&x, t.bytes.data() + 8 * i, 8);
-        out[i] = (int)x;
-    }
-    return out;
+    const std::vector<double> d = tensor_as_doubles(t);
+    return std::vector<int>(d.begin(), d.end());
 }
 
 // Small, in float64, one AdamW step without decay: rank 2, alpha 6 (scale 3),

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../test_helpers.h"
+#include "io/dtype_convert.h"
 #include "model/gpt_gpu.h"
 #include "gpu_test_helpers.h"
 #include "study/measure.h"
@@ -240,6 +241,27 @@ Trajectory train_gpu(GpuGPT* g, const GPT<float>& model, const Optimizer& o, int
     return tr;
 }
 
+// One forward and backward of batch b on the CPU model and on its GPU twin:
+// the losses and the logits agree; the GPU's logits and gradients, downloaded.
+struct GpuStep {
+    std::vector<float> logits, grads;
+};
+GpuStep step_both(GPT<float>& host, GpuGPT* g, const Batch& b) {
+    const double loss_cpu = gpt_forward(host, b.inputs.data(), b.targets.data(), b.B, b.T);
+    gpt_zero_grad(host);
+    gpt_backward(host);
+    const double loss_gpu = gpu_gpt_forward(g, b.inputs.data(), b.targets.data(), b.B, b.T);
+    gpu_gpt_zero_grad(g);
+    gpu_gpt_backward(g);
+    check_scalar("loss", loss_gpu, loss_cpu, LOSS);
+    GpuStep out;
+    out.logits.resize(host.logits.size());
+    gpu_gpt_download_logits(g, out.logits.data());
+    check_close("logits", out.logits, host.logits, LOGITS);
+    out.grads = download_grads(g, host.table.total);
+    return out;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------- one step
@@ -255,17 +277,9 @@ TEST_CASE("gpu model: the loss, logits and every tensor's gradient of a step agr
         check_bitwise("parameters after the upload", download_state(g, total).params, host.params);
 
         const Batch b(host.config.vocab_size, 8);
-        const double loss_cpu = gpt_forward(host, b.inputs.data(), b.targets.data(), b.B, b.T);
-        gpt_zero_grad(host);
-        gpt_backward(host);
-        const double loss_gpu = gpu_gpt_forward(g, b.inputs.data(), b.targets.data(), b.B, b.T);
-        gpu_gpt_zero_grad(g);
-        gpu_gpt_backward(g);
-        check_scalar("loss", loss_gpu, loss_cpu, LOSS);
-        std::vector<float> logits(host.logits.size());
-        gpu_gpt_download_logits(g, logits.data());
-        check_close("logits", logits, host.logits, LOGITS);
-        const std::vector<float> grads = download_grads(g, total);
+        const GpuStep step = step_both(host, g, b);
+        const std::vector<float>& logits = step.logits;
+        const std::vector<float>& grads = step.grads;
         for (const TensorInfo& t : host.table.tensors)
             check_close("gradient of " + t.name, grads.data() + t.offset, host.grads.data() + t.offset, t.numel, GRADS);
 
@@ -416,29 +430,15 @@ namespace {
 
 // A floating tensor of a reference file (F32, or F64 with --dtype f64) as floats.
 std::vector<float> as_floats(const StTensor& t) {
-    std::vector<float> out(t.numel());
-    for (size_t i = 0; i < out.size(); i++) {
-        if (t.dtype == Dtype::F64) {
-            double x;
-            std::memcpy(&x, t.bytes.data() + 8 * i, 8);
-            out[i] = (float)x;
-        } else {
-            REQUIRE(t.dtype == Dtype::F32);
-            std::memcpy(&out[i], t.bytes.data() + 4 * i, 4);
-        }
-    }
-    return out;
+    REQUIRE((t.dtype == Dtype::F64 || t.dtype == Dtype::F32));
+    const std::vector<double> d = tensor_as_doubles(t);  // io/dtype_convert.h
+    return std::vector<float>(d.begin(), d.end());
 }
 
 std::vector<int> as_ints(const StTensor& t) {
     REQUIRE(t.dtype == Dtype::I64);
-    std::vector<int> out(t.numel());
-    for (size_t i = 0; i < out.size(); i++) {
-        int64_t x;
-        std::memcpy(&x, t.bytes.data() + 8 * i, 8);
-        out[i] = (int)x;
-    }
-    return out;
+    const std::vector<double> d = tensor_as_doubles(t);  // token ids: exact as doubles
+    return std::vector<int>(d.begin(), d.end());
 }
 
 }  // namespace
@@ -538,18 +538,7 @@ TEST_CASE("gpu model with LoRA adapters: a step's loss, logits and gradients agr
     GPT<float> host;
     build_lora(host, test_optimizer());
     GpuModel g(host);
-    const Batch b(host.config.vocab_size, 8);
-    const double loss_cpu = gpt_forward(host, b.inputs.data(), b.targets.data(), b.B, b.T);
-    gpt_zero_grad(host);
-    gpt_backward(host);
-    const double loss_gpu = gpu_gpt_forward(g, b.inputs.data(), b.targets.data(), b.B, b.T);
-    gpu_gpt_zero_grad(g);
-    gpu_gpt_backward(g);
-    check_scalar("loss", loss_gpu, loss_cpu, LOSS);
-    std::vector<float> logits(host.logits.size());
-    gpu_gpt_download_logits(g, logits.data());
-    check_close("logits", logits, host.logits, LOGITS);
-    const std::vector<float> grads = download_grads(g, host.table.total);
+    const std::vector<float> grads = step_both(host, g, Batch(host.config.vocab_size, 8)).grads;
     int adapters = 0;
     for (const TensorInfo& t : host.table.tensors) {
         const float* got = grads.data() + t.offset;

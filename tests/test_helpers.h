@@ -10,6 +10,7 @@
 
 #include "param/parameterization.h"
 #include "study/sweep_report.h"
+#include "util/rng.h"
 #include "util/util.h"
 #include <sys/wait.h>
 #include <unistd.h>
@@ -97,4 +98,12 @@ inline RunResult synthetic_run(const std::string& config, int64_t steps, int wid
     r.status = status;
     r.final_val_loss = loss;
     return r;
+}
+
+// n token ids in [0, V), drawn from Rng(seed): a batch's inputs or targets.
+inline std::vector<int> random_tokens(int n, int V, uint64_t seed) {
+    Rng r(seed);
+    std::vector<int> t(n);
+    for (int& x : t) x = (int)r.below(V);
+    return t;
 }

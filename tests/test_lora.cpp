@@ -72,13 +72,6 @@ float max_abs_f(const float* x, size_t n) {
     return m;
 }
 
-std::vector<int> tokens(int n, int V, uint64_t seed) {
-    Rng r(seed);
-    std::vector<int> t(n);
-    for (int& x : t) x = (int)r.below(V);
-    return t;
-}
-
 }  // namespace
 
 TEST_CASE("adapter gradients match finite differences; frozen tensors get none", "[lora][gradcheck]") {
@@ -88,7 +81,7 @@ TEST_CASE("adapter gradients match finite differences; frozen tensors get none",
         gpt_build(m, lora_config(std::get<0>(setting), std::get<1>(setting), std::get<2>(setting)));
         randomize(m, 31);
         const int B = 2, T = 5;
-        std::vector<int> in = tokens(B * T, 7, 32), tgt = tokens(B * T, 7, 33);
+        std::vector<int> in = random_tokens(B * T, 7, 32), tgt = random_tokens(B * T, 7, 33);
         gpt_forward(m, in.data(), tgt.data(), B, T);
         gpt_zero_grad(m);
         gpt_backward(m);
@@ -114,7 +107,7 @@ TEST_CASE("backward leaves a frozen tensor's gradient slot untouched", "[lora]")
     GPT<double> m;
     gpt_build(m, lora_config(true, false, LORA_ALL_TARGETS));
     randomize(m, 41);
-    std::vector<int> in = tokens(10, 7, 42), tgt = tokens(10, 7, 43);
+    std::vector<int> in = random_tokens(10, 7, 42), tgt = random_tokens(10, 7, 43);
     gpt_forward(m, in.data(), tgt.data(), 2, 5);
     std::fill(m.grads.begin(), m.grads.end(), 7.0);
     gpt_backward(m);
@@ -145,7 +138,7 @@ TEST_CASE("with B = 0 the adapted model's logits are the plain model's, bit for 
     CHECK(adapted.table.find("transformer.h.1.mlp.c_proj.lora_A")->shape == std::vector<int>{4, 128});
     CHECK(adapted.table.find("transformer.h.1.mlp.c_proj.lora_B")->shape == std::vector<int>{32, 4});
     const int B = 2, T = 16;
-    std::vector<int> in = tokens(B * T, 64, 5), tgt = tokens(B * T, 64, 6);
+    std::vector<int> in = random_tokens(B * T, 64, 5), tgt = random_tokens(B * T, 64, 6);
     const double loss_plain = gpt_forward(plain, in.data(), tgt.data(), B, T);
     const double loss_adapted = gpt_forward(adapted, in.data(), tgt.data(), B, T);
     REQUIRE(plain.logits.size() == adapted.logits.size());
@@ -184,7 +177,7 @@ TEST_CASE("training moves only the adapters, under every optimizer, decay and cl
         CpuBackend<float> backend(model, state);
         const int B = 4, T = 16;
         for (int step = 0; step < 3; step++) {
-            std::vector<int> in = tokens(B * T, 64, 100 + step), tgt = tokens(B * T, 64, 200 + step);
+            std::vector<int> in = random_tokens(B * T, 64, 100 + step), tgt = random_tokens(B * T, 64, 200 + step);
             StepPlan plan;
             plan.step = step + 1;
             plan.grad_clip = 1e-3;  // clips every step: the norm must be the adapters' alone
@@ -280,7 +273,7 @@ std::vector<float> checkpoint_logits(const std::string& path) {
     gpt_build(m, c.config);
     std::vector<float> am, av;
     restore_checkpoint(c, m, am, av);
-    std::vector<int> in = tokens(2 * 16, m.config.vocab_size, 77);
+    std::vector<int> in = random_tokens(2 * 16, m.config.vocab_size, 77);
     gpt_forward(m, in.data(), (const int*)nullptr, 2, 16);
     return m.logits;
 }

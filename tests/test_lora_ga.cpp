@@ -129,13 +129,6 @@ ModelConfig ga_sizes() {
     return c;
 }
 
-std::vector<int> token_batch(int n, int V, uint64_t seed) {
-    Rng r(seed);
-    std::vector<int> t(n);
-    for (int& x : t) x = (int)r.below(V);
-    return t;
-}
-
 // rows (r, cols) of X: X X^T in double
 std::vector<double> gram_rows(const float* X, int r, int cols) {
     std::vector<double> g((size_t)r * r, 0.0);
@@ -154,7 +147,7 @@ TEST_CASE("LoRA-GA init: a rank too large for the matrices is refused, the model
     gpt_build(adapted, c);
     gpt_init(adapted, 5);
     const std::vector<float> before = adapted.params;
-    const std::vector<int> in = token_batch(2 * 16, 64, 6), tgt = token_batch(2 * 16, 64, 7);
+    const std::vector<int> in = random_tokens(2 * 16, 64, 6), tgt = random_tokens(2 * 16, 64, 7);
     CHECK_THROWS_WITH(lora_ga_init(adapted, in.data(), tgt.data(), 2, 16), Contains("take a smaller --lora-rank"));
     CHECK(adapted.params == before);  // untouched
 }
@@ -168,13 +161,13 @@ TEST_CASE("LoRA-GA init: the logits at step 0 are the plain model's; A and B are
     gpt_build(plain, ga_sizes().without_adapters());
     std::copy(adapted.params.begin(), adapted.params.begin() + plain.table.total, plain.params.begin());
     const int B = 4, T = 16;
-    const std::vector<int> in = token_batch(B * T, 64, 6), tgt = token_batch(B * T, 64, 7);
+    const std::vector<int> in = random_tokens(B * T, 64, 6), tgt = random_tokens(B * T, 64, 7);
     gpt_forward(plain, in.data(), tgt.data(), B, T);
     gpt_zero_grad(plain);
     gpt_backward(plain);  // the gradient LoRA-GA reads
 
     lora_ga_init(adapted, in.data(), tgt.data(), B, T);
-    const std::vector<int> other = token_batch(B * T, 64, 8);  // any input, not only the batch it saw
+    const std::vector<int> other = random_tokens(B * T, 64, 8);  // any input, not only the batch it saw
     gpt_forward(plain, other.data(), (const int*)nullptr, B, T);
     gpt_forward(adapted, other.data(), (const int*)nullptr, B, T);
     // W0 - s B A + s B A in fp32: rounding of O(1) logits (4e-7 measured), far below the ~1e-2
@@ -285,7 +278,7 @@ TEST_CASE("LoRA-GA's gradient: one pass bit for bit at --grad-accum 1, the same 
     gpt_build(adapted, ga_sizes());
     gpt_init(adapted, 5);
     const int B = 4, T = 16;
-    const std::vector<int> in = token_batch(B * T, 64, 6), tgt = token_batch(B * T, 64, 7);
+    const std::vector<int> in = random_tokens(B * T, 64, 6), tgt = random_tokens(B * T, 64, 7);
     GPT<float> whole, k1;
     one_pass_gradient(whole, adapted, in.data(), tgt.data(), B, T);
     lora_ga_gradient(k1, adapted, in.data(), tgt.data(), B, T, 1);
@@ -312,7 +305,7 @@ TEST_CASE("memory: the LoRA-GA estimate is what its gradient pass allocates", "[
     gpt_build(adapted, ga_sizes());
     gpt_init(adapted, 5);
     const int B = 4, T = 16;
-    const std::vector<int> in = token_batch(B * T, 64, 6), tgt = token_batch(B * T, 64, 7);
+    const std::vector<int> in = random_tokens(B * T, 64, 6), tgt = random_tokens(B * T, 64, 7);
     for (int K : {1, 2}) {
         INFO("--grad-accum " << K);
         GPT<float> plain;

@@ -277,6 +277,22 @@ TEST_CASE("matmul is bitwise deterministic across runs and thread counts",
         inside = run();
     }
     CHECK(same(inside, first));
+    // ... also when op(B) is packed in several panels, both along N and
+    // along K (the serial path has its own loop over them), with edges.
+    {
+        const int m = 7, n = 600, k = 20000;
+        auto A = random_vector<float>(rng, (size_t)m * k);
+        auto Bm = random_vector<float>(rng, (size_t)k * n);
+        std::vector<float> threaded((size_t)m * n, 0.5f), serial((size_t)m * n, 0.5f);
+        omp_set_num_threads(2);
+        gemm(false, false, m, n, k, 1.0f, A.data(), k, Bm.data(), n, 0.5f, threaded.data(), n);
+#pragma omp parallel num_threads(2)
+        {
+#pragma omp single
+            gemm(false, false, m, n, k, 1.0f, A.data(), k, Bm.data(), n, 0.5f, serial.data(), n);
+        }
+        CHECK(bitwise_equal(serial, threaded));
+    }
     omp_set_num_threads(saved);
 #endif
 }

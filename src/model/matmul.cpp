@@ -167,20 +167,29 @@ void pack_A_sliver(T* Ap, bool transA, const T* A, int lda, int M, int i0, int m
     }
 }
 
+// [begin, end): part `part` of `parts` equal shares of n items.
+void share(int n, int part, int parts, int* begin, int* end) {
+    *begin = (int)((long)n * part / parts);
+    *end = (int)((long)n * (part + 1) / parts);
+}
+
 // Packs the panel op(B)[p0:p0+kk, j0:j0+nc] into Bp as NR-wide slivers, each
 // (kk, NR): Bp[s*kk*NR + k*NR + j] = op(B)[p0+k][j0 + s*NR + j], zero past
-// column nc. The kernel then reads KC rows of a sliver contiguously. The
-// threads of the enclosing parallel region (if any) share the work.
+// column nc. The kernel then reads KC rows of a sliver contiguously. This
+// call packs share `part` of `parts` (the threads of a team each pack one,
+// then meet at a barrier); packing moves data and never changes a result.
 template <typename T>
-void pack_B_panel(T* Bp, bool transB, const T* B, int ldb, int p0, int kk, int j0, int nc) {
+void pack_B_panel(T* Bp, bool transB, const T* B, int ldb, int p0, int kk, int j0, int nc, int part,
+                  int parts) {
     constexpr int NR = Blocking<T>::NR;
     const int slivers = (nc + NR - 1) / NR;
+    int begin, end;
     if (transB) {  // op(B)[k][j] = B[j][k]: read rows of B along k
         // In steps of 128 k, so that the NR rows being interleaved write into
         // a 16 KiB (float) patch of the sliver that stays in L1.
         constexpr int kStep = 128;
-#pragma omp for schedule(static)
-        for (int s = 0; s < slivers; ++s) {
+        share(slivers, part, parts, &begin, &end);
+        for (int s = begin; s < end; ++s) {
             T* dst = Bp + (size_t)s * kk * NR;
             const int n = std::min(NR, nc - s * NR);
             for (int k0 = 0; k0 < kk; k0 += kStep) {
@@ -194,8 +203,8 @@ void pack_B_panel(T* Bp, bool transB, const T* B, int ldb, int p0, int kk, int j
             }
         }
     } else {  // op(B)[k][j] = B[k][j]: read rows of B along j, in row order
-#pragma omp for schedule(static)
-        for (int k = 0; k < kk; ++k) {
+        share(kk, part, parts, &begin, &end);
+        for (int k = begin; k < end; ++k) {
             const T* src = B + (size_t)(p0 + k) * ldb + j0;
             for (int s = 0; s < slivers; ++s) {
                 T* dst = Bp + (size_t)s * kk * NR + (size_t)k * NR;
@@ -361,15 +370,33 @@ void gemm_with_bias(bool transA, bool transB, int M, int N, int K, T alpha, cons
     const int panel_rows = fit_rows >= (size_t)K ? K : std::max(KC, (int)(fit_rows / KC * KC));
     // The packed panel, one buffer per calling thread (util/thread_buffer.h).
     T* Bp = thread_buffer<T, ThreadBufferSlot::PackedB>((size_t)panel_rows * panel_cols);
-    const bool threaded = use_threads(2.0 * M * N * K);
-    (void)threaded;  // unused when built without OpenMP
 
-#pragma omp parallel if (threaded)
+    if (!use_threads(2.0 * M * N * K)) {
+        // On this thread alone: the same panels and tiles, but no OpenMP
+        // construct. Inside a caller's parallel loop (attention runs one
+        // head per thread) each construct would open a team of one; for
+        // attention's small products that took a quarter of its time
+        // (d=512, T=256: 124 ms per step before, 91 ms after).
+        alignas(64) T Ap[MR * KC];
+        for (int j0 = 0; j0 < N; j0 += panel_cols) {
+            const int nc = std::min(panel_cols, N - j0);
+            for (int p0 = 0; p0 < K; p0 += panel_rows) {
+                const int kk = std::min(panel_rows, K - p0);
+                pack_B_panel(Bp, transB, B, ldb, p0, kk, j0, nc, 0, 1);
+                compute_unit(Ap, transA, A, lda, M, Bp, p0, kk, 0, M, 0, (nc + NR - 1) / NR, j0, N,
+                             alpha, beta, C, ldc, bias);
+            }
+        }
+        return;
+    }
+
+#pragma omp parallel
     {
         alignas(64) T Ap[MR * KC];  // this thread's A sliver, in L1
-        int threads = 1;
+        int threads = 1, id = 0;
 #ifdef _OPENMP
         threads = omp_get_num_threads();
+        id = omp_get_thread_num();
 #endif
         for (int j0 = 0; j0 < N; j0 += panel_cols) {
             const int nc = std::min(panel_cols, N - j0);
@@ -391,7 +418,8 @@ void gemm_with_bias(bool transA, bool transB, int M, int N, int K, T alpha, cons
 
             for (int p0 = 0; p0 < K; p0 += panel_rows) {
                 const int kk = std::min(panel_rows, K - p0);
-                pack_B_panel(Bp, transB, B, ldb, p0, kk, j0, nc);  // ends with a barrier
+                pack_B_panel(Bp, transB, B, ldb, p0, kk, j0, nc, id, threads);
+#pragma omp barrier
 #pragma omp for schedule(dynamic, 1)
                 for (int u = 0; u < row_units * col_units; ++u) {
                     const int r0 = (u / col_units) * unit_rows;

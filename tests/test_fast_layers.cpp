@@ -1,7 +1,8 @@
 // The blocked attention against the plain loops kept beside it (layers.h):
 // in double to rounding, in float to float rounding; over several row
 // blocks with a partial last one; with a finite-difference check across
-// blocks; and bitwise the same on one thread and on two.
+// blocks; and bitwise the same on one thread and on two. Then layernorm's
+// lane sums and row blocks, the same two ways.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -116,6 +117,59 @@ TEST_CASE("blocked attention gives the same bits on one thread and on two", "[la
     run(2, out2, d2);
     REQUIRE(out1 == out2);
     REQUIRE(d1 == d2);
+#else
+    SUCCEED("built without OpenMP: one thread only");
+#endif
+}
+
+// Layernorm sums each row in 16 lanes and its weight and bias gradients in
+// blocks of 32 rows: a width with a partial lane group and several row
+// blocks, the last partial, against finite differences; then float bits on
+// one thread and on two (big enough to run threaded).
+TEST_CASE("layernorm across lane groups and row blocks matches finite differences", "[layers][gradcheck]") {
+    Rng r(45);
+    const int N = 70, C = 37;
+    std::vector<double> x = random_values<double>((size_t)N * C, r, 2.0), w = random_values<double>(C, r);
+    std::vector<double> b = random_values<double>(C, r), R = random_values<double>((size_t)N * C, r);
+    for (int n = 0; n < N; n++) x[(size_t)n * C + n % C] += 3.0;  // non-zero means
+    std::vector<double> out((size_t)N * C), mean(N), rstd(N);
+    auto loss = [&] {
+        layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C);
+        double s = 0;
+        for (size_t i = 0; i < out.size(); i++) s += out[i] * R[i];
+        return s;
+    };
+    loss();
+    std::vector<double> dx((size_t)N * C, 0), dw(C, 0), db(C, 0);
+    layernorm_backward(dx.data(), dw.data(), db.data(), R.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C);
+    std::vector<size_t> rows;  // rows at the block edges, every channel
+    for (int n : {0, 31, 32, 63, 64, 69})
+        for (int c = 0; c < C; c++) rows.push_back((size_t)n * C + c);
+    check_gradient("layernorm input", x.data(), x.size(), dx.data(), loss, rows);
+    check_gradient("layernorm weight", w.data(), w.size(), dw.data(), loss);
+    check_gradient("layernorm bias", b.data(), b.size(), db.data(), loss);
+}
+
+TEST_CASE("layernorm gives the same bits on one thread and on two", "[layers]") {
+#ifdef _OPENMP
+    Rng r(46);
+    const int N = 300, C = 70;  // N * C above the threading threshold
+    std::vector<float> x = random_values<float>((size_t)N * C, r), w = random_values<float>(C, r);
+    std::vector<float> b = random_values<float>(C, r), d = random_values<float>((size_t)N * C, r);
+    auto run = [&](int threads) {
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(threads);
+        std::vector<float> out((size_t)N * C), mean(N), rstd(N), dx((size_t)N * C, 0.5f), dw(C, 0.25f), db(C, 0);
+        layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C);
+        layernorm_backward(dx.data(), dw.data(), db.data(), d.data(), x.data(), w.data(), mean.data(), rstd.data(),
+                           N, C);
+        omp_set_num_threads(saved);
+        out.insert(out.end(), dx.begin(), dx.end());
+        out.insert(out.end(), dw.begin(), dw.end());
+        out.insert(out.end(), db.begin(), db.end());
+        return out;
+    };
+    REQUIRE(run(1) == run(2));
 #else
     SUCCEED("built without OpenMP: one thread only");
 #endif

@@ -74,6 +74,27 @@ void encoder_backward(T* dwte, T* dwpe, const T* dout, const int* inp, T scale, 
 }
 
 // -------------------------------------------------------------- layernorm
+namespace {
+// The sum of term(c) over c in [0, n), in kSumLanes interleaved partial sums
+// added up in lane order at the end. A plain running sum is one chain of
+// dependent adds (4 cycles each) that GCC may not reorder without
+// -ffast-math; the lanes vectorise, and their order is fixed, so the bits do
+// not depend on the machine's vector width or on the thread count.
+constexpr int kSumLanes = 16;
+template <typename T, typename F>
+inline T lane_sum(int n, F term) {
+    T lane[kSumLanes] = {};
+    int c = 0;
+    for (; c + kSumLanes <= n; c += kSumLanes)
+#pragma GCC unroll 16
+        for (int j = 0; j < kSumLanes; j++) lane[j] += term(c + j);
+    for (; c < n; c++) lane[c % kSumLanes] += term(c);
+    T sum = 0;
+    for (int j = 0; j < kSumLanes; j++) sum += lane[j];
+    return sum;
+}
+}  // namespace
+
 template <typename T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias, int N, int C) {
     LayerTimer timer(LayerKind::LayerNorm);
@@ -81,12 +102,9 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, 
 #pragma omp parallel for schedule(static) if (worth_threads((long)N * C))
     for (int n = 0; n < N; n++) {
         const T* x = inp + (size_t)n * C;
-        T m = 0;
-        for (int c = 0; c < C; c++) m += x[c];
-        m /= C;
-        T v = 0;  // two-pass variance: no cancellation for large means
-        for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
-        v /= C;
+        const T m = lane_sum<T>(C, [x](int c) { return x[c]; }) / C;
+        // two-pass variance: no cancellation for large means
+        const T v = lane_sum<T>(C, [x, m](int c) { return (x[c] - m) * (x[c] - m); }) / C;
         T s = 1 / std::sqrt(v + eps);
         T* o = out + (size_t)n * C;
         for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + (bias ? bias[c] : 0);
@@ -95,47 +113,65 @@ void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, 
     }
 }
 
+// Rows go in fixed blocks of kNormRows: each block sums its rows' dweight and
+// dbias terms into partial sums of its own, in row order, and the partials
+// are added up in block order at the end. So x and dout are read once, in
+// the same pass as dinp, and the order of every sum is fixed whatever the
+// thread count. (Walking every row again for dweight, one thread per block
+// of channels, took a third of the pass's memory traffic.)
+namespace {
+constexpr int kNormRows = 32;
+}
+
 template <typename T>
 void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                         const T* mean, const T* rstd, int N, int C) {
     LayerTimer timer(LayerKind::LayerNorm);
-    // dinp: rows are independent. With xhat = (x - mean) * rstd and
-    // g = dout * weight: dx = rstd * (g - mean(g) - xhat * mean(g * xhat)).
+    // With xhat = (x - mean) * rstd and g = dout * weight:
+    // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)); dweight = sum of
+    // dout * xhat over rows, dbias = sum of dout. Both nullptr: frozen.
+    const bool sums = dweight || dbias;
+    const int blocks = (N + kNormRows - 1) / kNormRows;
+    T* partial = sums ? thread_buffer<T, ThreadBufferSlot::NormPartials>((size_t)blocks * 2 * C) : nullptr;
 #pragma omp parallel for schedule(static) if (worth_threads((long)N * C))
-    for (int n = 0; n < N; n++) {
-        const T* x = inp + (size_t)n * C;
-        const T* d = dout + (size_t)n * C;
-        T* dx = dinp + (size_t)n * C;
-        T m = mean[n], s = rstd[n];
-        T g_mean = 0, gx_mean = 0;
-        for (int c = 0; c < C; c++) {
-            T g = d[c] * weight[c];
-            g_mean += g;
-            gx_mean += g * (x[c] - m) * s;
-        }
-        g_mean /= C;
-        gx_mean /= C;
-        for (int c = 0; c < C; c++) {
-            T xhat = (x[c] - m) * s;
-            dx[c] += s * (d[c] * weight[c] - g_mean - xhat * gx_mean);
+    for (int blk = 0; blk < blocks; blk++) {
+        T* pw = sums ? partial + (size_t)blk * 2 * C : nullptr;  // this block's dweight sums, then dbias's
+        T* pb = sums ? pw + C : nullptr;
+        if (sums) std::fill_n(pw, 2 * C, (T)0);
+        for (int n = blk * kNormRows; n < std::min(N, (blk + 1) * kNormRows); n++) {
+            const T* x = inp + (size_t)n * C;
+            const T* d = dout + (size_t)n * C;
+            T* dx = dinp + (size_t)n * C;
+            const T m = mean[n], s = rstd[n];
+            const T g_mean = lane_sum<T>(C, [d, weight](int c) { return d[c] * weight[c]; }) / C;
+            const T gx_mean =
+                lane_sum<T>(C, [d, weight, x, m, s](int c) { return d[c] * weight[c] * (x[c] - m) * s; }) / C;
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                const T xhat = (x[c] - m) * s;
+                dx[c] += s * (d[c] * weight[c] - g_mean - xhat * gx_mean);
+            }
+            if (sums)
+#pragma omp simd
+                for (int c = 0; c < C; c++) {
+                    pw[c] += d[c] * (x[c] - m) * s;
+                    pb[c] += d[c];
+                }
         }
     }
-    // dweight, dbias: sums over rows. Each thread owns a block of channels
-    // and walks the rows in order (fixed summation order). Both nullptr: a
-    // frozen layernorm.
-    if (!dweight && !dbias) return;
-#pragma omp parallel if (worth_threads((long)N * C))
+    if (!sums) return;
+#pragma omp parallel if (worth_threads((long)blocks * C))
     {
         int c0, c1;
         thread_slice(C, &c0, &c1);
-        for (int n = 0; n < N; n++) {
-            const T* x = inp + (size_t)n * C;
-            const T* d = dout + (size_t)n * C;
-            T m = mean[n], s = rstd[n];
-            for (int c = c0; c < c1; c++) {
-                if (dweight) dweight[c] += d[c] * (x[c] - m) * s;
-                if (dbias) dbias[c] += d[c];
-            }
+        for (int blk = 0; blk < blocks; blk++) {
+            const T* pw = partial + (size_t)blk * 2 * C;
+            if (dweight)
+#pragma omp simd
+                for (int c = c0; c < c1; c++) dweight[c] += pw[c];
+            if (dbias)
+#pragma omp simd
+                for (int c = c0; c < c1; c++) dbias[c] += pw[C + c];
         }
     }
 }

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <new>
 
-enum class ThreadBufferSlot { PackedB, AttentionForward, AttentionBackward };
+enum class ThreadBufferSlot { PackedB, AttentionForward, AttentionBackward, NormPartials };
 
 // At least `count` elements, 64-byte aligned, grown (never shrunk) as asked;
 // the contents are not kept when it grows.

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "gpu.h"
+#include "model/model.h"
 #include "study/measure.h"
 #include "util/rng.h"
 
@@ -208,6 +209,30 @@ inline void check_stats(const std::string& what, const MatrixStats& got, const M
                   "a MatrixStats field is missing from the list above");
     for (const auto& field : fields)
         check_scalar(what + ": " + field.first, got.*field.second, ref.*field.second, tolerance);
+}
+
+// The key third of each c_attn bias adds the same number to all of a query's
+// attention logits, which softmax ignores: its exact gradient is 0, and what
+// either side computes there is rounding noise (see src/study/reference.cpp).
+// Adam turns that noise into steps of up to lr, different on each side, so
+// those entries are not comparable after training; this copies them from
+// `from`.
+inline void copy_key_biases(const GPT<float>& model, const std::vector<float>& from, std::vector<float>& to) {
+    const size_t C = (size_t)model.config.width;
+    for (const BlockOffsets& b : model.blocks)
+        if (b.qkv_b >= 0)
+            std::copy(from.begin() + b.qkv_b + C, from.begin() + b.qkv_b + 2 * C, to.begin() + b.qkv_b + C);
+}
+
+// CHECKs trained parameters `got` against `ref` tensor by tensor (each
+// relative to its own largest entry, so a small tensor is not hidden behind a
+// large one), after copying the key biases from `ref` (above).
+inline void check_trained_params(const GPT<float>& model, std::vector<float> got, const std::vector<float>& ref,
+                                 double tolerance) {
+    REQUIRE(got.size() == ref.size());
+    copy_key_biases(model, ref, got);
+    for (const TensorInfo& t : model.table.tensors)
+        check_close("trained " + t.name, got.data() + t.offset, ref.data() + t.offset, t.numel, tolerance);
 }
 
 }  // namespace gpu_test

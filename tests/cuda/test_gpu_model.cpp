@@ -174,18 +174,6 @@ std::string error_of(const std::function<void()>& f) {
     return "";
 }
 
-// The key third of each c_attn bias adds the same number to all of a query's
-// attention logits, which softmax ignores: its exact gradient is 0, and what
-// either side computes there is rounding noise (see src/study/reference.cpp). Adam
-// turns that noise into steps of up to lr, different on each side, so those
-// entries are not comparable after training; this copies them from `from`.
-void copy_key_biases(const GPT<float>& model, const std::vector<float>& from, std::vector<float>& to) {
-    const size_t C = (size_t)model.config.width;
-    for (const BlockOffsets& b : model.blocks)
-        if (b.qkv_b >= 0)
-            std::copy(from.begin() + b.qkv_b + C, from.begin() + b.qkv_b + 2 * C, to.begin() + b.qkv_b + C);
-}
-
 // ---------------------------------------------------------------- training
 
 const int TRAIN_STEPS = 20;
@@ -338,10 +326,7 @@ TEST_CASE("gpu model: 20 training steps follow the CPU's trajectory (sp, mup at 
             check_scalar("loss", gpu.losses[step], cpu.losses[step], TRAJECTORY_LOSS);
             check_scalar("gradient norm", gpu.norms[step], cpu.norms[step], TRAJECTORY_LOSS);
         }
-        copy_key_biases(host, cpu.params, gpu.params);
-        for (const TensorInfo& t : host.table.tensors)
-            check_close("final " + t.name, gpu.params.data() + t.offset, cpu.params.data() + t.offset, t.numel,
-                        TRAJECTORY_PARAMS);
+        gpu_test::check_trained_params(host, gpu.params, cpu.params, TRAJECTORY_PARAMS);
     }
 }
 

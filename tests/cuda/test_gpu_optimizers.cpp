@@ -111,6 +111,8 @@ TEST_CASE("gpu model: 10 Muon steps with spectral decay follow the CPU's traject
         CHECK(gpu_losses[s] == Approx(cpu_losses[s]).epsilon(1e-4));
     }
     gpu.to_host(true);
-    check_close("parameters", host.params, cpu_model.params, 1e-3);
+    // Tensor by tensor, without the key biases (gpu_test_helpers.h): their
+    // gradient is rounding noise that AdamW turns into steps of up to lr
+    gpu_test::check_trained_params(host, host.params, cpu_model.params, 1e-3);
     check_close("spectral vectors", gpu_state.spectral, cpu_state.spectral, 1e-3);
 }

@@ -153,7 +153,9 @@ TEST_CASE("layernorm across lane groups and row blocks matches finite difference
 TEST_CASE("layernorm gives the same bits on one thread and on two", "[layers]") {
 #ifdef _OPENMP
     Rng r(46);
-    const int N = 300, C = 70;  // N * C above the threading threshold
+    // N * C and the 32 row blocks' partial sums (blocks * C) both above the
+    // threading threshold; the last block holds 8 rows, C is not a multiple of 16
+    const int N = 1000, C = 520;
     std::vector<float> x = random_values<float>((size_t)N * C, r), w = random_values<float>(C, r);
     std::vector<float> b = random_values<float>(C, r), d = random_values<float>((size_t)N * C, r);
     auto run = [&](int threads) {

@@ -292,6 +292,16 @@ TEST_CASE("matmul is bitwise deterministic across runs and thread counts",
             gemm(false, false, m, n, k, 1.0f, A.data(), k, Bm.data(), n, 0.5f, serial.data(), n);
         }
         CHECK(bitwise_equal(serial, threaded));
+        // op(B) transposed: B stored (n, k), packed by the other branch
+        std::fill(threaded.begin(), threaded.end(), 0.5f);
+        std::fill(serial.begin(), serial.end(), 0.5f);
+        gemm(false, true, m, n, k, 1.0f, A.data(), k, Bm.data(), k, 0.5f, threaded.data(), n);
+#pragma omp parallel num_threads(2)
+        {
+#pragma omp single
+            gemm(false, true, m, n, k, 1.0f, A.data(), k, Bm.data(), k, 0.5f, serial.data(), n);
+        }
+        CHECK(bitwise_equal(serial, threaded));
     }
     omp_set_num_threads(saved);
 #endif

@@ -78,8 +78,10 @@ namespace {
 // The sum of term(c) over c in [0, n), in kSumLanes interleaved partial sums
 // added up in lane order at the end. A plain running sum is one chain of
 // dependent adds (4 cycles each) that GCC may not reorder without
-// -ffast-math; the lanes vectorise, and their order is fixed, so the bits do
-// not depend on the machine's vector width or on the thread count.
+// -ffast-math; the lanes vectorise, and each lane's order is fixed, so the
+// bits do not depend on the thread count, nor on the vector width the
+// compiler picks (whether it fuses a multiply-add is its choice per target,
+// so machines with and without FMA may differ).
 constexpr int kSumLanes = 16;
 template <typename T, typename F>
 inline T lane_sum(int n, F term) {
@@ -133,7 +135,7 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
     const bool sums = dweight || dbias;
     const int blocks = (N + kNormRows - 1) / kNormRows;
     T* partial = sums ? thread_buffer<T, ThreadBufferSlot::NormPartials>((size_t)blocks * 2 * C) : nullptr;
-#pragma omp parallel for schedule(static) if (worth_threads((long)N * C))
+#pragma omp parallel for schedule(static) if (blocks > 1 && worth_threads((long)N * C))
     for (int blk = 0; blk < blocks; blk++) {
         T* pw = sums ? partial + (size_t)blk * 2 * C : nullptr;  // this block's dweight sums, then dbias's
         T* pb = sums ? pw + C : nullptr;

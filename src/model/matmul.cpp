@@ -111,7 +111,8 @@ struct Blocking {
 // that waking the threads costs more than the work.
 bool use_threads(double flops) {
 #ifdef _OPENMP
-    return !omp_in_parallel() && flops >= (1 << 20);
+    // the level counts a team of one too (omp_in_parallel() does not)
+    return omp_get_level() == 0 && flops >= (1 << 20);
 #else
     (void)flops;
     return false;

@@ -230,7 +230,7 @@ cuda: $(CUDA_OBJ)
 endif
 
 # The experiments (EXPERIMENTS.md): reproduce-quick, the paper's figures on
-# the built-in corpus (~17 min on 2 cores); reproduce, the horizon experiment
+# the built-in corpus (~6 min on 2 cores); reproduce, the horizon experiment
 # (experiments/horizon.sh, 2h26m as run, resumable); reproduce-batch, batch
 # size, Adam's eps and the noise scale (experiments/batch.sh, resumable);
 # reproduce-lora, LoRA+'s ratio across widths and LoRA-GA (experiments/lora.sh,

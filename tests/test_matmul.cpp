@@ -283,25 +283,20 @@ TEST_CASE("matmul is bitwise deterministic across runs and thread counts",
         const int m = 7, n = 600, k = 20000;
         auto A = random_vector<float>(rng, (size_t)m * k);
         auto Bm = random_vector<float>(rng, (size_t)k * n);
-        std::vector<float> threaded((size_t)m * n, 0.5f), serial((size_t)m * n, 0.5f);
         omp_set_num_threads(2);
-        gemm(false, false, m, n, k, 1.0f, A.data(), k, Bm.data(), n, 0.5f, threaded.data(), n);
+        // B is read as (k, n), or transposed as (n, k): each packs by its own branch
+        for (bool transB : {false, true}) {
+            INFO("transB=" << transB);
+            const int ldb = transB ? k : n;
+            std::vector<float> threaded((size_t)m * n, 0.5f), serial((size_t)m * n, 0.5f);
+            gemm(false, transB, m, n, k, 1.0f, A.data(), k, Bm.data(), ldb, 0.5f, threaded.data(), n);
 #pragma omp parallel num_threads(2)
-        {
+            {
 #pragma omp single
-            gemm(false, false, m, n, k, 1.0f, A.data(), k, Bm.data(), n, 0.5f, serial.data(), n);
+                gemm(false, transB, m, n, k, 1.0f, A.data(), k, Bm.data(), ldb, 0.5f, serial.data(), n);
+            }
+            CHECK(bitwise_equal(serial, threaded));
         }
-        CHECK(bitwise_equal(serial, threaded));
-        // op(B) transposed: B stored (n, k), packed by the other branch
-        std::fill(threaded.begin(), threaded.end(), 0.5f);
-        std::fill(serial.begin(), serial.end(), 0.5f);
-        gemm(false, true, m, n, k, 1.0f, A.data(), k, Bm.data(), k, 0.5f, threaded.data(), n);
-#pragma omp parallel num_threads(2)
-        {
-#pragma omp single
-            gemm(false, true, m, n, k, 1.0f, A.data(), k, Bm.data(), k, 0.5f, serial.data(), n);
-        }
-        CHECK(bitwise_equal(serial, threaded));
     }
     omp_set_num_threads(saved);
 #endif
